@@ -1,0 +1,189 @@
+"""Benchmark of the REST core against a bare Starlette endpoint, in one run.
+
+    python bench/rest_core.py [--seconds 15] [--connections 24] [--workers 2]
+
+Starts, on loopback, (1) the bare baseline app and (2) `fhir-server serve`, each under
+uvicorn with the same worker count, and drives each with wrk (Debian package `wrk`):
+read-by-id of a ~2 KB Patient, and create of that Patient. Prints requests/s, p50/p99 and
+the ratios against the baseline. Targets (issue 2): read >= 50 %, create >= 15 % with
+p99 < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+PATIENT = HERE / "patient_2kb.json"
+
+
+@dataclass
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+def _wait(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def _start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _ms(text: str) -> float:
+    value, unit = float(re.match(r"[\d.]+", text).group()), re.sub(r"[\d.]+", "", text)  # type: ignore[union-attr]
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def _wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> Result:
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if script is not None:
+        cmd[1:1] = ["-s", str(script)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        print(f"  warning: {errors.group(1)} non-2xx responses from {url}")
+    return Result(rps, p50, p99)
+
+
+def _post_script(tmp: Path) -> Path:
+    body = json.dumps(PATIENT.read_text().strip())
+    script = tmp / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {body}\n"
+        'wrk.headers["Content-Type"] = "application/fhir+json"\n'
+        'wrk.headers["Prefer"] = "return=minimal"\n'
+    )
+    return script
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=24)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install -y wrk")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-rest-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FHIR_")}
+    env["BENCH_PATIENT_FILE"] = str(PATIENT)
+    env["PYTHONPATH"] = str(HERE)
+
+    bare_port, fhir_port = 18081, 18082
+    bare = _start(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bare_app:app",
+            "--port",
+            str(bare_port),
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env,
+    )
+    fhir = _start(
+        [
+            sys.executable,
+            "-m",
+            "fhir_server",
+            "serve",
+            "--demo",
+            "--data-dir",
+            str(tmp / "data"),
+            "--port",
+            str(fhir_port),
+            "--workers",
+            str(args.workers),
+        ],
+        env,
+    )
+    try:
+        _wait(f"http://127.0.0.1:{bare_port}/fhir/demo/Patient/x")
+        _wait(f"http://127.0.0.1:{fhir_port}/healthz")
+        base = f"http://127.0.0.1:{fhir_port}/fhir/demo"
+        body = json.loads(PATIENT.read_text())
+        body["id"] = "bench"
+        created = httpx.put(
+            f"{base}/Patient/bench", json=body, headers={"Content-Type": "application/fhir+json"}
+        )
+        created.raise_for_status()
+        size = len(httpx.get(f"{base}/Patient/bench").content)
+        print(
+            f"Patient read body: {size} bytes; {args.workers} workers each; "
+            f"{args.connections} connections; {args.seconds} s per run"
+        )
+        post = _post_script(tmp)
+        results = {
+            "bare read": _wrk(
+                f"http://127.0.0.1:{bare_port}/fhir/demo/Patient/bench",
+                args.seconds,
+                args.connections,
+            ),
+            "fhir read": _wrk(f"{base}/Patient/bench", args.seconds, args.connections),
+            "bare create": _wrk(
+                f"http://127.0.0.1:{bare_port}/fhir/demo/Patient",
+                args.seconds,
+                args.connections,
+                post,
+            ),
+            "fhir create": _wrk(f"{base}/Patient", args.seconds, args.connections, post),
+        }
+    finally:
+        _stop(bare)
+        _stop(fhir)
+        shutil.rmtree(tmp, ignore_errors=True)
+    for name, r in results.items():
+        print(f"{name:12s} {r.rps:9.0f} req/s   p50 {r.p50_ms:6.2f} ms   p99 {r.p99_ms:6.2f} ms")
+    read_ratio = results["fhir read"].rps / results["bare read"].rps
+    create_ratio = results["fhir create"].rps / results["bare read"].rps
+    print(f"read   / bare read: {read_ratio:6.1%}  (target >= 50%)")
+    print(
+        f"create / bare read: {create_ratio:6.1%}  (target >= 15%, p99 < 50 ms: "
+        f"{results['fhir create'].p99_ms:.1f} ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()

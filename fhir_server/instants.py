@@ -1,0 +1,107 @@
+"""FHIR instants and HTTP dates, from integer microseconds since the Unix epoch (UTC).
+
+Storage keeps times as integers (cheap to index and compare); FHIR documents show them as
+`instant` values with microsecond precision (http://hl7.org/fhir/R4/datatypes.html#instant).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+__all__ = ["format_instant", "http_date", "now_us", "parse_fhir_datetime_range"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DATETIME = re.compile(
+    r"(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
+    r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?"
+    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?"
+)
+
+
+def now_us() -> int:
+    """The current time in microseconds since the epoch."""
+    return time.time_ns() // 1000
+
+
+def _datetime_of(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def format_instant(us: int) -> str:
+    """`2026-11-26T20:26:36.123456Z`."""
+    return _datetime_of(us).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def http_date(us: int) -> str:
+    """RFC 9110 IMF-fixdate, for Last-Modified."""
+    return format_datetime(_datetime_of(us).replace(microsecond=0), usegmt=True)
+
+
+def parse_fhir_datetime_range(text: str) -> tuple[int, int] | None:
+    """The [low, high] microsecond range a FHIR date/dateTime/instant covers, or None.
+
+    The range keeps the precision of the text: `2020-03` covers all of March 2020.
+    A dateTime without a time zone is taken as UTC.
+    """
+    match = _DATETIME.fullmatch(text.strip())
+    if not match:
+        return None
+    parts = match.groupdict()
+    try:
+        low, step = _low_and_step(parts)
+    except ValueError:
+        return None
+    offset = _tz_offset(parts["tz"])
+    low_us = _us_since_epoch(low - offset)
+    high_us = _us_since_epoch(_add_step(low, step) - offset) - 1
+    return low_us, high_us
+
+
+def _low_and_step(parts: dict[str, str | None]) -> tuple[datetime, str]:
+    year = int(parts["y"] or 0)
+    if parts["m"] is None:
+        return datetime(year, 1, 1, tzinfo=UTC), "year"
+    if parts["d"] is None:
+        return datetime(year, int(parts["m"]), 1, tzinfo=UTC), "month"
+    day = datetime(year, int(parts["m"]), int(parts["d"]), tzinfo=UTC)
+    if parts["H"] is None:
+        return day, "day"
+    hour, minute = int(parts["H"] or 0), int(parts["M"] or 0)
+    if parts["S"] is None:
+        return day.replace(hour=hour, minute=minute), "minute"
+    moment = day.replace(hour=hour, minute=minute, second=int(parts["S"] or 0))
+    fraction = parts["f"]
+    if fraction is None:
+        return moment, "second"
+    digits = fraction[:6]
+    moment = moment.replace(microsecond=int(digits.ljust(6, "0")))
+    return moment, f"fraction{len(digits)}"
+
+
+def _add_step(moment: datetime, step: str) -> datetime:
+    if step == "year":
+        return moment.replace(year=moment.year + 1)
+    if step == "month":
+        return moment.replace(year=moment.year + moment.month // 12, month=moment.month % 12 + 1)
+    if step == "day":
+        return moment + timedelta(days=1)
+    if step == "minute":
+        return moment + timedelta(minutes=1)
+    if step == "second":
+        return moment + timedelta(seconds=1)
+    return moment + timedelta(microseconds=10 ** (6 - int(step.removeprefix("fraction"))))
+
+
+def _tz_offset(tz: str | None) -> timedelta:
+    if tz is None or tz == "Z":
+        return timedelta(0)
+    sign = 1 if tz[0] == "+" else -1
+    return sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
+
+
+def _us_since_epoch(moment: datetime) -> int:
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

@@ -1,0 +1,89 @@
+"""capabilities: http://hl7.org/fhir/R4/http.html#capabilities.
+
+The CapabilityStatement is generated from what the code implements: the interactions the
+pipeline dispatches and the search parameters the query parser supports, so it never
+claims more than the server does.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from fhir_server import __version__
+from fhir_server.exchange import FhirResponse, Interaction
+from fhir_server.instants import format_instant, now_us
+from fhir_server.interactions.context import Context
+from fhir_server.resource_json import dump
+from fhir_server.resource_types import RESOURCE_TYPES
+from fhir_server.search.query import supported_parameters
+from fhir_server.search.registry import default_registry
+
+__all__ = ["TYPE_INTERACTIONS", "capabilities", "capability_statement"]
+
+TYPE_INTERACTIONS = (
+    Interaction.READ,
+    Interaction.VREAD,
+    Interaction.UPDATE,
+    Interaction.DELETE,
+    Interaction.HISTORY_INSTANCE,
+    Interaction.HISTORY_TYPE,
+    Interaction.CREATE,
+    Interaction.SEARCH_TYPE,
+)
+SYSTEM_INTERACTIONS = (Interaction.HISTORY_SYSTEM,)
+FORMATS = ("application/fhir+json", "json")
+
+
+async def capabilities(ctx: Context) -> FhirResponse:
+    statement = dict(_static_statement())
+    statement["date"] = format_instant(now_us())
+    statement["implementation"] = {
+        "description": f"FHIR server, tenant {ctx.request.tenant}",
+        "url": ctx.request.base_url,
+    }
+    return FhirResponse(200, dump(statement))
+
+
+def capability_statement() -> dict[str, Any]:
+    """The statement without the per-request parts (date, implementation URL)."""
+    return _static_statement()
+
+
+@cache
+def _static_statement() -> dict[str, Any]:
+    registry = default_registry()
+    resources = []
+    for rtype in sorted(RESOURCE_TYPES):
+        resources.append(
+            {
+                "type": rtype,
+                "interaction": [{"code": str(code)} for code in TYPE_INTERACTIONS],
+                "versioning": "versioned-update",
+                "readHistory": True,
+                "updateCreate": True,
+                "conditionalCreate": True,
+                "conditionalRead": "not-supported",
+                "conditionalUpdate": True,
+                "conditionalDelete": "single",
+                "searchParam": [
+                    {"name": code, "definition": url, "type": ptype}
+                    for code, ptype, url in supported_parameters(rtype, registry)
+                ],
+            }
+        )
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "kind": "instance",
+        "software": {"name": "fhir-server", "version": __version__},
+        "fhirVersion": "4.0.1",
+        "format": list(FORMATS),
+        "rest": [
+            {
+                "mode": "server",
+                "resource": resources,
+                "interaction": [{"code": str(code)} for code in SYSTEM_INTERACTIONS],
+            }
+        ],
+    }

@@ -1,0 +1,42 @@
+"""Resolving the search criteria of conditional create, update and delete.
+
+http://hl7.org/fhir/R4/http.html#ccreate, #cond-update, #cdelete. The criteria are parsed
+strictly: a typo in a parameter name must not turn into "match everything".
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from fhir_server.errors import BadRequest
+from fhir_server.interactions.context import Context
+from fhir_server.search.query import QueryOptions, parse_search
+from fhir_server.search.registry import default_registry
+from fhir_server.storage.contracts import StoredVersion
+
+__all__ = ["find_matches", "parse_criteria"]
+
+
+def parse_criteria(text: str) -> list[tuple[str, str]]:
+    """The query-string criteria of an If-None-Exist header (with or without `Type?`)."""
+    _, _, query = text.rpartition("?")
+    return parse_qsl(query, keep_blank_values=True)
+
+
+async def find_matches(
+    ctx: Context, resource_type: str, criteria: list[tuple[str, str]]
+) -> list[StoredVersion]:
+    """Up to two current resources matching `criteria` (two is enough to know "many")."""
+    options = QueryOptions(default_count=2, max_count=2, strict=True)
+    plan = parse_search(resource_type, criteria, default_registry(), options)
+    if not plan.conditions:
+        raise BadRequest("A conditional request needs at least one search criterion")
+    page = await ctx.store.search(
+        type(plan)(
+            resource_type=plan.resource_type,
+            conditions=plan.conditions,
+            count=2,
+            total="none",
+        )
+    )
+    return page.matches

@@ -1,0 +1,37 @@
+"""What every interaction gets: the request, the tenant's store and the shared services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fhir_server.errors import Issue
+from fhir_server.exchange import FhirRequest
+from fhir_server.search.entries import IndexEntry
+from fhir_server.settings import Settings
+from fhir_server.storage.contracts import ResourceStore
+
+__all__ = ["Context", "Indexer", "Services"]
+
+
+class Indexer(Protocol):
+    def index(self, resource: dict[str, Any]) -> list[IndexEntry]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Process-wide, stateless collaborators, built once by the composition root."""
+
+    settings: Settings
+    indexer: Indexer
+    validate: Callable[[object], list[Issue]]
+
+
+@dataclass(slots=True)
+class Context:
+    """One request on one tenant: the store is already bound to the request's tenant."""
+
+    request: FhirRequest
+    store: ResourceStore
+    services: Services

@@ -1,0 +1,94 @@
+"""history at instance, type and system level: http://hl7.org/fhir/R4/http.html#history.
+
+Newest first; `_since` (an instant), `_at` (a date: versions current at some moment of it),
+`_count`, and a `next` link that pages by the history sequence.
+"""
+
+from __future__ import annotations
+
+from fhir_server.errors import BadRequest
+from fhir_server.exchange import FhirResponse
+from fhir_server.instants import format_instant, parse_fhir_datetime_range
+from fhir_server.interactions.bundles import bundle_bytes, entry_bytes, link_url
+from fhir_server.interactions.context import Context
+from fhir_server.interactions.responses import etag
+from fhir_server.search.plan import Cursor
+from fhir_server.search.query import CURSOR_PARAM, decode_cursor, encode_cursor
+from fhir_server.storage.contracts import HistoryQuery, StoredVersion
+
+__all__ = ["history"]
+
+_STATUS = {"POST": "201 Created", "PUT": "200 OK", "PATCH": "200 OK", "DELETE": "204 No Content"}
+
+
+async def history(ctx: Context) -> FhirResponse:
+    request = ctx.request
+    query = _query(ctx)
+    page = await ctx.store.history(query)
+    path = "/".join(p for p in (request.resource_type, request.resource_id, "_history") if p)
+    echoed = [(k, v) for k, v in request.params if k in ("_since", "_at", "_count")]
+    links = [("self", link_url(request.base_url, path, [(k, v) for k, v in request.params]))]
+    if page.has_more and page.versions:
+        token = encode_cursor(Cursor(page.versions[-1].position, "before"))
+        links.append(("next", link_url(request.base_url, path, [*echoed, (CURSOR_PARAM, token)])))
+    entries = [_entry(request.base_url, version) for version in page.versions]
+    body = bundle_bytes("history", total=page.total, links=links, entries=entries)
+    return FhirResponse(200, body, {}, request.resource_type, request.resource_id)
+
+
+def _query(ctx: Context) -> HistoryQuery:
+    request = ctx.request
+    settings = ctx.services.settings
+    count_text = request.param("_count")
+    if count_text is not None and not count_text.isdigit():
+        raise BadRequest(
+            f"_count must be a non-negative integer, not '{count_text[:40]}'", ("_count",)
+        )
+    count = (
+        min(int(count_text), settings.max_page_size) if count_text else settings.default_page_size
+    )
+    since = _instant(request.param("_since"), "_since")
+    at = _range(request.param("_at"), "_at")
+    cursor = decode_cursor(request.param(CURSOR_PARAM))
+    return HistoryQuery(
+        resource_type=request.resource_type,
+        id=request.resource_id,
+        since_us=since[0] if since else None,
+        at_low_us=at[0] if at else None,
+        at_high_us=at[1] if at else None,
+        count=count,
+        before_position=cursor.position if cursor else None,
+    )
+
+
+def _range(text: str | None, name: str) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    found = parse_fhir_datetime_range(text)
+    if found is None:
+        raise BadRequest(f"{name} must be a FHIR date or dateTime, not '{text[:60]}'", (name,))
+    return found
+
+
+def _instant(text: str | None, name: str) -> tuple[int, int] | None:
+    found = _range(text, name)
+    if found is not None and text is not None and "T" not in text:
+        raise BadRequest(f"{name} must be an instant (date and time with a zone)", (name,))
+    return found
+
+
+def _entry(base: str, version: StoredVersion) -> bytes:
+    url = f"{version.resource_type}/{version.id}"
+    return entry_bytes(
+        full_url=f"{base}/{url}",
+        resource=version.body,
+        request={
+            "method": version.method,
+            "url": version.resource_type if version.method == "POST" else url,
+        },
+        response={
+            "status": _STATUS.get(version.method, "200 OK"),
+            "etag": etag(version.version),
+            "lastModified": format_instant(version.last_updated_us),
+        },
+    )

@@ -1,0 +1,49 @@
+"""read and vread: http://hl7.org/fhir/R4/http.html#read and #vread.
+
+The hot path: the stored JSON bytes go out as they are; no model, no re-serialization
+(unless `_summary` or `_elements` asks for a subset).
+"""
+
+from __future__ import annotations
+
+from fhir_server.errors import Gone, NotFound
+from fhir_server.exchange import FhirResponse
+from fhir_server.instants import http_date
+from fhir_server.interactions.context import Context
+from fhir_server.interactions.responses import etag, resource_response
+
+__all__ = ["read", "vread"]
+
+
+async def read(ctx: Context) -> FhirResponse:
+    request = ctx.request
+    rtype, rid = request.resource_type, request.resource_id
+    assert rtype is not None and rid is not None
+    stored = await ctx.store.read(rtype, rid)
+    if stored is None:
+        raise NotFound(f"{rtype}/{rid} is not known")
+    if stored.deleted:
+        raise Gone(
+            f"{rtype}/{rid} was deleted",
+            headers={
+                "ETag": etag(stored.version),
+                "Last-Modified": http_date(stored.last_updated_us),
+            },
+        )
+    if request.header("if-none-match") == etag(stored.version):
+        return FhirResponse(304, None, {"ETag": etag(stored.version)}, rtype, rid)
+    return resource_response(request, stored, honour_prefer=False)
+
+
+async def vread(ctx: Context) -> FhirResponse:
+    request = ctx.request
+    rtype, rid, vid = request.resource_type, request.resource_id, request.version_id
+    assert rtype is not None and rid is not None and vid is not None
+    stored = await ctx.store.vread(rtype, rid, int(vid)) if vid.isdigit() else None
+    if stored is None:
+        raise NotFound(f"{rtype}/{rid} has no version '{vid}'")
+    if stored.deleted:
+        raise Gone(
+            f"Version {vid} of {rtype}/{rid} is a deletion", headers={"ETag": etag(stored.version)}
+        )
+    return resource_response(request, stored, honour_prefer=False)

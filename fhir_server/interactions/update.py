@@ -1,0 +1,103 @@
+"""update, update-as-create and conditional update: http://hl7.org/fhir/R4/http.html#update.
+
+`If-Match: W/"n"` makes the update succeed only while version n is current (412 otherwise,
+#concurrency). Without it, a lost race is retried on the new current version, so two
+concurrent updates both land, in some order, with strictly increasing version ids.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_server.errors import BadRequest, PreconditionFailed
+from fhir_server.exchange import FhirResponse
+from fhir_server.interactions.conditional import find_matches
+from fhir_server.interactions.context import Context
+from fhir_server.interactions.responses import resource_response
+from fhir_server.interactions.writes import new_id, prepare_put, validate_body
+from fhir_server.routing import check_id
+from fhir_server.search.query import CONTROL_PARAMS
+from fhir_server.storage.contracts import StoredVersion, VersionConflict
+
+__all__ = ["parse_if_match", "update"]
+
+# Retries of a compare-and-swap lost to a concurrent writer (only without If-Match).
+_MAX_RETRIES = 8
+
+
+def parse_if_match(header: str | None) -> int | None:
+    """The version an `If-Match: W/"n"` header names, or None when absent."""
+    if header is None:
+        return None
+    text = header.strip()
+    text = text.removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise BadRequest(f"If-Match must be an ETag like W/\"3\", not '{header[:40]}'")
+    return int(text)
+
+
+async def update(ctx: Context) -> FhirResponse:
+    request = ctx.request
+    rtype = request.resource_type
+    assert rtype is not None
+    body = request.body
+    if body is None:
+        raise BadRequest("update needs a resource in the body")
+    validate_body(ctx, body, rtype)
+    body_id = body.get("id")
+    if body_id is not None and not isinstance(body_id, str):
+        raise BadRequest("Resource.id must be a string", ("id",))
+    if request.resource_id is None:
+        resource_id = await _conditional_target(ctx, rtype, body_id)
+    else:
+        if body_id != request.resource_id:
+            raise BadRequest(
+                f"The body's id '{str(body_id)[:64]}' must equal the id in the URL "
+                f"'{request.resource_id}'",
+                ("id",),
+            )
+        resource_id = request.resource_id
+    expected = parse_if_match(request.header("if-match"))
+    return await _write(ctx, rtype, resource_id, body, expected)
+
+
+async def _conditional_target(ctx: Context, rtype: str, body_id: str | None) -> str:
+    criteria = [(k, v) for k, v in ctx.request.params if k not in CONTROL_PARAMS]
+    matches = await find_matches(ctx, rtype, criteria)
+    if len(matches) > 1:
+        raise PreconditionFailed("The conditional update matched more than one resource")
+    if matches:
+        if body_id is not None and body_id != matches[0].id:
+            raise BadRequest(
+                f"The body's id '{body_id}' differs from the matching resource's id", ("id",)
+            )
+        return matches[0].id
+    return check_id(body_id) if body_id is not None else new_id()
+
+
+async def _write(
+    ctx: Context, rtype: str, resource_id: str, body: dict[str, Any], expected: int | None
+) -> FhirResponse:
+    for _ in range(_MAX_RETRIES):
+        current = await ctx.store.read(rtype, resource_id)
+        if expected is not None and (current is None or current.version != expected):
+            raise PreconditionFailed(
+                f"If-Match names version {expected}, but the current version of "
+                f"{rtype}/{resource_id} is {current.version if current else 'none'}"
+            )
+        op, _ = prepare_put(
+            ctx, body, resource_type=rtype, resource_id=resource_id, current=current, method="PUT"
+        )
+        try:
+            await ctx.store.commit([op])
+        except VersionConflict as exc:
+            if expected is not None:
+                raise PreconditionFailed(
+                    f"{rtype}/{resource_id} was changed concurrently; version {expected} is no "
+                    "longer current"
+                ) from exc
+            continue
+        created = current is None or current.deleted
+        stored = StoredVersion(rtype, resource_id, op.version, op.last_updated_us, "PUT", op.body)
+        return resource_response(ctx.request, stored, status=201 if created else 200, location=True)
+    raise PreconditionFailed(f"{rtype}/{resource_id} is being changed by others; try again")

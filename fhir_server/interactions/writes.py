@@ -1,0 +1,90 @@
+"""Shared steps of every write: validate, stamp the server's meta, index, compare-and-swap.
+
+Versions are numbered 1, 2, 3... per resource; `meta.versionId` and `meta.lastUpdated` are
+always the server's (http://hl7.org/fhir/R4/resource.html#Meta), whatever the client sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fhir_server.errors import BadRequest, InvalidResource
+from fhir_server.instants import format_instant, now_us
+from fhir_server.interactions.context import Context
+from fhir_server.resource_json import dump, with_server_meta
+from fhir_server.storage.contracts import StoredVersion, WriteOp
+
+__all__ = ["new_id", "next_timestamp", "prepare_delete", "prepare_put", "validate_body"]
+
+
+def new_id() -> str:
+    """A server-assigned id: a random UUID, unguessable and collision-free across workers."""
+    return str(uuid.uuid4())
+
+
+def next_timestamp(current: StoredVersion | None) -> int:
+    """Now, but never at or before the current version's time (clocks can step back)."""
+    now = now_us()
+    if current is not None and now <= current.last_updated_us:
+        return current.last_updated_us + 1
+    return now
+
+
+def validate_body(ctx: Context, resource: dict[str, Any], resource_type: str) -> None:
+    """The body must be a valid R4 resource of the type the URL names."""
+    body_type = resource.get("resourceType")
+    if body_type != resource_type:
+        raise BadRequest(
+            f"The body's resourceType '{str(body_type)[:80]}' does not match the URL's "
+            f"'{resource_type}'",
+            ("resourceType",),
+        )
+    issues = ctx.services.validate(resource)
+    if issues:
+        first, rest = issues[0], issues[1:]
+        raise InvalidResource(first.diagnostics, first.expression, extra_issues=list(rest))
+
+
+def prepare_put(
+    ctx: Context,
+    resource: dict[str, Any],
+    *,
+    resource_type: str,
+    resource_id: str,
+    current: StoredVersion | None,
+    method: str,
+) -> tuple[WriteOp, dict[str, Any]]:
+    """The write op storing `resource` as the next version after `current`."""
+    version = (current.version if current else 0) + 1
+    updated = next_timestamp(current)
+    stamped = with_server_meta(
+        resource,
+        resource_id=resource_id,
+        version_id=str(version),
+        last_updated=format_instant(updated),
+    )
+    op = WriteOp(
+        resource_type=resource_type,
+        id=resource_id,
+        expected_version=current.version if current else 0,
+        version=version,
+        last_updated_us=updated,
+        method=method,
+        body=dump(stamped),
+        index=ctx.services.indexer.index(stamped),
+    )
+    return op, stamped
+
+
+def prepare_delete(resource_type: str, resource_id: str, current: StoredVersion) -> WriteOp:
+    """The write op recording a deletion as the next version."""
+    return WriteOp(
+        resource_type=resource_type,
+        id=resource_id,
+        expected_version=current.version,
+        version=current.version + 1,
+        last_updated_us=next_timestamp(current),
+        method="DELETE",
+        body=None,
+    )

@@ -1,0 +1,104 @@
+"""One path for every interaction, with the hook points access control and audit attach to.
+
+    resolve tenant → bind the tenant's store → before hooks → interaction → after hooks
+
+Before hooks see the request before any storage call and may refuse it by raising a
+`FhirError`; after hooks see the outcome (the response, or the error) of every request,
+including refused and failed ones. Nothing reaches storage except through here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fhir_server.errors import FhirError, MethodNotAllowed, NotFound, ServerFault
+from fhir_server.exchange import FhirRequest, FhirResponse, Interaction
+from fhir_server.interactions.capabilities import capabilities
+from fhir_server.interactions.context import Context, Services
+from fhir_server.interactions.create import create
+from fhir_server.interactions.delete import delete
+from fhir_server.interactions.history import history
+from fhir_server.interactions.read import read, vread
+from fhir_server.interactions.search import search_type
+from fhir_server.interactions.update import update
+from fhir_server.storage.contracts import StoreProvider
+from tenancy import TenantId, TenantStore
+
+__all__ = ["AfterHook", "BeforeHook", "Outcome", "Pipeline"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a request ended: exactly one of response and error is set."""
+
+    response: FhirResponse | None
+    error: FhirError | None
+
+
+BeforeHook = Callable[[Context], Awaitable[None]]
+AfterHook = Callable[[Context, Outcome], Awaitable[None]]
+Handler = Callable[[Context], Awaitable[FhirResponse]]
+
+_HANDLERS: dict[Interaction, Handler] = {
+    Interaction.READ: read,
+    Interaction.VREAD: vread,
+    Interaction.CREATE: create,
+    Interaction.UPDATE: update,
+    Interaction.DELETE: delete,
+    Interaction.SEARCH_TYPE: search_type,
+    Interaction.HISTORY_INSTANCE: history,
+    Interaction.HISTORY_TYPE: history,
+    Interaction.HISTORY_SYSTEM: history,
+    Interaction.CAPABILITIES: capabilities,
+}
+
+
+class Pipeline:
+    def __init__(self, stores: StoreProvider, tenants: TenantStore, services: Services) -> None:
+        self._stores = stores
+        self._tenants = tenants
+        self.services = services
+        self.before_hooks: list[BeforeHook] = []
+        self.after_hooks: list[AfterHook] = []
+        self._known_tenants: set[TenantId] = set()
+
+    def tenant_exists(self, tenant: TenantId) -> bool:
+        # Tenants are never removed while the server runs, so a positive answer is cached;
+        # one created by `fhir-server tenant create` meanwhile is found on first use.
+        if tenant in self._known_tenants:
+            return True
+        if self._tenants.get(tenant) is None:
+            return False
+        self._known_tenants.add(tenant)
+        return True
+
+    async def handle(self, request: FhirRequest) -> FhirResponse:
+        if not self.tenant_exists(request.tenant):
+            raise NotFound(f"Unknown tenant '{request.tenant}'")
+        ctx = Context(request, self._stores.for_tenant(request.tenant), self.services)
+        handler = _HANDLERS.get(request.interaction)
+        try:
+            for before in self.before_hooks:
+                await before(ctx)
+            if handler is None:
+                raise MethodNotAllowed(f"The {request.interaction} interaction is not supported")
+            response = await handler(ctx)
+        except FhirError as error:
+            await self._after(ctx, Outcome(None, error))
+            raise
+        except Exception as exc:
+            # Logged with its type only: messages of driver errors can quote stored values.
+            _log.error("%s failed: %s", request.interaction, type(exc).__name__)
+            fault = ServerFault("The server could not complete the request")
+            await self._after(ctx, Outcome(None, fault))
+            raise fault from exc
+        await self._after(ctx, Outcome(response, None))
+        return response
+
+    async def _after(self, ctx: Context, outcome: Outcome) -> None:
+        for after in self.after_hooks:
+            await after(ctx, outcome)

@@ -1,0 +1,1 @@
+"""Generated search tables (see scripts/generate_search_registry.py); data only."""

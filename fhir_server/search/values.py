@@ -1,0 +1,110 @@
+"""Search value syntax shared by every parameter type (http://hl7.org/fhir/R4/search.html).
+
+Commas separate ORed values, `|` separates token parts, `$` composite parts; a backslash
+escapes each of them (search.html#escaping).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fhir_server.errors import BadRequest
+from fhir_server.instants import now_us, parse_fhir_datetime_range
+from fhir_server.search.plan import Bound, RangeMatch, TokenMatch
+
+__all__ = ["PREFIXES", "date_match", "split_escaped", "split_prefix", "token_match"]
+
+PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+Prefix = Literal["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"]
+
+
+def split_escaped(text: str, separator: str) -> list[str]:
+    """Split on `separator` where it is not escaped by a backslash; unescape `\\,` `\\|`
+    `\\$` and `\\\\` in the parts."""
+    parts: list[str] = []
+    current: list[str] = []
+    chars = iter(text)
+    for char in chars:
+        if char == "\\":
+            escaped = next(chars, "")
+            if escaped in (",", "|", "$", "\\"):
+                if escaped == separator:
+                    current.append(escaped)
+                else:
+                    current.append("\\" + escaped)
+            else:
+                current.append("\\" + escaped)
+        elif char == separator:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def unescape(text: str) -> str:
+    for char in (",", "|", "$"):
+        text = text.replace("\\" + char, char)
+    return text.replace("\\\\", "\\")
+
+
+def split_prefix(text: str) -> tuple[Prefix, str]:
+    """`ge2020` → ("ge", "2020"); no prefix means eq."""
+    head = text[:2]
+    if len(text) > 2 and head in PREFIXES and not head[0].isdigit():
+        return head, text[2:]  # type: ignore[return-value]
+    return "eq", text
+
+
+def token_match(text: str) -> TokenMatch:
+    """`[system]|[code]`, `|code`, `system|` or `code`."""
+    parts = split_escaped(text, "|")
+    if len(parts) == 1:
+        return TokenMatch(system=None, code=unescape(parts[0]) or None, system_given=False)
+    if len(parts) > 2:
+        raise BadRequest(f"A token has at most one unescaped '|': '{text[:80]}'")
+    system, code = (unescape(p) for p in parts)
+    return TokenMatch(system=system or None, code=code or None, system_given=True)
+
+
+def range_bounds(prefix: Prefix, low: float, high: float, gap: float) -> RangeMatch:
+    """Bounds that a resource range [rlow, rhigh] must satisfy for `prefix` against the
+    search range [low, high] (search.html#prefix). For a point value, rlow = rhigh."""
+
+    def b(end: Literal["low", "high"], op: Literal["<", "<=", ">", ">="], v: float) -> Bound:
+        return Bound(end, op, v)
+
+    if prefix == "eq":
+        return RangeMatch((b("low", ">=", low), b("high", "<=", high)))
+    if prefix == "ne":
+        return RangeMatch((b("low", ">=", low), b("high", "<=", high)), negated=True)
+    if prefix == "gt":
+        return RangeMatch((b("high", ">", high),))
+    if prefix == "lt":
+        return RangeMatch((b("low", "<", low),))
+    if prefix == "ge":
+        return RangeMatch((b("high", ">=", low),))
+    if prefix == "le":
+        return RangeMatch((b("low", "<=", high),))
+    if prefix == "sa":
+        return RangeMatch((b("low", ">", high),))
+    if prefix == "eb":
+        return RangeMatch((b("high", "<", low),))
+    return RangeMatch((b("high", ">=", low - gap), b("low", "<=", high + gap)))  # ap
+
+
+def date_match(param: str, text: str) -> RangeMatch:
+    """A date search value with its prefix, as bounds in microseconds."""
+    prefix, value = split_prefix(text)
+    found = parse_fhir_datetime_range(value)
+    if found is None:
+        raise BadRequest(
+            f"'{text[:80]}' is not a valid date for {param}: expected [prefix]YYYY[-MM[-DD"
+            "[Thh:mm[:ss[.fff]][Z|+hh:mm]]]], prefix one of " + " ".join(PREFIXES),
+            (param,),
+        )
+    low, high = found
+    gap = abs(now_us() - low) // 10  # `ap`: within 10% of the distance to now
+    match = range_bounds(prefix, low, high, gap)
+    return RangeMatch(tuple(Bound(b.end, b.op, int(b.value)) for b in match.bounds), match.negated)

@@ -1,0 +1,131 @@
+"""Storage contracts: what every backend provides, free of FHIR rules.
+
+A `ResourceStore` is bound to exactly one tenant when it is handed out by a
+`StoreProvider`; no method takes a tenant, so no call can reach another tenant's data.
+Writes are compare-and-swap: the caller says which version it based its change on, and the
+store refuses (`VersionConflict`) if another writer got there first. The FHIR rules
+(version numbering, meta, conditional logic) live above, in `fhir_server.interactions`.
+
+The shared contract suite in `tests/contract/` runs against every implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from fhir_server.search.entries import IndexEntry
+from fhir_server.search.plan import SearchPlan
+from tenancy import TenantId
+
+__all__ = [
+    "HistoryPage",
+    "HistoryQuery",
+    "ResourceStore",
+    "SearchPage",
+    "StoreProvider",
+    "StoredVersion",
+    "VersionConflict",
+    "WriteOp",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    """One version of a resource as stored. `body` is None for a deletion."""
+
+    resource_type: str
+    id: str
+    version: int
+    last_updated_us: int
+    method: str  # POST, PUT, PATCH or DELETE: how this version came to be
+    body: bytes | None
+    position: int = 0  # the store's stable ordering key (search cursor, history cursor)
+
+    @property
+    def deleted(self) -> bool:
+        return self.body is None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOp:
+    """Write one new version. `expected_version` is the current version the writer saw
+    (0 when the resource has never existed); the store refuses if it is no longer current."""
+
+    resource_type: str
+    id: str
+    expected_version: int
+    version: int
+    last_updated_us: int
+    method: str
+    body: bytes | None
+    index: Sequence[IndexEntry] = ()
+
+
+class VersionConflict(Exception):
+    """A write lost a compare-and-swap race; `op_index` says which op of the batch."""
+
+    def __init__(self, op_index: int, current_version: int) -> None:
+        super().__init__(f"op {op_index}: current version is {current_version}")
+        self.op_index = op_index
+        self.current_version = current_version
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    """History at instance (type and id), type (type only) or system level (neither)."""
+
+    resource_type: str | None = None
+    id: str | None = None
+    since_us: int | None = None  # versions updated at or after
+    at_low_us: int | None = None  # versions current at some point in [at_low, at_high]
+    at_high_us: int | None = None
+    count: int = 20
+    before_position: int | None = None  # newest first: the page starts below this position
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    versions: list[StoredVersion]
+    total: int
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """Current, non-deleted resources matching a plan, in position order."""
+
+    matches: list[StoredVersion]
+    total: int | None
+    has_next: bool
+    has_previous: bool
+    extra: list[StoredVersion] = field(default_factory=list)
+
+
+class ResourceStore(Protocol):
+    """Resources, their history and their search index, for one tenant."""
+
+    async def read(self, resource_type: str, resource_id: str) -> StoredVersion | None:
+        """The current version (possibly a deletion), or None if it never existed."""
+        ...
+
+    async def vread(
+        self, resource_type: str, resource_id: str, version: int
+    ) -> StoredVersion | None: ...
+
+    async def commit(self, ops: Sequence[WriteOp]) -> None:
+        """Apply all ops atomically and durably, or none (raising VersionConflict)."""
+        ...
+
+    async def history(self, query: HistoryQuery) -> HistoryPage: ...
+
+    async def search(self, plan: SearchPlan) -> SearchPage: ...
+
+
+class StoreProvider(Protocol):
+    """Hands out the store bound to one tenant; owns their lifetimes."""
+
+    def for_tenant(self, tenant: TenantId) -> ResourceStore: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,41 @@
+"""Opens (once) and hands out the store of each tenant: `{data_dir}/tenants/{name}.sqlite`."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from fhir_server.storage.sqlite.resources import SqliteResourceStore
+from fhir_server.storage.sqlite.tenants import SqliteTenantStore
+from tenancy import TenantId
+
+__all__ = ["SqliteStoreProvider"]
+
+
+class SqliteStoreProvider:
+    """A database file per tenant: isolation by construction, and a tenant's data can be
+    backed up, moved or shredded as one file."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._dir = data_dir
+        (data_dir / "tenants").mkdir(parents=True, exist_ok=True)
+        self.tenants = SqliteTenantStore(data_dir / "tenants.sqlite")
+        self._stores: dict[TenantId, SqliteResourceStore] = {}
+        self._lock = threading.Lock()
+
+    def for_tenant(self, tenant: TenantId) -> SqliteResourceStore:
+        store = self._stores.get(tenant)
+        if store is None:
+            with self._lock:
+                store = self._stores.get(tenant)
+                if store is None:
+                    store = SqliteResourceStore(self._dir / "tenants" / f"{tenant}.sqlite")
+                    self._stores[tenant] = store
+        return store
+
+    def close(self) -> None:
+        with self._lock:
+            for store in self._stores.values():
+                store.close()
+            self._stores.clear()
+        self.tenants.close()

@@ -1,0 +1,157 @@
+"""The SQLite `ResourceStore`: one tenant's resources, history and search index."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from fhir_server.search.plan import SearchPlan
+from fhir_server.storage.contracts import (
+    HistoryPage,
+    HistoryQuery,
+    SearchPage,
+    StoredVersion,
+    VersionConflict,
+    WriteOp,
+)
+from fhir_server.storage.sqlite.connection import open_connection
+from fhir_server.storage.sqlite.history_sql import history_page
+from fhir_server.storage.sqlite.index_rows import delete_index_rows, insert_index_rows
+from fhir_server.storage.sqlite.schema import TENANT_SCHEMA
+from fhir_server.storage.sqlite.search_sql import search_page
+from fhir_server.storage.sqlite.writer import GroupCommitWriter
+
+__all__ = ["SqliteResourceStore"]
+
+_CURRENT = "SELECT type, id, version, last_updated_us, method, body, pk FROM resources"
+
+
+def version_of(row: tuple[object, ...]) -> StoredVersion:
+    """A StoredVersion from a (type, id, version, last_updated_us, method, body, pos) row."""
+    rtype, rid, version, updated, method, body, position = row
+    return StoredVersion(
+        resource_type=str(rtype),
+        id=str(rid),
+        version=int(str(version)),
+        last_updated_us=int(str(updated)),
+        method=str(method),
+        body=bytes(body) if isinstance(body, bytes | memoryview) else None,
+        position=int(str(position)),
+    )
+
+
+class SqliteResourceStore:
+    """Reads run on the caller's thread with a per-thread connection (a primary-key read
+    costs ~0.1 ms, cheaper than a thread hop); writes go through the group-commit writer;
+    searches and history run in worker threads so a long scan never stalls the loop."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._local = threading.local()
+        writer_conn = open_connection(path, schema=TENANT_SCHEMA)
+        self._writer = GroupCommitWriter(writer_conn, path.stem)
+        self._all_conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = open_connection(self._path)
+            self._local.conn = conn
+            with self._conns_lock:
+                self._all_conns.append(conn)
+        return conn
+
+    def read_now(self, resource_type: str, resource_id: str) -> StoredVersion | None:
+        row = (
+            self._conn()
+            .execute(f"{_CURRENT} WHERE type = ? AND id = ?", (resource_type, resource_id))
+            .fetchone()
+        )
+        return version_of(row) if row else None
+
+    async def read(self, resource_type: str, resource_id: str) -> StoredVersion | None:
+        return self.read_now(resource_type, resource_id)
+
+    async def vread(
+        self, resource_type: str, resource_id: str, version: int
+    ) -> StoredVersion | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT type, id, version, last_updated_us, method, body, seq FROM history "
+                "WHERE type = ? AND id = ? AND version = ?",
+                (resource_type, resource_id, version),
+            )
+            .fetchone()
+        )
+        return version_of(row) if row else None
+
+    async def commit(self, ops: Sequence[WriteOp]) -> None:
+        await self._writer.submit(lambda conn: _apply_ops(conn, ops))
+
+    def commit_blocking(self, ops: Sequence[WriteOp]) -> None:
+        self._writer.submit_blocking(lambda conn: _apply_ops(conn, ops))
+
+    async def history(self, query: HistoryQuery) -> HistoryPage:
+        return await asyncio.to_thread(lambda: history_page(self._conn(), query))
+
+    async def search(self, plan: SearchPlan) -> SearchPage:
+        return await asyncio.to_thread(lambda: search_page(self._conn(), plan))
+
+    def close(self) -> None:
+        self._writer.close()
+        with self._conns_lock:
+            for conn in self._all_conns:
+                conn.close()
+            self._all_conns.clear()
+
+
+def _apply_ops(conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> None:
+    """Apply each op as a compare-and-swap; runs inside the writer's transaction."""
+    for index, op in enumerate(ops):
+        row = conn.execute(
+            "SELECT pk, version FROM resources WHERE type = ? AND id = ?",
+            (op.resource_type, op.id),
+        ).fetchone()
+        current = int(row[1]) if row else 0
+        if current != op.expected_version:
+            raise VersionConflict(index, current)
+        deleted = op.body is None
+        if row:
+            pk = int(row[0])
+            conn.execute(
+                "UPDATE resources SET version = ?, last_updated_us = ?, method = ?, "
+                "deleted = ?, body = ? WHERE pk = ?",
+                (op.version, op.last_updated_us, op.method, deleted, op.body, pk),
+            )
+            conn.execute(
+                "UPDATE history SET ended_us = ? WHERE pk = ? AND ended_us IS NULL",
+                (op.last_updated_us, pk),
+            )
+            delete_index_rows(conn, [pk])
+        else:
+            cursor = conn.execute(
+                "INSERT INTO resources (type, id, version, last_updated_us, method, deleted, body)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    op.resource_type,
+                    op.id,
+                    op.version,
+                    op.last_updated_us,
+                    op.method,
+                    deleted,
+                    op.body,
+                ),
+            )
+            pk = int(cursor.lastrowid or 0)
+        conn.execute(
+            "INSERT INTO history (pk, type, id, version, last_updated_us, method, body) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (pk, op.resource_type, op.id, op.version, op.last_updated_us, op.method, op.body),
+        )
+        if not deleted:
+            insert_index_rows(conn, op.resource_type, pk, op.index)

@@ -1,0 +1,101 @@
+"""The tables of a tenant's database.
+
+`resources` holds the current version of each resource (its `pk` is the stable position
+used by search paging); `history` holds every version, `ended_us` marking when a version
+stopped being current (for `_at`). One index table per kind of search value, each keyed
+for the lookups the search compiler emits: (type, param, value..., pk).
+"""
+
+from __future__ import annotations
+
+__all__ = ["INDEX_TABLES", "TENANT_SCHEMA"]
+
+INDEX_TABLES = (
+    "idx_string",
+    "idx_token",
+    "idx_reference",
+    "idx_date",
+    "idx_number",
+    "idx_quantity",
+    "idx_uri",
+    "idx_composite",
+)
+
+TENANT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    pk INTEGER PRIMARY KEY,
+    type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    last_updated_us INTEGER NOT NULL,
+    method TEXT NOT NULL,
+    deleted INTEGER NOT NULL,
+    body BLOB,
+    UNIQUE (type, id)
+);
+CREATE INDEX IF NOT EXISTS resources_type_updated ON resources (type, last_updated_us);
+
+CREATE TABLE IF NOT EXISTS history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    pk INTEGER NOT NULL REFERENCES resources (pk),
+    type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    last_updated_us INTEGER NOT NULL,
+    ended_us INTEGER,
+    method TEXT NOT NULL,
+    body BLOB,
+    UNIQUE (pk, version)
+);
+CREATE INDEX IF NOT EXISTS history_type_seq ON history (type, seq);
+CREATE INDEX IF NOT EXISTS history_updated ON history (last_updated_us);
+
+CREATE TABLE IF NOT EXISTS idx_string (
+    type TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL, exact TEXT NOT NULL,
+    pk INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_string_value ON idx_string (type, param, value, pk);
+CREATE INDEX IF NOT EXISTS idx_string_pk ON idx_string (pk);
+
+CREATE TABLE IF NOT EXISTS idx_token (
+    type TEXT NOT NULL, param TEXT NOT NULL, system TEXT, code TEXT, text TEXT,
+    pk INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_token_code ON idx_token (type, param, code, system, pk);
+CREATE INDEX IF NOT EXISTS idx_token_pk ON idx_token (pk);
+
+CREATE TABLE IF NOT EXISTS idx_reference (
+    type TEXT NOT NULL, param TEXT NOT NULL, target_type TEXT, target_id TEXT, url TEXT,
+    version TEXT, identifier_system TEXT, identifier_value TEXT, pk INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_reference_target
+    ON idx_reference (type, param, target_id, target_type, pk);
+CREATE INDEX IF NOT EXISTS idx_reference_reverse ON idx_reference (target_id, target_type);
+CREATE INDEX IF NOT EXISTS idx_reference_pk ON idx_reference (pk);
+
+CREATE TABLE IF NOT EXISTS idx_date (
+    type TEXT NOT NULL, param TEXT NOT NULL, low INTEGER NOT NULL, high INTEGER NOT NULL,
+    pk INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_date_low ON idx_date (type, param, low, high, pk);
+CREATE INDEX IF NOT EXISTS idx_date_pk ON idx_date (pk);
+
+CREATE TABLE IF NOT EXISTS idx_number (
+    type TEXT NOT NULL, param TEXT NOT NULL, low REAL NOT NULL, high REAL NOT NULL,
+    pk INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_number_low ON idx_number (type, param, low, high, pk);
+CREATE INDEX IF NOT EXISTS idx_number_pk ON idx_number (pk);
+
+CREATE TABLE IF NOT EXISTS idx_quantity (
+    type TEXT NOT NULL, param TEXT NOT NULL, low REAL NOT NULL, high REAL NOT NULL,
+    system TEXT, code TEXT, unit TEXT, canonical_low REAL, canonical_high REAL,
+    canonical_code TEXT, pk INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_quantity_low ON idx_quantity (type, param, low, high, pk);
+CREATE INDEX IF NOT EXISTS idx_quantity_pk ON idx_quantity (pk);
+
+CREATE TABLE IF NOT EXISTS idx_uri (
+    type TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL, pk INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_uri_value ON idx_uri (type, param, value, pk);
+CREATE INDEX IF NOT EXISTS idx_uri_pk ON idx_uri (pk);
+
+CREATE TABLE IF NOT EXISTS idx_composite (
+    type TEXT NOT NULL, param TEXT NOT NULL, key TEXT NOT NULL, pk INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_composite_key ON idx_composite (type, param, key, pk);
+CREATE INDEX IF NOT EXISTS idx_composite_pk ON idx_composite (pk);
+"""

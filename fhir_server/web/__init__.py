@@ -1,0 +1,1 @@
+"""The web layer: the only code that knows about ASGI, Starlette and uvicorn."""

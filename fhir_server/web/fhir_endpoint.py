@@ -1,0 +1,135 @@
+"""The FHIR REST endpoint, `/fhir/{tenant}/...`, as a plain ASGI application.
+
+Plain ASGI rather than a framework route: this is the hot path, and every layer between
+the socket and the stored bytes costs requests per second. It does only HTTP work (read
+the body within limits, negotiate formats, route the URL) and hands a `FhirRequest` to the
+pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from fhir_server.errors import BadRequest, FhirError, NotFound, PayloadTooLarge, ServerFault
+from fhir_server.exchange import FhirRequest, Interaction
+from fhir_server.pipeline import Pipeline
+from fhir_server.resource_json import load_object
+from fhir_server.routing import route
+from fhir_server.settings import Settings
+from fhir_server.web.negotiation import FHIR_JSON, request_body_is_json, response_media_type
+from fhir_server.web.render import RenderedResponse, render_error, render_response
+from tenancy import InvalidTenantName, TenantId, parse_tenant_id
+
+__all__ = ["FhirEndpoint"]
+
+_log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+
+_BODY_INTERACTIONS = {Interaction.CREATE, Interaction.UPDATE, Interaction.TRANSACTION}
+_FORM = "application/x-www-form-urlencoded"
+
+
+class FhirEndpoint:
+    def __init__(self, pipeline: Pipeline, settings: Settings) -> None:
+        self._pipeline = pipeline
+        self._settings = settings
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        params = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        pretty = any(k == "_pretty" and v == "true" for k, v in params)
+        media = FHIR_JSON
+        try:
+            media = response_media_type(_last(params, "_format"), headers.get("accept"))
+            request = await self._fhir_request(scope, receive, headers, params)
+            response = await self._pipeline.handle(request)
+            rendered = render_response(response, media, pretty)
+        except FhirError as error:
+            rendered = render_error(error, media, pretty)
+        except Exception as exc:  # never a stack trace to the client
+            _log.exception("unhandled error: %s", type(exc).__name__)
+            rendered = render_error(ServerFault("The server could not complete the request"), media)
+        await _send(send, rendered)
+
+    async def _fhir_request(
+        self, scope: Scope, receive: Any, headers: dict[str, str], params: list[tuple[str, str]]
+    ) -> FhirRequest:
+        segments = [unquote(s) for s in scope["path"].split("/")[2:]]
+        while segments and segments[-1] == "":
+            segments.pop()
+        if not segments:
+            raise NotFound("The FHIR base is /fhir/{tenant}")
+        try:
+            tenant = parse_tenant_id(segments[0])
+        except InvalidTenantName as exc:
+            raise NotFound(f"Unknown tenant '{segments[0][:64]}'") from exc
+        method = scope["method"]
+        target = route(method, segments[1:])
+        raw = await _read_body(receive, headers, self._settings.max_body_bytes)
+        body = None
+        content_type = headers.get("content-type")
+        if raw and content_type and content_type.split(";")[0].strip().lower() == _FORM:
+            params = [*params, *parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)]
+        elif target.interaction in _BODY_INTERACTIONS:
+            request_body_is_json(content_type)
+            body = load_object(raw, max_depth=self._settings.max_json_depth)
+        return FhirRequest(
+            tenant=tenant,
+            interaction=target.interaction,
+            method=method,
+            base_url=self._base_url(scope, headers, tenant),
+            resource_type=target.resource_type,
+            resource_id=target.resource_id,
+            version_id=target.version_id,
+            params=params,
+            headers=headers,
+            body=body,
+        )
+
+    def _base_url(self, scope: Scope, headers: dict[str, str], tenant: TenantId) -> str:
+        if self._settings.base_url:
+            return f"{self._settings.base_url.rstrip('/')}/fhir/{tenant}"
+        host = headers.get("host") or "localhost"
+        return f"{scope.get('scheme', 'http')}://{host}/fhir/{tenant}"
+
+
+def _last(params: list[tuple[str, str]], name: str) -> str | None:
+    found = None
+    for key, value in params:
+        if key == name:
+            found = value
+    return found
+
+
+async def _read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadRequest("Content-Length must be a number")
+        if int(declared) > limit:
+            raise PayloadTooLarge(f"The body is larger than the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The body is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _send(send: Any, rendered: RenderedResponse) -> None:
+    status, headers, body = rendered
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

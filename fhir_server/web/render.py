@@ -1,0 +1,39 @@
+"""The one renderer of responses and of errors as OperationOutcome."""
+
+from __future__ import annotations
+
+import orjson
+
+from fhir_server.errors import FhirError
+from fhir_server.exchange import FhirResponse
+from fhir_server.outcome import operation_outcome
+from fhir_server.resource_json import dump, dump_pretty
+from fhir_server.web.negotiation import FHIR_JSON
+
+__all__ = ["RenderedResponse", "render_error", "render_response"]
+
+RenderedResponse = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+def _content_type(media: str) -> bytes:
+    return f"{media}; charset=utf-8".encode()
+
+
+def render_response(response: FhirResponse, media: str, pretty: bool) -> RenderedResponse:
+    headers = [(name.lower().encode(), value.encode()) for name, value in response.headers.items()]
+    body = response.body or b""
+    if body:
+        if pretty:
+            body = dump_pretty(orjson.loads(body))
+        headers.append((b"content-type", _content_type(media)))
+    return response.status, headers, body
+
+
+def render_error(
+    error: FhirError, media: str = FHIR_JSON, pretty: bool = False
+) -> RenderedResponse:
+    outcome = operation_outcome(error.issues)
+    body = dump_pretty(outcome) if pretty else dump(outcome)
+    headers = [(name.lower().encode(), value.encode()) for name, value in error.headers.items()]
+    headers.append((b"content-type", _content_type(media)))
+    return error.status, headers, body

@@ -1,0 +1,128 @@
+"""Bad input: every case answers 4xx with an OperationOutcome naming the problem, never 500,
+and never changes what is stored."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.api.resources import FHIR_JSON, patient
+
+
+def _outcome(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert body["issue"][0]["severity"] == "error"
+    assert "Traceback" not in response.text
+    return body
+
+
+async def test_malformed_json(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "Patient", content=b'{"resourceType": "Patient",', headers=FHIR_JSON
+    )
+    assert "not valid JSON" in _outcome(response, 400)["issue"][0]["diagnostics"]
+
+
+async def test_json_that_is_not_an_object(client: httpx.AsyncClient) -> None:
+    response = await client.post("Patient", content=b"[1, 2]", headers=FHIR_JSON)
+    assert "JSON object" in _outcome(response, 400)["issue"][0]["diagnostics"]
+
+
+async def test_wrong_resource_type(client: httpx.AsyncClient) -> None:
+    sent = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
+    body = _outcome(await client.post("Patient", json=sent, headers=FHIR_JSON), 400)
+    assert body["issue"][0]["expression"] == ["resourceType"]
+
+
+async def test_body_id_differs_from_url_id(client: httpx.AsyncClient) -> None:
+    body = _outcome(await client.put("Patient/one", json=patient(id="two"), headers=FHIR_JSON), 400)
+    assert body["issue"][0]["expression"] == ["id"]
+    _outcome(await client.get("Patient/one"), 404)
+
+
+async def test_update_without_body_id(client: httpx.AsyncClient) -> None:
+    _outcome(await client.put("Patient/one", json=patient(), headers=FHIR_JSON), 400)
+
+
+async def test_unknown_element_named_with_fhirpath(client: httpx.AsyncClient) -> None:
+    sent = patient()
+    sent["name"][0]["fmily"] = "X"
+    body = _outcome(await client.post("Patient", json=sent, headers=FHIR_JSON), 400)
+    assert body["issue"][0]["expression"] == ["Patient.name[0].fmily"]
+
+
+@pytest.mark.parametrize(
+    ("element", "value", "where"),
+    [
+        ("active", "yes", "Patient.active"),
+        ("birthDate", "1974-13-01", "Patient.birthDate"),
+        ("gender", 7, "Patient.gender"),
+    ],
+)
+async def test_invalid_primitive(
+    client: httpx.AsyncClient, element: str, value: object, where: str
+) -> None:
+    body = _outcome(
+        await client.post("Patient", json=patient(**{element: value}), headers=FHIR_JSON), 400
+    )
+    assert where in body["issue"][0]["expression"]
+
+
+async def test_unknown_resource_type(client: httpx.AsyncClient) -> None:
+    _outcome(
+        await client.post("Patience", json={"resourceType": "Patience"}, headers=FHIR_JSON), 404
+    )
+    _outcome(await client.get("Patience/1"), 404)
+
+
+@pytest.mark.parametrize("bad_id", ["a b", "x" * 65, "a_b", "a%2Fb"])
+async def test_id_that_breaks_the_id_rule(client: httpx.AsyncClient, bad_id: str) -> None:
+    response = await client.put(f"Patient/{bad_id}", json=patient(id=bad_id), headers=FHIR_JSON)
+    assert response.status_code in (400, 404)
+    _outcome(response, response.status_code)
+
+
+async def test_body_over_size_limit_is_413(client: httpx.AsyncClient) -> None:
+    sent = patient(text={"status": "generated", "div": "<div>" + "x" * 300_000 + "</div>"})
+    _outcome(await client.post("Patient", json=sent, headers=FHIR_JSON), 413)
+
+
+async def test_fifty_levels_of_nesting(client: httpx.AsyncClient) -> None:
+    nested: dict = {"url": "http://example.org/leaf", "valueString": "deep"}
+    for _ in range(50):
+        nested = {"url": "http://example.org/level", "extension": [nested]}
+    sent = patient(extension=[nested])
+    body = _outcome(await client.post("Patient", json=sent, headers=FHIR_JSON), 400)
+    assert "deeper" in body["issue"][0]["diagnostics"]
+
+
+async def test_method_not_allowed(client: httpx.AsyncClient) -> None:
+    _outcome(await client.post("Patient/123/_history"), 405)
+
+
+async def test_bad_if_match(client: httpx.AsyncClient) -> None:
+    await client.put("Patient/one", json=patient(id="one"), headers=FHIR_JSON)
+    response = await client.put(
+        "Patient/one", json=patient(id="one"), headers={**FHIR_JSON, "If-Match": "banana"}
+    )
+    _outcome(response, 400)
+
+
+async def test_bad_count(client: httpx.AsyncClient) -> None:
+    _outcome(await client.get("Patient", params={"_count": "-1"}), 400)
+
+
+async def test_bad_lastupdated(client: httpx.AsyncClient) -> None:
+    body = _outcome(await client.get("Patient", params={"_lastUpdated": "gt2020-99"}), 400)
+    assert body["issue"][0]["expression"] == ["_lastUpdated"]
+
+
+async def test_failed_writes_leave_store_unchanged(client: httpx.AsyncClient) -> None:
+    await client.put("Patient/keep", json=patient("Kept", id="keep"), headers=FHIR_JSON)
+    bad = patient("Broken", id="keep", active="yes")
+    _outcome(await client.put("Patient/keep", json=bad, headers=FHIR_JSON), 400)
+    current = (await client.get("Patient/keep")).json()
+    assert current["name"][0]["family"] == "Kept"
+    assert current["meta"]["versionId"] == "1"

@@ -1,0 +1,70 @@
+"""Conditional create, update and delete (http.html#ccreate, #cond-update, #cdelete)."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.api.resources import FHIR_JSON, patient
+
+MRN = "http://hospital.example/mrn"
+
+
+async def test_conditional_create_deduplicates_on_identifier(client: httpx.AsyncClient) -> None:
+    headers = {**FHIR_JSON, "If-None-Exist": f"identifier={MRN}|M-1"}
+    first = await client.post("Patient", json=patient(mrn="M-1"), headers=headers)
+    assert first.status_code == 201
+    second = await client.post("Patient", json=patient(mrn="M-1"), headers=headers)
+    assert second.status_code == 200
+    assert second.json()["id"] == first.json()["id"]
+    bundle = (await client.get("Patient", params={"identifier": f"{MRN}|M-1"})).json()
+    assert bundle["total"] == 1
+
+
+async def test_conditional_create_with_two_matches_is_412(client: httpx.AsyncClient) -> None:
+    for _ in range(2):
+        await client.post("Patient", json=patient(mrn="DUP"), headers=FHIR_JSON)
+    response = await client.post(
+        "Patient", json=patient(mrn="DUP"), headers={**FHIR_JSON, "If-None-Exist": "identifier=DUP"}
+    )
+    assert response.status_code == 412
+
+
+async def test_conditional_create_with_unknown_criterion_is_400(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "Patient", json=patient(), headers={**FHIR_JSON, "If-None-Exist": "identifer=x"}
+    )
+    assert response.status_code == 400
+    assert "identifer" in response.json()["issue"][0]["diagnostics"]
+
+
+async def test_conditional_update_creates_then_updates(client: httpx.AsyncClient) -> None:
+    params = {"identifier": f"{MRN}|C-1"}
+    first = await client.put(
+        "Patient", params=params, json=patient("One", mrn="C-1"), headers=FHIR_JSON
+    )
+    assert first.status_code == 201
+    second = await client.put(
+        "Patient", params=params, json=patient("Two", mrn="C-1"), headers=FHIR_JSON
+    )
+    assert second.status_code == 200
+    assert second.json()["id"] == first.json()["id"]
+    assert second.json()["meta"]["versionId"] == "2"
+
+
+async def test_conditional_update_with_many_matches_is_412(client: httpx.AsyncClient) -> None:
+    for _ in range(2):
+        await client.post("Patient", json=patient(mrn="MANY"), headers=FHIR_JSON)
+    response = await client.put(
+        "Patient", params={"identifier": "MANY"}, json=patient(mrn="MANY"), headers=FHIR_JSON
+    )
+    assert response.status_code == 412
+
+
+async def test_conditional_delete(client: httpx.AsyncClient) -> None:
+    pid = (await client.post("Patient", json=patient(mrn="DEL"), headers=FHIR_JSON)).json()["id"]
+    response = await client.delete("Patient", params={"identifier": f"{MRN}|DEL"})
+    assert response.status_code == 200
+    assert (await client.get(f"Patient/{pid}")).status_code == 410
+    nothing = await client.delete("Patient", params={"identifier": f"{MRN}|DEL"})
+    assert nothing.status_code == 200
+    assert "nothing was deleted" in nothing.json()["issue"][0]["diagnostics"]

@@ -1,0 +1,64 @@
+"""history at instance, type and system level (http.html#history)."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.api.resources import FHIR_JSON, patient
+
+
+async def _create(client: httpx.AsyncClient, family: str) -> str:
+    response = await client.post("Patient", json=patient(family), headers=FHIR_JSON)
+    return str(response.json()["id"])
+
+
+async def test_type_and_system_history_newest_first(client: httpx.AsyncClient) -> None:
+    a = await _create(client, "A")
+    await client.post(
+        "Observation",
+        json={"resourceType": "Observation", "status": "final", "code": {"text": "weight"}},
+        headers=FHIR_JSON,
+    )
+    await client.put(f"Patient/{a}", json=patient("A2", id=a), headers=FHIR_JSON)
+    type_history = (await client.get("Patient/_history")).json()
+    assert [e["resource"]["meta"]["versionId"] for e in type_history["entry"]] == ["2", "1"]
+    system = (await client.get("_history")).json()
+    assert system["total"] == 3
+    kinds = [e["request"]["url"] for e in system["entry"]]
+    assert kinds == [f"Patient/{a}", "Observation", "Patient"]
+
+
+async def test_history_paging_with_count(client: httpx.AsyncClient) -> None:
+    pid = await _create(client, "V1")
+    for n in range(2, 6):
+        await client.put(f"Patient/{pid}", json=patient(f"V{n}", id=pid), headers=FHIR_JSON)
+    seen: list[str] = []
+    url: str | None = f"Patient/{pid}/_history?_count=2"
+    while url:
+        page = (await client.get(url)).json()
+        assert page["total"] == 5
+        seen += [e["resource"]["meta"]["versionId"] for e in page["entry"]]
+        url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
+    assert seen == ["5", "4", "3", "2", "1"]
+
+
+async def test_history_since_and_at(client: httpx.AsyncClient) -> None:
+    pid = await _create(client, "Old")
+    first = (await client.get(f"Patient/{pid}")).json()["meta"]["lastUpdated"]
+    second = (
+        await client.put(f"Patient/{pid}", json=patient("New", id=pid), headers=FHIR_JSON)
+    ).json()
+    since = (
+        await client.get(
+            f"Patient/{pid}/_history", params={"_since": second["meta"]["lastUpdated"]}
+        )
+    ).json()
+    assert [e["resource"]["meta"]["versionId"] for e in since["entry"]] == ["2"]
+    at_first = (await client.get(f"Patient/{pid}/_history", params={"_at": first})).json()
+    assert [e["resource"]["meta"]["versionId"] for e in at_first["entry"]] == ["1"]
+
+
+async def test_history_bad_since_is_400(client: httpx.AsyncClient) -> None:
+    response = await client.get("Patient/_history", params={"_since": "yesterday"})
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["expression"] == ["_since"]
