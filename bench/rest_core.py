@@ -73,20 +73,22 @@ def _wrk(url: str, seconds: int, connections: int, script: Path | None = None) -
         cmd[1:1] = ["-s", str(script)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if errors:
-        print(f"  warning: {errors.group(1)} non-2xx responses from {url}")
+    if errors or "error" in out.lower():
+        sys.exit(f"wrk saw failures against {url}:\n{out}")
     return Result(rps, p50, p99)
 
 
 def _post_script(tmp: Path) -> Path:
-    body = json.dumps(PATIENT.read_text().strip())
+    # The body is read from the file: Lua string literals have no \\u escapes.
     script = tmp / "post.lua"
     script.write_text(
         'wrk.method = "POST"\n'
-        f"wrk.body = {body}\n"
+        f'local f = io.open("{PATIENT}", "rb")\n'
+        'wrk.body = f:read("*all")\n'
+        "f:close()\n"
         'wrk.headers["Content-Type"] = "application/fhir+json"\n'
         'wrk.headers["Prefer"] = "return=minimal"\n'
     )

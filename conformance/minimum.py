@@ -19,6 +19,7 @@ from typing import Any
 __all__ = ["missing_elements", "navigation_problems"]
 
 _SERVER_ASSIGNED = frozenset({"id", "meta"})
+_NO_MATCH = object()
 
 
 def missing_elements(minimum: Any, actual: Any, limit: int = 10) -> list[str]:
@@ -57,9 +58,6 @@ def _check(minimum: Any, actual: Any, path: str, problems: list[str], top: bool 
         return
     if minimum != actual:
         problems.append(f"{path}: expected {_short(minimum)}, got {_short(actual)}")
-
-
-_NO_MATCH = object()
 
 
 def _contains(minimum: Any, actual: Any) -> bool:

@@ -237,14 +237,14 @@ def remember(operation: dict[str, Any], exchange: Exchange, store: FixtureStore)
     identity = ServerId.from_exchange(exchange)
     if exchange.method in ("POST", "PUT") and identity is None:
         identity = ServerId.from_exchange(_as_location(exchange))
-    source_id, target_id = operation.get("sourceId"), operation.get("targetId")
+    # A delete keeps the identity: a later read of the same targetId must address the
+    # deleted resource (and get 404/410), never fall back to the fixture's own id.
+    source_id = operation.get("sourceId")
     if exchange.method in ("POST", "PUT") and identity is not None:
         if source_id:
             store.server_ids[str(source_id)] = identity
         if operation.get("responseId"):
             store.server_ids[str(operation["responseId"])] = identity
-    if exchange.method == "DELETE" and target_id:
-        store.server_ids.pop(str(target_id), None)
 
 
 def _as_location(exchange: Exchange) -> Exchange:

@@ -108,9 +108,8 @@ def _from_definition(profile_id: str, reference: str, definition: dict[str, Any]
     profile = Profile(
         profile_id, str(definition.get("url") or reference), str(kind) if kind else None
     )
-    elements = (definition.get("snapshot") or definition.get("differential") or {}).get(
-        "element"
-    ) or []
+    view = definition.get("snapshot") or definition.get("differential") or {}
+    elements = view.get("element") or []
     for element in elements:
         path = str(element.get("path") or "")
         parts = path.split(".")

@@ -12,11 +12,16 @@ import orjson
 
 from fhir_server.errors import BadRequest
 
-__all__ = ["dump", "dump_pretty", "load_object", "nesting_depth", "with_server_meta"]
+__all__ = ["dump", "dump_pretty", "load_object", "with_server_meta"]
 
 
-def load_object(raw: bytes, *, max_depth: int, what: str = "The body") -> dict[str, Any]:
-    """Parse `raw` as a JSON object no deeper than `max_depth`, or raise BadRequest."""
+def load_object(raw: bytes, *, what: str = "The body") -> dict[str, Any]:
+    """Parse `raw` as a JSON object, or raise BadRequest.
+
+    Nesting depth is not checked here: orjson refuses more than 1024 levels, and the R4
+    validator, which every stored resource passes through, walks iteratively and reports
+    anything deeper than the configured limit as one clear issue.
+    """
     if not raw.strip():
         raise BadRequest(f"{what} is empty; a FHIR resource was expected")
     try:
@@ -25,31 +30,7 @@ def load_object(raw: bytes, *, max_depth: int, what: str = "The body") -> dict[s
         raise BadRequest(f"{what} is not valid JSON: {exc.msg} at character {exc.pos}") from exc
     if not isinstance(value, dict):
         raise BadRequest(f"{what} must be a JSON object, not a {type(value).__name__}")
-    depth = nesting_depth(value, limit=max_depth)
-    if depth > max_depth:
-        raise BadRequest(f"{what} is nested deeper than {max_depth} levels", ())
     return value
-
-
-def nesting_depth(value: object, *, limit: int) -> int:
-    """Depth of nested objects/arrays, counting stops just past `limit` (no recursion)."""
-    deepest = 0
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > deepest:
-            deepest = depth
-            if deepest > limit:
-                return deepest
-        if isinstance(node, dict):
-            stack.extend((child, depth + 1) for child in node.values() if _is_container(child))
-        elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node if _is_container(child))
-    return deepest
-
-
-def _is_container(value: object) -> bool:
-    return isinstance(value, dict | list)
 
 
 def with_server_meta(

@@ -20,10 +20,11 @@ from typing import Any, cast
 import fhirpathpy
 from fhirpathpy.engine.nodes import ResourceNode
 
+from fhir_server.errors import UnprocessableEntity
 from fhir_server.search.fhirtypes import MODEL, node_type
 from fhir_server.search.walker import reference_type
 
-__all__ = ["EngineExpression", "TypedValue", "focus_node"]
+__all__ = ["EngineExpression", "SearchExpressionError", "TypedValue", "focus_node"]
 
 # fhirpathpy is untyped; this is the one entry point into its nodes used here.
 _create_node = cast(Callable[..., Any], ResourceNode.create_node)
@@ -50,6 +51,11 @@ def focus_node(value: Any, path: str) -> Any:
     return _create_node(value, path)
 
 
+class SearchExpressionError(UnprocessableEntity):
+    """A search expression the engine cannot parse, or cannot evaluate on a resource: only
+    custom SearchParameters can cause it, so it names the expression (422, processing)."""
+
+
 class EngineExpression:
     """One FHIRPath expression, compiled once, evaluated by fhirpathpy."""
 
@@ -57,19 +63,31 @@ class EngineExpression:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self._compiled = fhirpathpy.compile(text, model=MODEL, options=_OPTIONS)
+        try:
+            self._compiled = fhirpathpy.compile(text, model=MODEL, options=_OPTIONS)
+        except Exception as exc:  # fhirpathpy raises bare Exceptions for syntax errors
+            raise SearchExpressionError(f"Cannot parse search expression '{text}'") from exc
 
     def evaluate(self, focus: Any, resource: Any) -> list[TypedValue]:
         """The values of the expression on ``focus`` with ``%resource`` bound to
         ``resource``, each with its FHIR type."""
-        nodes = self._compiled(focus, {"resource": resource, "rootResource": resource})
-        return [_typed(node) for node in nodes]
+        return [(t, value) for t, value, _ in self.evaluate_nodes(focus, resource)]
 
     def evaluate_nodes(self, focus: Any, resource: Any) -> list[tuple[str, Any, str | None]]:
         """Like `evaluate`, with each value's model path (its context for components)."""
-        nodes = self._compiled(focus, {"resource": resource, "rootResource": resource})
+        try:
+            nodes = self._compiled(focus, {"resource": resource, "rootResource": resource})
+        except Exception as exc:  # e.g. "as" over a collection of two
+            raise SearchExpressionError(
+                f"Cannot evaluate search expression '{self.text}': {exc}"
+            ) from exc
         result = []
         for node in nodes:
+            if isinstance(node, dict) and node.get("$status") == "error":
+                # fhirpathpy returns some errors (single() over two items) as values.
+                raise SearchExpressionError(
+                    f"Cannot evaluate search expression '{self.text}': {node.get('$error')}"
+                )
             type_name, value = _typed(node)
             path = node.path if isinstance(node, ResourceNode) else None
             result.append((type_name, value, path))
@@ -85,4 +103,6 @@ def _typed(node: Any) -> TypedValue:
         return "integer", node
     if isinstance(node, float | Decimal):
         return "decimal", node
+    if isinstance(node, dict | list):
+        return "BackboneElement", node  # a computed structure: no search type reads it
     return "string", node if isinstance(node, str) else str(node)

@@ -4,7 +4,8 @@ Search values are extracted once, when a resource is written, for every search p
 of its type (https://hl7.org/fhir/R4/search.html#table), and stored beside it; searches then
 only compare normalized entries. Each parameter's FHIRPath expression is compiled once per
 resource type (`compiled.CompiledExpression`, `composite.CompositeExpression`) on first
-use; `Indexer.index` is pure (no I/O) and safe to share between threads.
+use; `Indexer.index` is pure (no I/O). One Indexer can serve every request: two threads
+compiling the same type at once only do the work twice.
 
 Not indexed here:
 
@@ -15,7 +16,6 @@ Not indexed here:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,11 +68,13 @@ class Indexer:
         self._fast_path = fast_path
         self._plans: dict[str, _Plan] = {}
 
-    def index(self, resource: Mapping[str, Any]) -> list[IndexEntry]:
-        """The index entries of ``resource`` (parsed JSON), without duplicates.
+    def index(self, resource: dict[str, Any]) -> list[IndexEntry]:
+        """The index entries of ``resource`` (parsed JSON: dicts and lists), without
+        duplicates, in a stable order.
 
-        Values come as the JSON parser gave them; numbers may be ints, floats or
-        ``Decimal`` (see `normalize.decimal_range` for what float precision keeps).
+        Numbers may be ints, floats or ``Decimal`` (see `normalize.decimal_range` for the
+        precision a float keeps). Raises `engine.SearchExpressionError` when a custom
+        parameter's expression fails on this resource.
         """
         resource_type = resource.get("resourceType")
         if not isinstance(resource_type, str):

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
-from fhir_server.search.registry import SearchRegistry
 
 from fhir_server.errors import BadRequest
 from fhir_server.search.plan import (
@@ -24,6 +23,7 @@ from fhir_server.search.plan import (
     TokenCondition,
     TotalMode,
 )
+from fhir_server.search.registry import SearchRegistry
 from fhir_server.search.values import date_match, split_escaped, token_match, unescape
 
 __all__ = [

@@ -20,6 +20,8 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal, cast
 
+from fhir_server.errors import UnprocessableEntity
+
 __all__ = [
     "PARAM_TYPES",
     "ComponentDef",
@@ -38,8 +40,8 @@ _ABSTRACT = ("Resource", "DomainResource")
 DATA_FILE = "search_parameters.json.gz"
 
 
-class InvalidSearchParameter(ValueError):
-    """A SearchParameter resource that cannot be used for search."""
+class InvalidSearchParameter(UnprocessableEntity):
+    """A SearchParameter resource that cannot be used for search (422, processing)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,7 +76,7 @@ class FhirEndpoint:
             params = [*params, *parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)]
         elif target.interaction in _BODY_INTERACTIONS:
             request_body_is_json(content_type)
-            body = load_object(raw, max_depth=self._settings.max_json_depth)
+            body = load_object(raw)
         return FhirRequest(
             tenant=tenant,
             interaction=target.interaction,

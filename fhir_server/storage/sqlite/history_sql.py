@@ -39,12 +39,13 @@ def history_page(conn: sqlite3.Connection, query: HistoryQuery) -> HistoryPage:
 def _filters(query: HistoryQuery) -> tuple[str, list[object]]:
     clauses = ["1 = 1"]
     args: list[object] = []
-    if query.resource_type is not None:
+    if query.resource_type is not None and query.id is not None:
+        # through the resource's pk: history is indexed by (pk, version), not by id
+        clauses.append("pk = (SELECT pk FROM resources WHERE type = ? AND id = ?)")
+        args.extend([query.resource_type, query.id])
+    elif query.resource_type is not None:
         clauses.append("type = ?")
         args.append(query.resource_type)
-    if query.id is not None:
-        clauses.append("id = ?")
-        args.append(query.id)
     if query.since_us is not None:
         clauses.append("last_updated_us >= ?")
         args.append(query.since_us)

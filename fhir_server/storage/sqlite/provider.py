@@ -9,7 +9,7 @@ from fhir_server.storage.sqlite.resources import SqliteResourceStore
 from fhir_server.storage.sqlite.tenants import SqliteTenantStore
 from tenancy import TenantId
 
-__all__ = ["SqliteStoreProvider"]
+__all__ = ["SqliteStoreProvider", "open_tenant_store"]
 
 
 class SqliteStoreProvider:
@@ -19,7 +19,7 @@ class SqliteStoreProvider:
     def __init__(self, data_dir: Path) -> None:
         self._dir = data_dir
         (data_dir / "tenants").mkdir(parents=True, exist_ok=True)
-        self.tenants = SqliteTenantStore(data_dir / "tenants.sqlite")
+        self.tenants = open_tenant_store(data_dir)
         self._stores: dict[TenantId, SqliteResourceStore] = {}
         self._lock = threading.Lock()
 
@@ -39,3 +39,9 @@ class SqliteStoreProvider:
                 store.close()
             self._stores.clear()
         self.tenants.close()
+
+
+def open_tenant_store(data_dir: Path) -> SqliteTenantStore:
+    """The tenant registry of a data directory (created if missing)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteTenantStore(data_dir / "tenants.sqlite")

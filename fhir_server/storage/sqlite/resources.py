@@ -52,7 +52,7 @@ class SqliteResourceStore:
         self._path = path
         self._local = threading.local()
         writer_conn = open_connection(path, schema=TENANT_SCHEMA)
-        self._writer = GroupCommitWriter(writer_conn, path.stem)
+        self._writer = GroupCommitWriter(writer_conn, path.stem, f"{path}.lock")
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
 
@@ -83,7 +83,7 @@ class SqliteResourceStore:
             self._conn()
             .execute(
                 "SELECT type, id, version, last_updated_us, method, body, seq FROM history "
-                "WHERE type = ? AND id = ? AND version = ?",
+                "WHERE pk = (SELECT pk FROM resources WHERE type = ? AND id = ?) AND version = ?",
                 (resource_type, resource_id, version),
             )
             .fetchone()

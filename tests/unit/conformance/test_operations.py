@@ -44,6 +44,8 @@ def test_crud_operation_types_build_the_rest_urls(
         check(response="created"),
         op("delete", targetId="pat"),
         check(operator="in", responseCode="200,204"),
+        op("read", targetId="pat"),  # still the deleted copy, not the fixture's own id
+        check(response="gone"),
     ]
     report = run(write(scripted(tests=[actions], **PATIENT_FIXTURE), FILES)).report
     assert results(report, 0) == ["pass"] * len(actions), messages(report, 0)
@@ -59,6 +61,7 @@ def test_crud_operation_types_build_the_rest_urls(
         ("POST", "/Patient"),
         # the create gave fixture "pat" a server id, so targetId now addresses that copy
         ("DELETE", "/Patient/s1"),
+        ("GET", "/Patient/s1"),
     ]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from fhir_server.search.engine import SearchExpressionError
 from fhir_server.search.entries import (
     QUANTITY_HIGH,
     CompositeEntry,
@@ -277,3 +278,29 @@ def test_custom_parameter_outside_the_subset_runs_on_the_engine(registry: Search
 def test_resource_without_type_is_refused(fast: Indexer) -> None:
     with pytest.raises(ValueError, match="resourceType"):
         fast.index({"id": "x"})
+
+
+def _custom(registry: SearchRegistry, expression: str) -> Indexer:
+    param = {
+        "url": "http://example.org/SearchParameter/x",
+        "code": "x",
+        "base": ["Patient"],
+        "type": "string",
+        "expression": expression,
+    }
+    return Indexer(registry.with_custom([param]))
+
+
+def test_broken_custom_expression_is_a_422_naming_it(registry: SearchRegistry) -> None:
+    indexer = _custom(registry, "Patient.name.where(")
+    with pytest.raises(SearchExpressionError, match=r"Patient\.name\.where\(") as caught:
+        indexer.index({"resourceType": "Patient", "name": [{"given": ["A"]}]})
+    assert caught.value.status == 422
+
+
+def test_custom_expression_that_fails_on_some_resources(registry: SearchRegistry) -> None:
+    indexer = _custom(registry, "Patient.name.given.single()")
+    one = indexer.index({"resourceType": "Patient", "name": [{"given": ["Ann"]}]})
+    assert by_param(one, "x") == [StringEntry("x", "ann", "Ann")]
+    with pytest.raises(SearchExpressionError, match="single"):
+        indexer.index({"resourceType": "Patient", "name": [{"given": ["A", "B"]}]})

@@ -17,9 +17,10 @@ from fhir_server.search.normalize import (
 )
 
 
-def us(*args: int) -> int:
+def us(year: int, month: int, day: int, *rest: int) -> int:
     """Microseconds since the epoch of a UTC datetime."""
-    moment = datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+    hour, minute, second, micro = (*rest, 0, 0, 0, 0)[:4]
+    moment = datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
     return int(moment.timestamp()) * 1_000_000 + moment.microsecond
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fhir_server.search.compartment import default_patient_compartment
-from fhir_server.search.entries import ReferenceEntry, TokenEntry
+from fhir_server.search.entries import IndexEntry, ReferenceEntry, TokenEntry
 from fhir_server.search.registry import (
     ComponentDef,
     InvalidSearchParameter,
@@ -149,7 +149,7 @@ class TestPatientCompartment:
 
     def test_patient_ids_from_entries(self) -> None:
         compartment = default_patient_compartment()
-        entries = [
+        entries: list[IndexEntry] = [
             ReferenceEntry("subject", "Patient", "p1", None, None, None, None),
             ReferenceEntry("performer", "Patient", "p2", None, None, None, None),
             ReferenceEntry("performer", "Practitioner", "d1", None, None, None, None),

@@ -1,0 +1,31 @@
+"""The `fhir-server` command.
+
+    fhir-server serve [--data-dir DIR] [--host H] [--port P] [--workers N] [--demo]
+    fhir-server tenant create NAME | tenant list
+
+Every flag has a FHIR_* environment variable twin (see `fhir_server.settings`); a flag wins.
+Each subcommand lives in its own module and is registered here.
+"""
+
+from __future__ import annotations
+
+import click
+
+from fhir_server.cli.serve import serve
+from fhir_server.cli.tenants import tenant
+
+__all__ = ["cli", "main"]
+
+
+@click.group()
+@click.version_option(package_name="fhir-server")
+def cli() -> None:
+    """A FHIR R4 server with audit, per-tenant encryption and field-level SMART built in."""
+
+
+cli.add_command(serve)
+cli.add_command(tenant)
+
+
+def main() -> None:
+    cli(prog_name="fhir-server")
