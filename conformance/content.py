@@ -15,9 +15,8 @@ from typing import Any
 
 import orjson
 
-from conformance.xml_ids import restore_element_ids
 from fhir_server.errors import FhirError
-from fhir_server.model import parse_xml, render_xml
+from fhir_server.xml_format import parse_xml, render_xml
 
 __all__ = [
     "FHIR_JSON",
@@ -100,9 +99,6 @@ def _parse_xml(body: bytes) -> Content:
         data = parse_xml(body)
     except FhirError as exc:
         raise BodyError(f"the body is not a FHIR XML resource: {exc.diagnostics}") from exc
-    # fhir.resources drops the `id` attribute of elements (fixture, test, profile ids are
-    # all element ids in a TestScript), so put them back from the XML itself.
-    restore_element_ids(body, data)
     return Content(data, body)
 
 
@@ -128,7 +124,6 @@ def serialize(data: Any, mime: str | None) -> bytes:
             raise BodyError("only a FHIR resource can be sent as XML")
         try:
             return render_xml(data)
-        except (FhirError, ValueError) as exc:
-            # fhir.resources raises pydantic's ValidationError (a ValueError) here.
-            raise BodyError(f"cannot render the resource as XML: {exc}") from exc
+        except FhirError as exc:
+            raise BodyError(f"cannot render the resource as XML: {exc.diagnostics}") from exc
     return orjson.dumps(data)

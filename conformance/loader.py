@@ -1,7 +1,7 @@
 """Finding and reading TestScript files (JSON or XML).
 
-XML goes through `fhir_server.model.parse_xml`, the project's one door to fhir.resources;
-element ids it drops are restored (see `conformance.xml_ids`). A directory given on the
+XML goes through `fhir_server.xml_format.parse_xml`, the server's own XML reader (element
+ids such as `<fixture id="...">` included). A directory given on the
 command line is searched recursively for files whose root is a TestScript, so fixture
 files next to the scripts are not mistaken for scripts.
 """

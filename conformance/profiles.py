@@ -27,8 +27,7 @@ from urllib.parse import quote
 
 from conformance.content import BodyError, Content, load_file
 from conformance.transport import Transport
-from fhir_server.errors import FhirError
-from fhir_server.model import render_xml
+from fhir_server.model import check_model
 
 __all__ = ["Profile", "check_profile", "load_profiles"]
 
@@ -164,18 +163,10 @@ def check_profile(profile: Profile, content: Content | None) -> tuple[bool, str]
 
 def _structure_problem(resource: dict[str, Any]) -> str | None:
     """A description of what the model rejects, "not checked: ..." or None when it loads."""
-    try:
-        render_xml(resource)
-    except FhirError as exc:
-        return f"not checked: {exc.diagnostics}"
-    except ValueError as exc:
-        # pydantic's ValidationError: list the first few element paths and reasons.
-        errors = getattr(exc, "errors", None)
-        if callable(errors):
-            details = [
-                f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg')}"
-                for err in errors()[:5]
-            ]
-            return "structure: " + "; ".join(details)
-        return f"structure: {exc}"
+    issues = check_model(resource)
+    if issues is None:
+        return f"not checked: fhir.resources has no R4B model for '{resource.get('resourceType')}'"
+    if issues:
+        details = [f"{', '.join(i.expression)}: {i.diagnostics}" for i in issues[:5]]
+        return "structure: " + "; ".join(details)
     return None

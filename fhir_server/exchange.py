@@ -50,6 +50,11 @@ class FhirRequest:
     params: list[tuple[str, str]] = field(default_factory=list)
     headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
     body: dict[str, Any] | None = None
+    # compartment search `/Patient/123/Observation`: ("Patient", "123", "Observation")
+    compartment: tuple[str, str, str] | None = None
+    operation: str | None = None  # the `$name` (without `$`) of Interaction.OPERATION
+    # A JSON Patch document (RFC 6902), the body of PATCH as application/json-patch+json.
+    json_patch: list[Any] | None = None
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)

@@ -21,9 +21,9 @@ from fhir_server.interactions.create import create
 from fhir_server.interactions.delete import delete
 from fhir_server.interactions.history import history
 from fhir_server.interactions.read import read, vread
-from fhir_server.interactions.search import search_type
+from fhir_server.interactions.search import search
 from fhir_server.interactions.update import update
-from fhir_server.storage.contracts import StoreProvider
+from fhir_server.storage.contracts import ResourceStore, StoreProvider
 from tenancy import TenantId, TenantStore
 
 __all__ = ["AfterHook", "BeforeHook", "Outcome", "Pipeline"]
@@ -49,7 +49,8 @@ _HANDLERS: dict[Interaction, Handler] = {
     Interaction.CREATE: create,
     Interaction.UPDATE: update,
     Interaction.DELETE: delete,
-    Interaction.SEARCH_TYPE: search_type,
+    Interaction.SEARCH_TYPE: search,
+    Interaction.SEARCH_SYSTEM: search,
     Interaction.HISTORY_INSTANCE: history,
     Interaction.HISTORY_TYPE: history,
     Interaction.HISTORY_SYSTEM: history,
@@ -79,7 +80,12 @@ class Pipeline:
     async def handle(self, request: FhirRequest) -> FhirResponse:
         if not self.tenant_exists(request.tenant):
             raise NotFound(f"Unknown tenant '{request.tenant}'")
-        ctx = Context(request, self._stores.for_tenant(request.tenant), self.services)
+        return await self._run(request, self._stores.for_tenant(request.tenant))
+
+    async def _run(self, request: FhirRequest, store: ResourceStore) -> FhirResponse:
+        """One request on a bound store: hooks, interaction, hooks. Batch entries come back
+        through here, so every entry meets the same hooks as a request of its own."""
+        ctx = Context(request, store, self.services, lambda entry: self._run(entry, store))
         handler = _HANDLERS.get(request.interaction)
         try:
             for before in self.before_hooks:

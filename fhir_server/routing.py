@@ -7,15 +7,20 @@ is meant and its parts; the URL grammar lives here, not in the web framework.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from fhir_server.errors import BadRequest, MethodNotAllowed, NotFound
 from fhir_server.exchange import Interaction
 from fhir_server.resource_types import is_resource_type
 
-__all__ = ["Route", "check_id", "route"]
+__all__ = ["Route", "bundle_interaction", "check_id", "route"]
 
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+# An operation name in a URL (operations.html#executing): `$` and a code.
+_OPERATION = re.compile(r"\$[A-Za-z][A-Za-z0-9\-]{0,63}")
+_OPERATION_METHODS = ("GET", "POST")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +29,20 @@ class Route:
     resource_type: str | None = None
     resource_id: str | None = None
     version_id: str | None = None
+    compartment: tuple[str, str, str] | None = None
+    operation: str | None = None  # `$validate`, ... for Interaction.OPERATION
+
+
+def _is_operation(segment: str) -> bool:
+    return segment.startswith("$")
+
+
+def _operation(method: str, segment: str, **parts: str) -> Route:
+    if not _OPERATION.fullmatch(segment):
+        raise NotFound(f"'{segment[:80]}' is not a valid operation name")
+    if method not in _OPERATION_METHODS:
+        raise MethodNotAllowed(f"Operations are invoked with GET or POST, not {method}")
+    return Route(Interaction.OPERATION, operation=segment[1:], **parts)
 
 
 def check_id(text: str, what: str = "id") -> str:
@@ -56,6 +75,13 @@ _INSTANCE_LEVEL = {
 }
 
 
+def bundle_interaction(body: Mapping[str, Any]) -> Interaction:
+    """What a POST of a Bundle to the base means (http.html#transaction): a `batch` Bundle
+    is a batch, anything else is treated as a transaction (and refused there if it is not
+    a `transaction` Bundle)."""
+    return Interaction.BATCH if body.get("type") == "batch" else Interaction.TRANSACTION
+
+
 def route(method: str, segments: list[str]) -> Route:
     """The interaction a request means, or NotFound / MethodNotAllowed / BadRequest."""
     match segments:
@@ -73,6 +99,8 @@ def route(method: str, segments: list[str]) -> Route:
         case ["_search"]:
             if method == "POST":
                 return Route(Interaction.SEARCH_SYSTEM)
+        case [op] if _is_operation(op):
+            return _operation(method, op)
         case [rtype]:
             interaction = _TYPE_LEVEL.get(method)
             if interaction is not None:
@@ -83,6 +111,8 @@ def route(method: str, segments: list[str]) -> Route:
         case [rtype, "_history"]:
             if method == "GET":
                 return Route(Interaction.HISTORY_TYPE, _type(rtype))
+        case [rtype, op] if _is_operation(op):
+            return _operation(method, op, resource_type=_type(rtype))
         case [rtype, rid]:
             interaction = _INSTANCE_LEVEL.get(method)
             if interaction is not None:
@@ -90,11 +120,24 @@ def route(method: str, segments: list[str]) -> Route:
         case [rtype, rid, "_history"]:
             if method == "GET":
                 return Route(Interaction.HISTORY_INSTANCE, _type(rtype), check_id(rid))
+        case [rtype, rid, op] if _is_operation(op):
+            return _operation(method, op, resource_type=_type(rtype), resource_id=check_id(rid))
         case [rtype, rid, "_history", vid]:
             if method == "GET":
                 return Route(
                     Interaction.VREAD, _type(rtype), check_id(rid), check_id(vid, "version id")
                 )
+        case [rtype, rid, "_history", vid, op] if _is_operation(op):
+            return _operation(
+                method,
+                op,
+                resource_type=_type(rtype),
+                resource_id=check_id(rid),
+                version_id=check_id(vid, "version id"),
+            )
+        case [ctype, cid, target] if method == "GET" and is_resource_type(target):
+            compartment = (_type(ctype), check_id(cid), target)
+            return Route(Interaction.SEARCH_TYPE, target, compartment=compartment)
         case _:
             raise NotFound(f"No FHIR endpoint at '{'/'.join(segments)[:120]}'")
     raise MethodNotAllowed(f"{method} is not allowed on '{'/'.join(segments)[:120] or '/'}'")

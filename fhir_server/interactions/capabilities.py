@@ -32,7 +32,7 @@ TYPE_INTERACTIONS = (
     Interaction.SEARCH_TYPE,
 )
 SYSTEM_INTERACTIONS = (Interaction.HISTORY_SYSTEM,)
-FORMATS = ("application/fhir+json", "json")
+FORMATS = ("application/fhir+json", "json", "application/fhir+xml", "xml")
 
 
 async def capabilities(ctx: Context) -> FhirResponse:

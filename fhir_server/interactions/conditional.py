@@ -6,6 +6,7 @@ strictly: a typo in a parameter name must not turn into "match everything".
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import parse_qsl
 
 from fhir_server.errors import BadRequest
@@ -27,16 +28,9 @@ async def find_matches(
     ctx: Context, resource_type: str, criteria: list[tuple[str, str]]
 ) -> list[StoredVersion]:
     """Up to two current resources matching `criteria` (two is enough to know "many")."""
-    options = QueryOptions(default_count=2, max_count=2, strict=True)
+    options = QueryOptions(2, 2, strict=True, base_url=ctx.request.base_url)
     plan = parse_search(resource_type, criteria, default_registry(), options)
     if not plan.conditions:
         raise BadRequest("A conditional request needs at least one search criterion")
-    page = await ctx.store.search(
-        type(plan)(
-            resource_type=plan.resource_type,
-            conditions=plan.conditions,
-            count=2,
-            total="none",
-        )
-    )
+    page = await ctx.store.search(replace(plan, count=2, total="none", cursor=None))
     return page.matches

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fhir_server.errors import Issue
-from fhir_server.exchange import FhirRequest
+from fhir_server.exchange import FhirRequest, FhirResponse
 from fhir_server.search.entries import IndexEntry
 from fhir_server.settings import Settings
 from fhir_server.storage.contracts import ResourceStore
 
-__all__ = ["Context", "Indexer", "Services"]
+__all__ = ["Context", "EntryRunner", "Indexer", "Services"]
+
+# Runs one entry of a batch or transaction as a request of its own, through the same
+# pipeline hooks (access control, audit) as a plain HTTP request on the same tenant.
+EntryRunner = Callable[[FhirRequest], Awaitable[FhirResponse]]
 
 
 class Indexer(Protocol):
@@ -35,3 +39,4 @@ class Context:
     request: FhirRequest
     store: ResourceStore
     services: Services
+    run_entry: EntryRunner | None = None

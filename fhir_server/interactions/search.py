@@ -1,69 +1,139 @@
-"""search (type level): http://hl7.org/fhir/R4/http.html#search and search.html.
+"""search at type, system and compartment level: http://hl7.org/fhir/R4/http.html#search,
+search.html and compartmentdefinition.html#search.
 
-Pages are addressed by an opaque cursor (the position after which the next page starts),
-not an offset: walking `next` never repeats or skips a resource that existed when the walk
-began, however many writes happen meanwhile, and a deep page costs what the first does.
+Pages are addressed by an opaque cursor (the last match's place in the result order), not
+an offset: walking `next` never repeats or skips a resource that existed when the walk
+began, and a deep page costs what the first does.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from fhir_server.errors import BadRequest, NotFound
 from fhir_server.exchange import FhirResponse
 from fhir_server.interactions.bundles import bundle_bytes, entry_bytes, link_url
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.responses import representation_options, shape_resource
-from fhir_server.search.plan import Cursor, SearchPlan
+from fhir_server.search.compartment import default_patient_compartment
+from fhir_server.search.plan import (
+    AnyOf,
+    Cursor,
+    IdCondition,
+    ReferenceCondition,
+    ReferenceMatch,
+    SearchPlan,
+)
 from fhir_server.search.query import CURSOR_PARAM, QueryOptions, encode_cursor, parse_search
 from fhir_server.search.registry import default_registry
+from fhir_server.storage.contracts import SearchPage, StoredVersion
 
-__all__ = ["search_type"]
+__all__ = ["search", "strict_handling"]
 
 # Result-shaping parameters echoed in every paging link.
-_ECHOED = ("_count", "_total", "_summary", "_elements")
+_ECHOED = (
+    "_count",
+    "_total",
+    "_summary",
+    "_elements",
+    "_sort",
+    "_include",
+    "_revinclude",
+    "_include:iterate",
+    "_revinclude:iterate",
+    "_type",
+)
 
 
-def _strict(ctx: Context) -> bool:
+def strict_handling(ctx: Context) -> bool:
     prefer = (ctx.request.header("prefer") or "").replace(" ", "").lower()
     return "handling=strict" in prefer
 
 
-async def search_type(ctx: Context) -> FhirResponse:
+def _options(ctx: Context) -> QueryOptions:
+    settings = ctx.services.settings
+    return QueryOptions(
+        settings.default_page_size,
+        settings.max_page_size,
+        strict_handling(ctx),
+        base_url=ctx.request.base_url,
+    )
+
+
+async def search(ctx: Context) -> FhirResponse:
+    """Type search (`/Type?`), system search (`/?_type=`) and compartment search
+    (`/Patient/123/Type?`, routed with the compartment in `compartment`)."""
     request = ctx.request
     rtype = request.resource_type
-    assert rtype is not None
-    settings = ctx.services.settings
-    options = QueryOptions(settings.default_page_size, settings.max_page_size, _strict(ctx))
-    plan = parse_search(rtype, request.params, default_registry(), options)
+    compartment = request.compartment
+    target = compartment[2] if compartment else rtype
+    plan = parse_search(target, request.params, default_registry(), _options(ctx))
+    if compartment is not None:
+        plan = _in_compartment(plan, compartment[0], compartment[1])
     summary, elements = representation_options(request)
     if summary == "count":
-        plan = SearchPlan(rtype, plan.conditions, count=0, total="accurate")
+        plan = replace(plan, count=0, total="accurate")
     page = await ctx.store.search(plan)
+    path = "/".join(compartment) if compartment else (rtype or "")
+    body = _bundle(ctx, plan, page, path, summary, elements)
+    return FhirResponse(200, body, {}, target)
+
+
+def _in_compartment(plan: SearchPlan, ctype: str, cid: str) -> SearchPlan:
+    """Only resources in Patient/{cid}'s compartment (compartmentdefinition-patient)."""
+    if ctype != "Patient":
+        raise NotFound(f"Compartment search is supported for Patient, not {ctype}")
+    rtype = plan.resource_type
+    assert rtype is not None
+    params = default_patient_compartment().params_for(rtype)
+    if rtype == "Patient":
+        membership = AnyOf((IdCondition((cid,)), *_refs(params, cid)))
+    elif not params:
+        raise BadRequest(f"{rtype} is never in a Patient compartment")
+    else:
+        membership = AnyOf(tuple(_refs(params, cid)))
+    return replace(plan, conditions=(membership, *plan.conditions))
+
+
+def _refs(params: tuple[str, ...], cid: str) -> list[ReferenceCondition]:
+    match = ReferenceMatch(target_type="Patient", target_id=cid)
+    return [ReferenceCondition(p, (match,)) for p in params]
+
+
+def _bundle(
+    ctx: Context,
+    plan: SearchPlan,
+    page: SearchPage,
+    path: str,
+    summary: str | None,
+    elements: list[str] | None,
+) -> bytes:
+    request = ctx.request
     echoed = [(k, v) for k, v in request.params if k in _ECHOED]
     base_params = [*plan.applied_params, *echoed]
-    links = [("self", link_url(request.base_url, rtype, _self_params(request.params, base_params)))]
-    if page.has_next and page.matches:
-        after = encode_cursor(Cursor(page.matches[-1].position, "after"))
+    own_cursor = [(k, v) for k, v in request.params if k == CURSOR_PARAM][-1:]
+    links = [("self", link_url(request.base_url, path, [*base_params, *own_cursor]))]
+    if page.has_next and page.cursors:
+        after = encode_cursor(page.cursors[-1])
         links.append(
-            ("next", link_url(request.base_url, rtype, [*base_params, (CURSOR_PARAM, after)]))
+            ("next", link_url(request.base_url, path, [*base_params, (CURSOR_PARAM, after)]))
         )
-    if page.has_previous and page.matches:
-        before = encode_cursor(Cursor(page.matches[0].position, "before"))
+    if page.has_previous and page.cursors:
+        first = page.cursors[0]
+        before = encode_cursor(Cursor(first.position, "before", first.sort_values))
         links.append(
-            ("previous", link_url(request.base_url, rtype, [*base_params, (CURSOR_PARAM, before)]))
+            ("previous", link_url(request.base_url, path, [*base_params, (CURSOR_PARAM, before)]))
         )
-    entries = [
-        entry_bytes(
-            full_url=f"{request.base_url}/{match.resource_type}/{match.id}",
-            resource=shape_resource(match.body, summary, elements) if match.body else None,
-            search_mode="match",
-        )
-        for match in page.matches
-    ]
-    body = bundle_bytes("searchset", total=page.total, links=links, entries=entries)
-    return FhirResponse(200, body, {}, rtype)
+    entries = [_entry(request.base_url, m, "match", summary, elements) for m in page.matches]
+    entries += [_entry(request.base_url, m, "include", summary, elements) for m in page.extra]
+    return bundle_bytes("searchset", total=page.total, links=links, entries=entries)
 
 
-def _self_params(
-    request_params: list[tuple[str, str]], base_params: list[tuple[str, str]]
-) -> list[tuple[str, str]]:
-    cursor = [(k, v) for k, v in request_params if k == CURSOR_PARAM]
-    return [*base_params, *cursor[-1:]]
+def _entry(
+    base: str, match: StoredVersion, mode: str, summary: str | None, elements: list[str] | None
+) -> bytes:
+    return entry_bytes(
+        full_url=f"{base}/{match.resource_type}/{match.id}",
+        resource=shape_resource(match.body, summary, elements) if match.body else None,
+        search_mode=mode,
+    )

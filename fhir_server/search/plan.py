@@ -1,8 +1,13 @@
 """The backend-free search plan: what a query asks for, already parsed and validated.
 
 Adapters compile a `SearchPlan` into their own query language (SQL over the index tables,
-`$elemMatch` over MongoDB's index array); they never see FHIR query strings.
+`$elemMatch` over MongoDB's index array); they never see FHIR query strings, prefixes or
+modifiers: those are resolved here into plain comparisons on index-entry fields.
 See http://hl7.org/fhir/R4/search.html.
+
+Every condition applies to "the resource being tested", whose type the enclosing plan (or
+chain, or `_has`) fixes. Conditions in a tuple are ANDed; the values inside one condition
+are ORed, as repeated parameters and commas are in a query string.
 """
 
 from __future__ import annotations
@@ -11,19 +16,58 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "AnyOf",
     "Bound",
+    "ChainCondition",
     "Condition",
     "Cursor",
+    "DateCondition",
+    "HasCondition",
     "IdCondition",
+    "IncludeSpec",
     "LastUpdatedCondition",
+    "ListCondition",
+    "MissingCondition",
+    "NumberCondition",
+    "QuantityCondition",
+    "QuantityMatch",
     "RangeMatch",
+    "ReferenceCondition",
+    "ReferenceMatch",
     "SearchPlan",
+    "SortKey",
+    "StringCondition",
     "TokenCondition",
     "TokenMatch",
+    "TokenTextCondition",
     "TotalMode",
+    "UriCondition",
 ]
 
 TotalMode = Literal["none", "estimate", "accurate"]
+# The index tables (or entry kinds) a condition can look at.
+EntryKind = Literal["string", "token", "reference", "date", "number", "quantity", "uri"]
+# A sort key reads an entry field, or (kind "resource") a column of the resource itself.
+SortKind = Literal["string", "token", "reference", "date", "number", "quantity", "uri", "resource"]
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """One comparison on an indexed range: its `low` end, `high` end, or midpoint (`mid`,
+    the stated value of a number whose range only records its precision)."""
+
+    end: Literal["low", "high", "mid"]
+    op: Literal["<", "<=", ">", ">="]
+    value: int | float
+
+
+@dataclass(frozen=True, slots=True)
+class RangeMatch:
+    """A search value with its prefix, already turned into bounds (ANDed) on the indexed
+    range, so adapters compile comparisons and never interpret prefixes."""
+
+    bounds: tuple[Bound, ...]
+    negated: bool = False  # `ne`: the resource has no value satisfying the bounds
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +81,94 @@ class TokenMatch:
 
 @dataclass(frozen=True, slots=True)
 class TokenCondition:
-    """`param=a,b` over token index entries; the values are ORed."""
+    """`param=a,b` over token entries; `:not` keeps resources with no matching value."""
 
     param: str
     values: tuple[TokenMatch, ...]
-    negated: bool = False  # `:not`
+    negated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TokenTextCondition:
+    """`param:text=...`: the folded text of the token starts with one of the values."""
+
+    param: str
+    prefixes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StringCondition:
+    """String search: `starts` and `contains` compare folded values, `exact` the original."""
+
+    param: str
+    values: tuple[str, ...]
+    mode: Literal["starts", "contains", "exact"] = "starts"
+
+
+@dataclass(frozen=True, slots=True)
+class UriCondition:
+    """`exact` equality, `below` (the value starts with), `above` (one of the listed
+    prefixes, which the parser derived from the search URL, equals the value)."""
+
+    param: str
+    values: tuple[str, ...]
+    mode: Literal["exact", "below", "above"] = "exact"
+
+
+@dataclass(frozen=True, slots=True)
+class DateCondition:
+    param: str
+    matches: tuple[RangeMatch, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NumberCondition:
+    param: str
+    matches: tuple[RangeMatch, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class QuantityMatch:
+    """A quantity value: bounds on the stated value (or on the canonical UCUM value when
+    `canonical` is set, with `code` then the canonical unit), and the unit to match."""
+
+    range: RangeMatch
+    system: str | None
+    code: str | None
+    canonical: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class QuantityCondition:
+    param: str
+    values: tuple[QuantityMatch, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceMatch:
+    """A reference value; each given field must match (None means "any")."""
+
+    target_type: str | None = None
+    target_id: str | None = None
+    url: str | None = None
+    version: str | None = None
+    identifier_system: str | None = None
+    identifier_value: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceCondition:
+    param: str
+    values: tuple[ReferenceMatch, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MissingCondition:
+    """`param:missing=true|false`: whether the resource has any entry for the parameter."""
+
+    param: str
+    kind: EntryKind
+    missing: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,49 +179,110 @@ class IdCondition:
 
 
 @dataclass(frozen=True, slots=True)
-class Bound:
-    """One comparison on an indexed range's `low` or `high` end."""
-
-    end: Literal["low", "high"]
-    op: Literal["<", "<=", ">", ">="]
-    value: int | float
-
-
-@dataclass(frozen=True, slots=True)
-class RangeMatch:
-    """A search value with its prefix, already turned into bounds (ANDed) on the indexed
-    range, so adapters compile comparisons and never interpret prefixes."""
-
-    bounds: tuple[Bound, ...]
-    negated: bool = False  # `ne`: none of the bounds' combination holds
-
-
-@dataclass(frozen=True, slots=True)
 class LastUpdatedCondition:
-    """`_lastUpdated=[prefix]value,...`: ORed matches on the resource's update instant,
-    whose indexed range is a single point (low = high)."""
+    """`_lastUpdated`: ORed matches on the resource's update instant (a point)."""
 
     matches: tuple[RangeMatch, ...]
 
 
-Condition = TokenCondition | IdCondition | LastUpdatedCondition
+@dataclass(frozen=True, slots=True)
+class ChainCondition:
+    """`param.chained=...`: the resource refers, through `param`, to a resource of one of
+    `target_types` that satisfies `condition` (search.html#chaining)."""
+
+    param: str
+    target_types: tuple[str, ...]
+    condition: Condition
+
+
+@dataclass(frozen=True, slots=True)
+class HasCondition:
+    """`_has:Source:param:...`: some `source_type` resource refers to the resource through
+    `param` and satisfies `condition` (search.html#has)."""
+
+    source_type: str
+    param: str
+    condition: Condition
+
+
+@dataclass(frozen=True, slots=True)
+class ListCondition:
+    """`_list=id`: the resource is an item of List/id."""
+
+    list_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    """At least one of the conditions holds (compartments: subject OR performer...)."""
+
+    conditions: tuple[Condition, ...]
+
+
+Condition = (
+    TokenCondition
+    | TokenTextCondition
+    | StringCondition
+    | UriCondition
+    | DateCondition
+    | NumberCondition
+    | QuantityCondition
+    | ReferenceCondition
+    | MissingCondition
+    | IdCondition
+    | LastUpdatedCondition
+    | ChainCondition
+    | HasCondition
+    | ListCondition
+    | AnyOf
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    """`_sort`: order by the lowest (ascending) or highest (descending) indexed value of
+    `param`; `kind` names the index, `field` the entry field compared."""
+
+    param: str
+    kind: SortKind
+    field: str
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IncludeSpec:
+    """`_include=Source:param[:Target]` (reverse=False) or `_revinclude` (reverse=True)."""
+
+    source_type: str
+    param: str
+    target_type: str | None = None
+    reverse: bool = False
+    iterate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
-    """Where a page starts: strictly after (or, going back, before) a resource's position."""
+    """Where a page starts: strictly after (or, going back, before) a resource's place in
+    the result order; `sort_values` holds that resource's sort key values (None = missing).
+    """
 
     position: int
     direction: Literal["after", "before"]
+    sort_values: tuple[str | int | float | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class SearchPlan:
-    """A parsed search over one resource type; conditions are ANDed."""
+    """A parsed search. `resource_type` None with `types` is a system search."""
 
-    resource_type: str
+    resource_type: str | None
     conditions: tuple[Condition, ...] = ()
     count: int = 20
     cursor: Cursor | None = None
     total: TotalMode = "accurate"
     applied_params: tuple[tuple[str, str], ...] = field(default=())
+    types: tuple[str, ...] = ()  # system search over these types (empty: all types)
+    sort: tuple[SortKey, ...] = ()
+    includes: tuple[IncludeSpec, ...] = ()
+    # with total "estimate": count exactly up to this many matches, then stop counting
+    estimate_limit: int = 1000

@@ -1,7 +1,8 @@
 """Parsing a search request into a `SearchPlan` (http://hl7.org/fhir/R4/search.html).
 
 Lenient by default: an unknown or unsupported parameter is ignored and left out of the
-`self` link; with `Prefer: handling=strict` it is a 400 naming the parameter.
+`self` link; with `Prefer: handling=strict` it is a 400 naming the parameter. Malformed
+values, unknown modifiers and chains through non-reference parameters are 400 either way.
 """
 
 from __future__ import annotations
@@ -14,17 +15,15 @@ from dataclasses import dataclass
 import orjson
 
 from fhir_server.errors import BadRequest
-from fhir_server.search.plan import (
-    Condition,
-    Cursor,
-    IdCondition,
-    LastUpdatedCondition,
-    SearchPlan,
-    TokenCondition,
-    TotalMode,
+from fhir_server.resource_types import RESOURCE_TYPES, is_resource_type
+from fhir_server.search.plan import Condition, Cursor, IncludeSpec, SearchPlan, SortKey, TotalMode
+from fhir_server.search.query_conditions import (
+    INDEXED_TYPES,
+    ConditionContext,
+    Unsupported,
+    parse_condition,
 )
 from fhir_server.search.registry import SearchRegistry
-from fhir_server.search.values import date_match, split_escaped, token_match, unescape
 
 __all__ = [
     "CONTROL_PARAMS",
@@ -37,11 +36,34 @@ __all__ = [
 ]
 
 CURSOR_PARAM = "_cursor"
-# Parameters that shape the result rather than select resources; handled elsewhere.
+# Parameters that shape the result rather than select resources.
 CONTROL_PARAMS = frozenset(
-    {"_count", "_total", "_summary", "_elements", "_format", "_pretty", CURSOR_PARAM}
+    {
+        "_count",
+        "_total",
+        "_summary",
+        "_elements",
+        "_format",
+        "_pretty",
+        "_sort",
+        "_include",
+        "_revinclude",
+        "_include:iterate",
+        "_revinclude:iterate",
+        "_type",
+        CURSOR_PARAM,
+    }
 )
 _TOTALS = ("none", "estimate", "accurate")
+_SORT_FIELDS = {
+    "string": "value",
+    "token": "code",
+    "reference": "target_id",
+    "date": "low",
+    "number": "low",
+    "quantity": "low",
+    "uri": "value",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,52 +71,75 @@ class QueryOptions:
     default_count: int
     max_count: int
     strict: bool
+    base_url: str = ""
+    default_total: TotalMode = "estimate"
 
 
 def parse_search(
-    resource_type: str,
+    resource_type: str | None,
     params: Sequence[tuple[str, str]],
     registry: SearchRegistry,
     options: QueryOptions,
 ) -> SearchPlan:
+    """The plan of a type search (`resource_type`) or system search (None, with `_type`)."""
+    types = _types(params) if resource_type is None else ()
+    rtype = resource_type if resource_type is not None else (types[0] if len(types) == 1 else None)
+    ctx = ConditionContext(registry, options.base_url)
     conditions: list[Condition] = []
     applied: list[tuple[str, str]] = []
     for name, value in params:
         if name in CONTROL_PARAMS:
             continue
-        condition = _condition(resource_type, name, value, registry, options.strict)
+        condition = _condition(rtype, types, name, value, ctx, options.strict)
         if condition is not None:
             conditions.append(condition)
             applied.append((name, value))
     return SearchPlan(
-        resource_type=resource_type,
+        resource_type=rtype,
         conditions=tuple(conditions),
         count=_count(params, options),
         cursor=decode_cursor(_last(params, CURSOR_PARAM)),
-        total=_total(params),
+        total=_total(params, options),
         applied_params=tuple(applied),
+        types=types if rtype is None else (),
+        sort=_sort(rtype, params, registry),
+        includes=_includes(rtype, params, registry),
     )
 
 
+def _types(params: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+    found: list[str] = []
+    for name, value in params:
+        if name == "_type":
+            for rtype in value.split(","):
+                if not is_resource_type(rtype.strip()):
+                    raise BadRequest(
+                        f"_type names an unknown resource type '{rtype[:80]}'", ("_type",)
+                    )
+                found.append(rtype.strip())
+    return tuple(dict.fromkeys(found))
+
+
 def _condition(
-    resource_type: str, name: str, value: str, registry: SearchRegistry, strict: bool
+    rtype: str | None,
+    types: tuple[str, ...],
+    name: str,
+    value: str,
+    ctx: ConditionContext,
+    strict: bool,
 ) -> Condition | None:
-    code, _, modifier = name.partition(":")
-    if code == "_id" and not modifier:
-        return IdCondition(tuple(unescape(v) for v in split_escaped(value, ",") if v))
-    if code == "_lastUpdated" and not modifier:
-        return LastUpdatedCondition(tuple(date_match(code, v) for v in split_escaped(value, ",")))
-    definition = registry.get(resource_type, code)
-    if definition is not None and definition.type == "token" and modifier in ("", "not"):
-        values = tuple(token_match(v) for v in split_escaped(value, ","))
-        return TokenCondition(code, values, negated=modifier == "not")
-    if strict:
-        what = f"modifier ':{modifier}' of " if definition is not None and modifier else ""
-        raise BadRequest(
-            f"The search {what}parameter '{name[:80]}' is not supported for {resource_type}",
-            (name[:80],),
-        )
-    return None
+    try:
+        if rtype is not None:
+            return parse_condition(rtype, name, value, ctx)
+        # A system search over several types: the parameter must mean the same on each.
+        parsed = {parse_condition(t, name, value, ctx) for t in (types or ("Resource",))}
+        if len(parsed) != 1:
+            raise Unsupported(f"'{name[:80]}' differs between the types searched")
+        return parsed.pop()
+    except Unsupported as exc:
+        if strict:
+            raise BadRequest(str(exc), (name[:80],)) from exc
+        return None
 
 
 def _last(params: Sequence[tuple[str, str]], name: str) -> str | None:
@@ -114,8 +159,10 @@ def _count(params: Sequence[tuple[str, str]], options: QueryOptions) -> int:
     return min(int(text), options.max_count)
 
 
-def _total(params: Sequence[tuple[str, str]]) -> TotalMode:
-    text = _last(params, "_total") or "accurate"
+def _total(params: Sequence[tuple[str, str]], options: QueryOptions) -> TotalMode:
+    text = _last(params, "_total")
+    if text is None:
+        return "accurate" if _last(params, "_summary") == "count" else options.default_total
     if text not in _TOTALS:
         raise BadRequest(
             f"_total must be none, estimate or accurate, not '{text[:40]}'", ("_total",)
@@ -123,9 +170,83 @@ def _total(params: Sequence[tuple[str, str]]) -> TotalMode:
     return text  # type: ignore[return-value]
 
 
+def _sort(
+    rtype: str | None, params: Sequence[tuple[str, str]], registry: SearchRegistry
+) -> tuple[SortKey, ...]:
+    text = _last(params, "_sort")
+    if not text:
+        return ()
+    keys = []
+    for item in text.split(","):
+        descending = item.startswith("-")
+        code = item.removeprefix("-").strip()
+        if code in ("_id", "_lastUpdated"):
+            field = "id" if code == "_id" else "last_updated_us"
+            keys.append(SortKey(code, "resource", field, descending))
+            continue
+        definition = registry.get(rtype, code) if rtype else None
+        if definition is None or definition.type not in _SORT_FIELDS or not definition.expression:
+            raise BadRequest(
+                f"Cannot sort by '{code[:80]}': not a sortable parameter of {rtype or 'all types'}",
+                ("_sort",),
+            )
+        kind = definition.type
+        keys.append(SortKey(code, kind, _SORT_FIELDS[kind], descending))  # type: ignore[arg-type]
+    return tuple(keys)
+
+
+def _includes(
+    rtype: str | None, params: Sequence[tuple[str, str]], registry: SearchRegistry
+) -> tuple[IncludeSpec, ...]:
+    specs: list[IncludeSpec] = []
+    for name, value in params:
+        base, _, flag = name.partition(":")
+        if base not in ("_include", "_revinclude"):
+            continue
+        if flag not in ("", "iterate", "recurse"):
+            raise BadRequest(f"Unknown modifier ':{flag[:40]}' on {base}", (name[:80],))
+        reverse, iterate = base == "_revinclude", bool(flag)
+        specs.extend(_include_specs(rtype, value, registry, reverse, iterate, name))
+    return tuple(specs)
+
+
+def _include_specs(
+    rtype: str | None, value: str, registry: SearchRegistry, reverse: bool, iterate: bool, name: str
+) -> list[IncludeSpec]:
+    if value == "*":
+        sources = [rtype] if rtype and not reverse else []
+        return [
+            IncludeSpec(s, d.code, None, reverse, iterate)
+            for s in sources
+            for d in registry.for_type(s)
+            if d.type == "reference" and d.expression
+        ]
+    parts = value.split(":")
+    if len(parts) not in (2, 3) or not is_resource_type(parts[0]):
+        raise BadRequest(
+            f"{name} must read SourceType:param[:TargetType], not '{value[:80]}'", (name[:80],)
+        )
+    source, code = parts[0], parts[1]
+    target = parts[2] if len(parts) == 3 else None
+    if target is not None and target not in RESOURCE_TYPES:
+        raise BadRequest(f"'{target[:80]}' is not a resource type", (name[:80],))
+    if code == "*":
+        return [
+            IncludeSpec(source, d.code, target, reverse, iterate)
+            for d in registry.for_type(source)
+            if d.type == "reference" and d.expression
+        ]
+    definition = registry.get(source, code)
+    if definition is None or definition.type != "reference":
+        raise BadRequest(f"'{code[:80]}' is not a reference parameter of {source}", (name[:80],))
+    return [IncludeSpec(source, code, target, reverse, iterate)]
+
+
 def encode_cursor(cursor: Cursor) -> str:
     """An opaque page token: clients pass it back, never build it."""
-    raw = orjson.dumps({"p": cursor.position, "d": cursor.direction[0]})
+    raw = orjson.dumps(
+        {"p": cursor.position, "d": cursor.direction[0], "v": list(cursor.sort_values)}
+    )
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -135,19 +256,18 @@ def decode_cursor(token: str | None) -> Cursor | None:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = orjson.loads(raw)
-        position, direction = int(data["p"]), data["d"]
+        position, direction, values = int(data["p"]), data["d"], data.get("v", [])
+        if direction not in ("a", "b") or not isinstance(values, list):
+            raise ValueError("bad cursor")
+        if not all(v is None or isinstance(v, str | int | float) for v in values):
+            raise ValueError("bad cursor")
     except (binascii.Error, ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
         raise BadRequest(
             "The paging cursor is not one this server issued", (CURSOR_PARAM,)
         ) from exc
-    if direction not in ("a", "b"):
-        raise BadRequest("The paging cursor is not one this server issued", (CURSOR_PARAM,))
-    return Cursor(position, "after" if direction == "a" else "before")
+    return Cursor(position, "after" if direction == "a" else "before", tuple(values))
 
 
-# Parameter types this parser turns into conditions; the CapabilityStatement is built from
-# `supported_parameters`, so it can never claim a parameter the parser would ignore.
-SUPPORTED_TYPES = frozenset({"token"})
 _SPECIAL = (
     ("_id", "token", "http://hl7.org/fhir/SearchParameter/Resource-id"),
     ("_lastUpdated", "date", "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated"),
@@ -157,11 +277,13 @@ _SPECIAL = (
 def supported_parameters(
     resource_type: str, registry: SearchRegistry
 ) -> list[tuple[str, str, str]]:
-    """(code, type, definition URL) of every search parameter that works on `resource_type`."""
+    """(code, type, definition URL) of every search parameter that works on
+    `resource_type`: the CapabilityStatement is built from this, so it cannot claim a
+    parameter the parser would not turn into a condition."""
     found = list(_SPECIAL)
     for definition in registry.for_type(resource_type):
-        if definition.code.startswith("_"):
+        if definition.code in ("_id", "_lastUpdated"):
             continue
-        if definition.type in SUPPORTED_TYPES:
+        if definition.type in INDEXED_TYPES and definition.expression:
             found.append((definition.code, definition.type, definition.url))
-    return sorted(found)
+    return sorted(set(found))

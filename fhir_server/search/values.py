@@ -10,9 +10,19 @@ from typing import Literal
 
 from fhir_server.errors import BadRequest
 from fhir_server.instants import now_us, parse_fhir_datetime_range
+from fhir_server.search.normalize import decimal_range
 from fhir_server.search.plan import Bound, RangeMatch, TokenMatch
 
-__all__ = ["PREFIXES", "date_match", "split_escaped", "split_prefix", "token_match"]
+__all__ = [
+    "PREFIXES",
+    "date_match",
+    "number_match",
+    "point_bounds",
+    "split_escaped",
+    "split_prefix",
+    "token_match",
+    "unescape",
+]
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 Prefix = Literal["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"]
@@ -108,3 +118,35 @@ def date_match(param: str, text: str) -> RangeMatch:
     gap = abs(now_us() - low) // 10  # `ap`: within 10% of the distance to now
     match = range_bounds(prefix, low, high, gap)
     return RangeMatch(tuple(Bound(b.end, b.op, int(b.value)) for b in match.bounds), match.negated)
+
+
+def number_match(param: str, text: str) -> RangeMatch:
+    """A number search value: `eq`/`ne`/`ap` compare the resource's stated value (the
+    midpoint of its indexed precision range) with the search value's precision range;
+    the ordering prefixes compare it with the stated search value (search.html#number)."""
+    prefix, value = split_prefix(text)
+    found = decimal_range(value)
+    if found is None:
+        raise BadRequest(
+            f"'{text[:80]}' is not a valid number for {param}: expected [prefix]decimal",
+            (param,),
+        )
+    return point_bounds(prefix, float(value), found[0], found[1])
+
+
+def point_bounds(prefix: Prefix, value: float, low: float, high: float) -> RangeMatch:
+    def mid(op: Literal["<", "<=", ">", ">="], bound: float) -> Bound:
+        return Bound("mid", op, bound)
+
+    if prefix in ("eq", "ne"):
+        return RangeMatch((mid(">=", low), mid("<", high)), negated=prefix == "ne")
+    if prefix in ("gt", "sa"):
+        return RangeMatch((mid(">", value),))
+    if prefix in ("lt", "eb"):
+        return RangeMatch((mid("<", value),))
+    if prefix == "ge":
+        return RangeMatch((mid(">=", value),))
+    if prefix == "le":
+        return RangeMatch((mid("<=", value),))
+    gap = abs(value) * 0.1  # `ap`: within 10 % of the value
+    return RangeMatch((mid(">=", value - gap), mid("<=", value + gap)))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from fhir_server.search.entries import IndexEntry
-from fhir_server.search.plan import SearchPlan
+from fhir_server.search.plan import Cursor, SearchPlan
 from tenancy import TenantId
 
 __all__ = [
@@ -94,13 +94,16 @@ class HistoryPage:
 
 @dataclass(frozen=True, slots=True)
 class SearchPage:
-    """Current, non-deleted resources matching a plan, in position order."""
+    """Current, non-deleted resources matching a plan, in the plan's result order."""
 
     matches: list[StoredVersion]
     total: int | None
     has_next: bool
     has_previous: bool
-    extra: list[StoredVersion] = field(default_factory=list)
+    extra: list[StoredVersion] = field(default_factory=list)  # `_include`d, `_revinclude`d
+    # Where each match sits in the result order; the next page starts after the last one's,
+    # the previous one before the first's (the direction is set by the caller).
+    cursors: list[Cursor] = field(default_factory=list)
 
 
 class ResourceStore(Protocol):

@@ -14,11 +14,11 @@ from urllib.parse import parse_qsl, unquote
 
 from fhir_server.errors import BadRequest, FhirError, NotFound, PayloadTooLarge, ServerFault
 from fhir_server.exchange import FhirRequest, Interaction
+from fhir_server.interactions.json_patch import is_json_patch_media, parse_json_patch
 from fhir_server.pipeline import Pipeline
-from fhir_server.resource_json import load_object
-from fhir_server.routing import route
+from fhir_server.routing import bundle_interaction, route
 from fhir_server.settings import Settings
-from fhir_server.web.negotiation import FHIR_JSON, request_body_is_json, response_media_type
+from fhir_server.web.negotiation import FHIR_JSON, read_body, response_media_type
 from fhir_server.web.render import RenderedResponse, render_error, render_response
 from tenancy import InvalidTenantName, TenantId, parse_tenant_id
 
@@ -29,7 +29,12 @@ _log = logging.getLogger(__name__)
 Scope = dict[str, Any]
 Message = dict[str, Any]
 
-_BODY_INTERACTIONS = {Interaction.CREATE, Interaction.UPDATE, Interaction.TRANSACTION}
+_BODY_INTERACTIONS = {
+    Interaction.CREATE,
+    Interaction.UPDATE,
+    Interaction.TRANSACTION,
+    Interaction.PATCH,
+}
 _FORM = "application/x-www-form-urlencoded"
 
 
@@ -71,23 +76,33 @@ class FhirEndpoint:
         target = route(method, segments[1:])
         raw = await _read_body(receive, headers, self._settings.max_body_bytes)
         body = None
+        json_patch = None
         content_type = headers.get("content-type")
         if raw and content_type and content_type.split(";")[0].strip().lower() == _FORM:
             params = [*params, *parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)]
-        elif target.interaction in _BODY_INTERACTIONS:
-            request_body_is_json(content_type)
-            body = load_object(raw)
+        elif target.interaction is Interaction.PATCH and is_json_patch_media(content_type):
+            json_patch = parse_json_patch(raw)
+        elif target.interaction in _BODY_INTERACTIONS or (
+            target.interaction is Interaction.OPERATION and raw.strip()
+        ):
+            body = read_body(raw, content_type)  # JSON, or XML read into its JSON form
+        interaction = target.interaction
+        if interaction is Interaction.TRANSACTION and body is not None:
+            interaction = bundle_interaction(body)  # batch or transaction, by Bundle.type
         return FhirRequest(
             tenant=tenant,
-            interaction=target.interaction,
+            interaction=interaction,
             method=method,
             base_url=self._base_url(scope, headers, tenant),
             resource_type=target.resource_type,
             resource_id=target.resource_id,
             version_id=target.version_id,
+            compartment=target.compartment,
             params=params,
             headers=headers,
             body=body,
+            operation=target.operation,
+            json_patch=json_patch,
         )
 
     def _base_url(self, scope: Scope, headers: dict[str, str], tenant: TenantId) -> str:

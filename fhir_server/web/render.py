@@ -1,4 +1,9 @@
-"""The one renderer of responses and of errors as OperationOutcome."""
+"""The one renderer of responses and of errors as OperationOutcome.
+
+JSON bodies go out as built or stored (the fast path). When XML was negotiated, the same
+JSON body is written as FHIR XML (http://hl7.org/fhir/R4/xml.html): resources, Bundles and
+OperationOutcomes alike, so an error reads the same in either format.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ from fhir_server.errors import FhirError
 from fhir_server.exchange import FhirResponse
 from fhir_server.outcome import operation_outcome
 from fhir_server.resource_json import dump, dump_pretty
-from fhir_server.web.negotiation import FHIR_JSON
+from fhir_server.web.negotiation import FHIR_JSON, is_xml
+from fhir_server.xml_format import render_xml
 
 __all__ = ["RenderedResponse", "render_error", "render_response"]
 
@@ -23,7 +29,10 @@ def render_response(response: FhirResponse, media: str, pretty: bool) -> Rendere
     headers = [(name.lower().encode(), value.encode()) for name, value in response.headers.items()]
     body = response.body or b""
     if body:
-        if pretty:
+        if is_xml(media):
+            # A body that XML cannot carry raises NotAcceptable, rendered as an OperationOutcome.
+            body = render_xml(orjson.loads(body), pretty=pretty)
+        elif pretty:
             body = dump_pretty(orjson.loads(body))
         headers.append((b"content-type", _content_type(media)))
     return response.status, headers, body
@@ -33,7 +42,15 @@ def render_error(
     error: FhirError, media: str = FHIR_JSON, pretty: bool = False
 ) -> RenderedResponse:
     outcome = operation_outcome(error.issues)
-    body = dump_pretty(outcome) if pretty else dump(outcome)
+    body = None
+    if is_xml(media):
+        try:
+            body = render_xml(outcome, pretty=pretty)
+        except FhirError:
+            # A diagnostic echoing a character XML 1.0 cannot hold: JSON can, so say it there.
+            media = FHIR_JSON
+    if body is None:
+        body = dump_pretty(outcome) if pretty else dump(outcome)
     headers = [(name.lower().encode(), value.encode()) for name, value in error.headers.items()]
     headers.append((b"content-type", _content_type(media)))
     return error.status, headers, body

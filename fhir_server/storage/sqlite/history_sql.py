@@ -11,13 +11,13 @@ __all__ = ["history_page"]
 
 def history_page(conn: sqlite3.Connection, query: HistoryQuery) -> HistoryPage:
     where, args = _filters(query)
-    total = int(conn.execute(f"SELECT count(*) FROM history WHERE {where}", args).fetchone()[0])  # noqa: S608
+    total = int(conn.execute(f"SELECT count(*) FROM history WHERE {where}", args).fetchone()[0])
     page_where, page_args = where, list(args)
     if query.before_position is not None:
         page_where += " AND seq < ?"
         page_args.append(query.before_position)
     rows = conn.execute(
-        "SELECT type, id, version, last_updated_us, method, body, seq FROM history "  # noqa: S608
+        "SELECT type, id, version, last_updated_us, method, body, seq FROM history "
         f"WHERE {page_where} ORDER BY seq DESC LIMIT ?",
         [*page_args, query.count + 1],
     ).fetchall()

@@ -85,4 +85,4 @@ def insert_index_rows(
 def delete_index_rows(conn: sqlite3.Connection, pks: Sequence[int]) -> None:
     """Remove every index row of the given resources."""
     for table in INDEX_TABLES:
-        conn.executemany(f"DELETE FROM {table} WHERE pk = ?", [(pk,) for pk in pks])  # noqa: S608
+        conn.executemany(f"DELETE FROM {table} WHERE pk = ?", [(pk,) for pk in pks])

@@ -21,7 +21,7 @@ from fhir_server.storage.sqlite.connection import open_connection
 from fhir_server.storage.sqlite.history_sql import history_page
 from fhir_server.storage.sqlite.index_rows import delete_index_rows, insert_index_rows
 from fhir_server.storage.sqlite.schema import TENANT_SCHEMA
-from fhir_server.storage.sqlite.search_sql import search_page
+from fhir_server.storage.sqlite.search_page import search_page
 from fhir_server.storage.sqlite.writer import GroupCommitWriter
 
 __all__ = ["SqliteResourceStore"]

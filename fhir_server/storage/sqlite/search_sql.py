@@ -1,120 +1,217 @@
-"""Compiling a `SearchPlan` into SQL over the resources and index tables.
+"""Search conditions as SQL predicates on a resource row (alias `r`, `t`, ...).
 
-Every value reaches SQLite as a bound parameter; the only text spliced into a statement
-comes from this module's own constants, so no client value can change a query's shape.
+Each indexable condition becomes an `EXISTS` probe through the entry table's `pk` index:
+checked per candidate row, its cost follows the page being filled, not the database.
+Chains, `_has` and `_list` resolve their inner search first (an `IN` set), since they are
+selective by nature. See http://hl7.org/fhir/R4/search.html.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import itertools
+from collections.abc import Iterator
 
 from fhir_server.search.plan import (
+    AnyOf,
+    ChainCondition,
     Condition,
+    DateCondition,
+    HasCondition,
     IdCondition,
     LastUpdatedCondition,
-    RangeMatch,
-    SearchPlan,
+    ListCondition,
+    MissingCondition,
+    NumberCondition,
+    QuantityCondition,
+    ReferenceCondition,
+    StringCondition,
     TokenCondition,
-    TokenMatch,
+    TokenTextCondition,
+    UriCondition,
 )
-from fhir_server.storage.contracts import SearchPage, StoredVersion
-
-__all__ = ["compile_where", "search_page"]
-
-_SELECT = (
-    "SELECT r.type, r.id, r.version, r.last_updated_us, r.method, r.body, r.pk FROM resources r"
+from fhir_server.storage.sqlite.entry_match import (
+    bounds_on,
+    prefix_range,
+    quantity_match,
+    reference_match,
+    string_contains,
+    token_match,
 )
+from fhir_server.storage.sqlite.sql import Fragment, all_of, any_of
+
+__all__ = ["EntryTest", "entry_tests", "predicate"]
+
+_aliases: Iterator[int] = itertools.count()
 
 
-def compile_where(plan: SearchPlan) -> tuple[str, list[object]]:
-    """The WHERE clause (without paging) selecting the plan's current resources."""
-    clauses = ["r.type = ?", "r.deleted = 0"]
-    args: list[object] = [plan.resource_type]
-    for condition in plan.conditions:
-        sql, cond_args = _condition(plan.resource_type, condition)
-        clauses.append(sql)
-        args.extend(cond_args)
-    return " AND ".join(clauses), args
+def _alias(stem: str) -> str:
+    return f"{stem}{next(_aliases) % 1_000_000}"
 
 
-def _condition(resource_type: str, condition: Condition) -> tuple[str, list[object]]:
+# (table, [(negated, test on alias "e")]) for the conditions that look at one entry table.
+EntryTest = tuple[str, list[tuple[bool, Fragment]]]
+
+
+def entry_tests(condition: Condition) -> EntryTest | None:
+    """The entry table and the ORed per-value tests (each possibly negated) of an
+    indexable condition, written over alias `e`; None for other conditions."""
+    match condition:
+        case TokenCondition(_, values, negated):
+            return "idx_token", [(negated, token_match("e", v)) for v in values]
+        case TokenTextCondition(_, prefixes):
+            return "idx_token", [(False, prefix_range("e.text", p)) for p in prefixes]
+        case StringCondition(_, values, mode):
+            if mode == "exact":
+                return "idx_string", [(False, Fragment("e.exact = ?", [v])) for v in values]
+            if mode == "contains":
+                return "idx_string", [(False, string_contains("e.value", v)) for v in values]
+            return "idx_string", [(False, prefix_range("e.value", v)) for v in values]
+        case UriCondition(_, values, mode):
+            if mode == "below":
+                return "idx_uri", [(False, prefix_range("e.value", v)) for v in values]
+            marks = ", ".join("?" for _ in values)
+            return "idx_uri", [(False, Fragment(f"e.value IN ({marks})", list(values)))]
+        case DateCondition(_, matches):
+            return "idx_date", [(False, _range(bounds_on("e", m), m.negated)) for m in matches]
+        case NumberCondition(_, matches):
+            return "idx_number", [(False, _range(bounds_on("e", m), m.negated)) for m in matches]
+        case QuantityCondition(_, values):
+            return "idx_quantity", [(False, quantity_match("e", v)) for v in values]
+        case ReferenceCondition(_, values):
+            return "idx_reference", [(False, reference_match("e", v)) for v in values]
+    return None
+
+
+def _range(test: Fragment, negated: bool) -> Fragment:
+    # `ne`: some value of the resource lies outside the searched range; a resource with no
+    # value at all does not match (unlike a token's `:not`).
+    return test.wrap("NOT (", ")") if negated else test
+
+
+def _param(condition: Condition) -> str:
+    return str(getattr(condition, "param", ""))
+
+
+def _exists(table: str, r: str, param: str, test: Fragment) -> Fragment:
+    head = Fragment(
+        f"EXISTS (SELECT 1 FROM {table} e WHERE e.pk = {r}.pk AND e.param = ? AND ",
+        [param],
+    )
+    return head + test + Fragment(")")
+
+
+def predicate(condition: Condition, r: str, rtype: str | None) -> Fragment:
+    """A predicate true when the resource row `r` (of type `rtype`, or of its own type
+    when None) satisfies `condition`."""
+    tests = entry_tests(condition)
+    if tests is not None:
+        table, values = tests
+        param = _param(condition)
+        parts = []
+        for negated, test in values:
+            probe = _exists(table, r, param, test)
+            parts.append(probe.wrap("NOT ", "") if negated else probe)
+        return any_of(parts)
     match condition:
         case IdCondition(ids):
-            return f"r.id IN ({', '.join('?' for _ in ids)})", list(ids)
+            return Fragment(f"{r}.id IN ({', '.join('?' for _ in ids)})", list(ids))
         case LastUpdatedCondition(matches):
-            return _any_of([_range_on_point("r.last_updated_us", m) for m in matches])
-        case TokenCondition(param, values, negated):
-            inner, inner_args = _any_of([_token(v) for v in values])
-            membership = "NOT IN" if negated else "IN"
-            sql = (
-                f"r.pk {membership} (SELECT pk FROM idx_token "  # noqa: S608
-                f"WHERE type = ? AND param = ? AND {inner})"
+            parts = []
+            for m in matches:
+                test = all_of(
+                    Fragment(f"{r}.last_updated_us {b.op} ?", [b.value]) for b in m.bounds
+                )
+                parts.append(test.wrap("NOT (", ")") if m.negated else test)
+            return any_of(parts)
+        case MissingCondition(param, kind, missing):
+            probe = Fragment(
+                f"EXISTS (SELECT 1 FROM idx_{kind} e WHERE e.pk = {r}.pk AND e.param = ?)",
+                [param],
             )
-            return sql, [resource_type, param, *inner_args]
+            return probe.wrap("NOT ", "") if missing else probe
+        case ChainCondition(param, target_types, inner):
+            return _chain(r, rtype, param, target_types, inner)
+        case HasCondition(source_type, param, inner):
+            return _has(r, rtype, source_type, param, inner)
+        case ListCondition(list_ids):
+            return _list(r, rtype, list_ids)
+        case AnyOf(conditions):
+            return any_of(predicate(c, r, rtype) for c in conditions)
     raise TypeError(f"unsupported condition {type(condition).__name__}")
 
 
-def _any_of(parts: list[tuple[str, list[object]]]) -> tuple[str, list[object]]:
-    sql = " OR ".join(f"({p})" for p, _ in parts)
-    args = [a for _, part_args in parts for a in part_args]
-    return f"({sql})", args
-
-
-def _token(match: TokenMatch) -> tuple[str, list[object]]:
-    if not match.system_given:
-        return "code = ?", [match.code]
-    if match.system is None:
-        return "code = ? AND system IS NULL", [match.code]
-    if match.code is None:
-        return "system = ?", [match.system]
-    return "code = ? AND system = ?", [match.code, match.system]
-
-
-def _range_on_point(column: str, match: RangeMatch) -> tuple[str, list[object]]:
-    # A point's low and high are the same column.
-    tests = [f"{column} {bound.op} ?" for bound in match.bounds]
-    sql = " AND ".join(tests) or "1 = 1"
-    if match.negated:
-        sql = f"NOT ({sql})"
-    return sql, [bound.value for bound in match.bounds]
-
-
-def search_page(conn: sqlite3.Connection, plan: SearchPlan) -> SearchPage:
-    where, args = compile_where(plan)
-    total = None
-    if plan.total != "none":
-        total = int(
-            conn.execute(f"SELECT count(*) FROM resources r WHERE {where}", args).fetchone()[0]  # noqa: S608
-        )
-    cursor = plan.cursor
-    going_back = cursor is not None and cursor.direction == "before"
-    page_where, page_args = where, list(args)
-    if cursor is not None:
-        page_where += " AND r.pk < ?" if going_back else " AND r.pk > ?"
-        page_args.append(cursor.position)
-    order = "DESC" if going_back else "ASC"
-    rows = conn.execute(
-        f"{_SELECT} WHERE {page_where} ORDER BY r.pk {order} LIMIT ?",
-        [*page_args, plan.count + 1],
-    ).fetchall()
-    more = len(rows) > plan.count
-    rows = rows[: plan.count]
-    if going_back:
-        rows.reverse()
-    matches = [_version(row) for row in rows]
-    if going_back:
-        return SearchPage(matches, total, has_next=True, has_previous=more)
-    return SearchPage(matches, total, has_next=more, has_previous=cursor is not None)
-
-
-def _version(row: tuple[object, ...]) -> StoredVersion:
-    rtype, rid, version, updated, method, body, pk = row
-    return StoredVersion(
-        resource_type=str(rtype),
-        id=str(rid),
-        version=int(str(version)),
-        last_updated_us=int(str(updated)),
-        method=str(method),
-        body=bytes(body) if isinstance(body, bytes | memoryview) else None,
-        position=int(str(pk)),
+def matching_pks(rtype: str, condition: Condition) -> Fragment:
+    """`SELECT pk` of the current `rtype` resources satisfying `condition` (a set)."""
+    t = _alias("t")
+    inner = predicate(condition, t, rtype)
+    head = Fragment(
+        f"SELECT {t}.pk FROM resources {t} WHERE {t}.type = ? AND {t}.deleted = 0 AND ",
+        [rtype],
     )
+    return head + inner
+
+
+def _chain(
+    r: str, rtype: str | None, param: str, target_types: tuple[str, ...], inner: Condition
+) -> Fragment:
+    """The referring resources of the targets that satisfy `inner`, as a set: chains are
+    resolved target-first, through the reference index's (target_id, target_type) key."""
+    c, x = _alias("c"), _alias("x")
+    type_test = (
+        Fragment(f"{c}.type = {r}.type") if rtype is None else Fragment(f"{c}.type = ?", [rtype])
+    )
+    head = Fragment(
+        f"{r}.pk IN (SELECT {c}.pk FROM resources {x} JOIN idx_reference {c} "
+        f"ON {c}.target_id = {x}.id AND {c}.target_type = {x}.type "
+        f"WHERE {c}.param = ? AND ",
+        [param],
+    )
+    targets = _union(target_types, inner)
+    return head + type_test + Fragment(f" AND {x}.pk IN (") + targets + Fragment("))")
+
+
+def _union(target_types: tuple[str, ...], inner: Condition) -> Fragment:
+    parts = [matching_pks(t, inner) for t in target_types]
+    text = " UNION ALL ".join(p.text for p in parts)
+    return Fragment(text, [a for p in parts for a in p.args])
+
+
+def _has(r: str, rtype: str | None, source_type: str, param: str, inner: Condition) -> Fragment:
+    c = _alias("h")
+    type_test = (
+        Fragment(f"{c}.target_type = {r}.type")
+        if rtype is None
+        else Fragment(f"{c}.target_type = ?", [rtype])
+    )
+    head = Fragment(
+        f"{r}.id IN (SELECT {c}.target_id FROM idx_reference {c} WHERE {c}.type = ? "
+        f"AND {c}.param = ? AND ",
+        [source_type, param],
+    )
+    return (
+        head
+        + type_test
+        + Fragment(f" AND {c}.pk IN (")
+        + matching_pks(source_type, inner)
+        + Fragment("))")
+    )
+
+
+def _list(r: str, rtype: str | None, list_ids: tuple[str, ...]) -> Fragment:
+    c = _alias("l")
+    type_test = (
+        Fragment(f"{c}.target_type = {r}.type")
+        if rtype is None
+        else Fragment(f"{c}.target_type = ?", [rtype])
+    )
+    marks = ", ".join("?" for _ in list_ids)
+    head = Fragment(
+        f"{r}.id IN (SELECT {c}.target_id FROM idx_reference {c} WHERE {c}.type = 'List' "
+        f"AND {c}.param = 'item' AND ",
+    )
+    tail = Fragment(
+        f" AND {c}.pk IN (SELECT pk FROM resources WHERE type = 'List' AND deleted = 0 "
+        f"AND id IN ({marks})))",
+        list(list_ids),
+    )
+    return head + type_test + tail

@@ -3,7 +3,7 @@
 It keeps resources in a dict and answers the interactions the TestScripts use: read,
 vread, search (prefix match on any element with the parameter's name), history, create,
 update (and create-on-update), delete, JSON Patch, transaction/batch and capabilities, in
-JSON or XML (through fhir_server.model). It records every request it sees, so tests can
+JSON or XML (through fhir_server.xml_format). It records every request it sees, so tests can
 check what the engine sent. It is not a FHIR server: no validation, no real search.
 """
 
@@ -20,7 +20,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from fhir_server.model import parse_xml, render_xml
+from fhir_server.errors import FhirError
+from fhir_server.xml_format import parse_xml, render_xml
 
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
@@ -300,7 +301,7 @@ def _handler_for(server: StubFhirServer) -> type[BaseHTTPRequestHandler]:
             if result is not None and wants_xml:
                 try:
                     payload = render_xml(result)
-                except ValueError as exc:  # stored as sent, so it may not be valid FHIR
+                except FhirError as exc:  # stored as sent, so it may not be valid FHIR
                     status, result, wants_xml = 500, _outcome(f"cannot render: {exc}"), False
             if result is not None:
                 payload = payload or orjson.dumps(result)

@@ -1,0 +1,272 @@
+"""Planning a transaction: every write of the Bundle as one list of compare-and-swap ops.
+
+http://hl7.org/fhir/R4/http.html#trules, in order:
+
+1. resolve each write's target: its URL, or the one match of its conditional URL
+   (conditional create `ifNoneExist`, conditional update and delete), or a new id;
+2. refuse two entries changing the same resource;
+3. map every `fullUrl` to the `Type/id` it became, and rewrite the references to it;
+   resolve conditional references (`Practitioner?identifier=sys|val`) to their one match;
+4. build the ops, DELETE first, then POST, then PUT and PATCH.
+
+Nothing is written here: the caller commits the ops in one database transaction, so a
+failure anywhere leaves no trace. Searches see the database as it was before the
+transaction (a conditional reference cannot match a resource the same Bundle creates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fhir_server.errors import BadRequest, FhirError, Gone, NotFound, PreconditionFailed
+from fhir_server.exchange import Interaction
+from fhir_server.interactions.bundle_entries import BundleEntry, at_entry, phase_of
+from fhir_server.interactions.conditional import find_matches, parse_criteria
+from fhir_server.interactions.context import Context
+from fhir_server.interactions.patch import patched_resource
+from fhir_server.interactions.references import (
+    ReferenceHolder,
+    is_conditional_reference,
+    is_placeholder,
+    reference_holders,
+    restore,
+    rewrite,
+)
+from fhir_server.interactions.update import parse_if_match
+from fhir_server.interactions.writes import new_id, prepare_delete, prepare_put
+from fhir_server.resource_types import is_resource_type
+from fhir_server.routing import check_id
+from fhir_server.search.query import CONTROL_PARAMS
+from fhir_server.storage.contracts import StoredVersion, WriteOp
+
+__all__ = ["EntryResult", "Plan", "plan_transaction"]
+
+_WRITES = (Interaction.CREATE, Interaction.UPDATE, Interaction.DELETE, Interaction.PATCH)
+
+
+@dataclass(slots=True)
+class EntryResult:
+    """How one write entry ends: a status line and the version it is about, if any."""
+
+    status: str
+    stored: StoredVersion | None = None
+    note: str | None = None
+
+
+@dataclass(slots=True)
+class Plan:
+    ops: list[WriteOp] = field(default_factory=list)
+    op_entries: list[BundleEntry] = field(default_factory=list)
+    results: dict[int, EntryResult] = field(default_factory=dict)
+    undo: list[tuple[ReferenceHolder, str]] = field(default_factory=list)
+
+    def discard(self) -> None:
+        """Put back every reference the plan rewrote (before a retry)."""
+        restore(self.undo)
+        self.undo.clear()
+
+
+@dataclass(slots=True)
+class _Target:
+    resource_type: str
+    id: str | None  # None: nothing to change (conditional delete without a match)
+    existing: StoredVersion | None = None  # the match of a conditional create
+
+
+async def plan_transaction(ctx: Context, entries: list[BundleEntry]) -> Plan:
+    writes = sorted((e for e in entries if phase_of(e) < 3), key=phase_of)
+    plan = Plan()
+    try:
+        await _plan(ctx, writes, plan)
+    except BaseException:
+        plan.discard()
+        raise
+    return plan
+
+
+async def _plan(ctx: Context, writes: list[BundleEntry], plan: Plan) -> None:
+    targets: dict[int, _Target] = {}
+    for entry in writes:
+        targets[entry.index] = await _guard(entry, _target(ctx, entry))
+    _refuse_overlaps(writes, targets)
+    replacements = {
+        entry.full_url: f"{t.resource_type}/{t.id}"
+        for entry in writes
+        if entry.full_url and (t := targets[entry.index]).id is not None
+    }
+    resolver = _Resolver(ctx, replacements)
+    for entry in writes:
+        if entry.route.interaction in (Interaction.CREATE, Interaction.UPDATE):
+            assert entry.resource is not None
+            await _guard(entry, resolver.apply(entry.resource, plan))
+    for entry in writes:
+        await _guard(entry, _build(ctx, entry, targets[entry.index], resolver, plan))
+
+
+async def _guard(entry: BundleEntry, step: Any) -> Any:
+    """Await `step`, naming the entry in any error it raises."""
+    try:
+        return await step
+    except FhirError as error:
+        raise at_entry(entry.index, error) from error
+
+
+def _criteria(entry: BundleEntry) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in entry.params if k not in CONTROL_PARAMS]
+
+
+async def _one_match(ctx: Context, rtype: str, criteria: list[tuple[str, str]], what: str) -> (
+    StoredVersion | None
+):
+    matches = await find_matches(ctx, rtype, criteria)
+    if len(matches) > 1:
+        raise PreconditionFailed(f"The {what} matched more than one {rtype}")
+    return matches[0] if matches else None
+
+
+async def _target(ctx: Context, entry: BundleEntry) -> _Target:
+    interaction = entry.route.interaction
+    rtype = entry.route.resource_type
+    if interaction not in _WRITES or rtype is None:
+        raise BadRequest(f"{entry.method} {entry.url[:80]} is not allowed in a transaction")
+    if interaction is Interaction.CREATE:
+        criteria = entry.headers.get("if-none-exist")
+        if criteria:
+            found = await _one_match(ctx, rtype, parse_criteria(criteria), "ifNoneExist")
+            if found is not None:
+                return _Target(rtype, found.id, existing=found)
+        return _Target(rtype, new_id())
+    if not entry.is_conditional:
+        resource_id = entry.route.resource_id
+        if interaction is Interaction.UPDATE:
+            _check_body_id(entry, resource_id)
+        return _Target(rtype, resource_id)
+    found = await _one_match(ctx, rtype, _criteria(entry), f"conditional {entry.method}")
+    if interaction is Interaction.UPDATE:
+        body_id = _check_body_id(entry, found.id if found else None)
+        return _Target(rtype, found.id if found else (body_id or new_id()))
+    if found is None and interaction is Interaction.PATCH:
+        raise NotFound(f"No {rtype} matched the conditional PATCH's criteria")
+    return _Target(rtype, found.id if found else None)
+
+
+def _check_body_id(entry: BundleEntry, expected: str | None) -> str | None:
+    assert entry.resource is not None
+    body_id = entry.resource.get("id")
+    if body_id is not None and not isinstance(body_id, str):
+        raise BadRequest("Resource.id must be a string", ("id",))
+    if expected is not None and body_id != expected:
+        raise BadRequest(
+            f"The resource's id '{str(body_id)[:64]}' must equal the id its request names "
+            f"('{expected}')",
+            ("id",),
+        )
+    return check_id(body_id) if body_id is not None else None
+
+
+def _refuse_overlaps(writes: list[BundleEntry], targets: dict[int, _Target]) -> None:
+    seen: dict[tuple[str, str], int] = {}
+    for entry in writes:
+        target = targets[entry.index]
+        if target.id is None or target.existing is not None:
+            continue
+        key = (target.resource_type, target.id)
+        if key in seen:
+            raise at_entry(
+                entry.index,
+                BadRequest(
+                    f"{key[0]}/{key[1]} is also changed by Bundle.entry[{seen[key]}]; a "
+                    "transaction may change each resource only once"
+                ),
+            )
+        seen[key] = entry.index
+
+
+class _Resolver:
+    """Rewrites a resource's references: fullUrls of the Bundle, conditional references."""
+
+    def __init__(self, ctx: Context, replacements: dict[str, str]) -> None:
+        self._ctx = ctx
+        self._replacements = replacements
+
+    async def apply(self, resource: dict[str, Any], plan: Plan) -> None:
+        holders = list(reference_holders(resource))
+        for holder in holders:
+            reference: str = holder["reference"]
+            if reference in self._replacements:
+                continue
+            if is_placeholder(reference):
+                raise BadRequest(
+                    f"The reference '{reference[:120]}' matches no entry's fullUrl in the Bundle"
+                )
+            if is_conditional_reference(reference):
+                self._replacements[reference] = await self._resolve(reference)
+        plan.undo += rewrite(holders, self._replacements)
+
+    async def _resolve(self, reference: str) -> str:
+        rtype, _, query = reference.partition("?")
+        if not is_resource_type(rtype):
+            raise BadRequest(f"The conditional reference '{reference[:120]}' names no type")
+        matches = await find_matches(self._ctx, rtype, parse_qsl(query, keep_blank_values=True))
+        if len(matches) != 1:
+            raise PreconditionFailed(
+                f"The conditional reference '{reference[:120]}' must match exactly one "
+                f"resource; it matched {'none' if not matches else 'more than one'}"
+            )
+        return f"{rtype}/{matches[0].id}"
+
+
+async def _build(
+    ctx: Context, entry: BundleEntry, target: _Target, resolver: _Resolver, plan: Plan
+) -> None:
+    rtype, resource_id = target.resource_type, target.id
+    if target.existing is not None:
+        plan.results[entry.index] = EntryResult("200 OK", target.existing)
+        return
+    if resource_id is None:
+        plan.results[entry.index] = EntryResult("204 No Content", note="nothing matched")
+        return
+    expected = parse_if_match(entry.headers.get("if-match"))
+    interaction = entry.route.interaction
+    current = None
+    if interaction is not Interaction.CREATE:
+        current = await ctx.store.read(rtype, resource_id)
+        if expected is not None and (current is None or current.version != expected):
+            raise PreconditionFailed(
+                f"ifMatch names version {expected} of {rtype}/{resource_id}, which is not current"
+            )
+    if interaction is Interaction.DELETE:
+        if current is None or current.deleted:
+            plan.results[entry.index] = EntryResult("204 No Content")
+            return
+        _add(plan, entry, prepare_delete(rtype, resource_id, current), "200 OK")
+        return
+    if interaction is Interaction.PATCH:
+        if current is None:
+            raise NotFound(f"{rtype}/{resource_id} is not known")
+        if current.deleted:
+            raise Gone(f"{rtype}/{resource_id} was deleted")
+        resource = patched_resource(ctx, current, (entry.json_patch, entry.resource))
+        await resolver.apply(resource, plan)
+        status, method = "200 OK", "PATCH"
+    else:
+        assert entry.resource is not None
+        resource = entry.resource
+        created = current is None or current.deleted
+        status = "201 Created" if created else "200 OK"
+        method = "POST" if interaction is Interaction.CREATE else "PUT"
+    op, _ = prepare_put(
+        ctx, resource, resource_type=rtype, resource_id=resource_id, current=current, method=method
+    )
+    _add(plan, entry, op, status)
+
+
+def _add(plan: Plan, entry: BundleEntry, op: WriteOp, status: str) -> None:
+    plan.ops.append(op)
+    plan.op_entries.append(entry)
+    stored = StoredVersion(
+        op.resource_type, op.id, op.version, op.last_updated_us, op.method, op.body
+    )
+    plan.results[entry.index] = EntryResult(status, stored)

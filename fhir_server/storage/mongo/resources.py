@@ -1,0 +1,132 @@
+"""The MongoDB `ResourceStore`: one tenant's resources, history and search index.
+
+Every filter this store sends starts from `{"tenant": ...}` (the compilers take the
+tenant as their first argument), so a store bound to one tenant cannot see another's
+documents. Reads skip the `idx` array: it is for the server's indexes, not for clients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from fhir_server.search.plan import SearchPlan
+from fhir_server.storage.contracts import (
+    HistoryPage,
+    HistoryQuery,
+    SearchPage,
+    StoredVersion,
+    TransactionsUnsupported,
+    WriteOp,
+)
+from fhir_server.storage.mongo.backend import MongoBackend
+from fhir_server.storage.mongo.documents import stored_version
+from fhir_server.storage.mongo.history_query import history_filter
+from fhir_server.storage.mongo.search_query import clamp_int64, search_filter
+from fhir_server.storage.mongo.writes import allocate_positions, apply_ops
+
+__all__ = ["MongoResourceStore"]
+
+# Served documents leave out the index array (large, and of no use to the caller).
+_NO_INDEX = {"idx": 0}
+_MAJORITY = WriteConcern("majority")
+# A transaction reads one snapshot, so its compare-and-swap checks see a single moment.
+_SNAPSHOT = ReadConcern("snapshot")
+
+
+class MongoResourceStore:
+    """Implements `fhir_server.storage.contracts.ResourceStore` on MongoDB."""
+
+    def __init__(self, backend: MongoBackend, tenant: str) -> None:
+        self._backend = backend
+        self._cols = backend.collections
+        self._tenant = tenant
+
+    async def supports_transactions(self) -> bool:
+        """True on a replica set or sharded cluster; False on a standalone server, where
+        a batch of more than one op is refused rather than applied in part."""
+        await self._backend.ready()
+        return self._backend.transactions
+
+    async def read(self, resource_type: str, resource_id: str) -> StoredVersion | None:
+        await self._backend.ready()
+        doc = await self._cols.resources.find_one(
+            {"tenant": self._tenant, "type": resource_type, "id": resource_id}, _NO_INDEX
+        )
+        return stored_version(doc, "pos") if doc else None
+
+    async def vread(
+        self, resource_type: str, resource_id: str, version: int
+    ) -> StoredVersion | None:
+        await self._backend.ready()
+        doc = await self._cols.history.find_one(
+            {
+                "tenant": self._tenant,
+                "type": resource_type,
+                "id": resource_id,
+                "version": clamp_int64(version),
+            }
+        )
+        return stored_version(doc, "seq") if doc else None
+
+    async def commit(self, ops: Sequence[WriteOp]) -> None:
+        """All ops or none: one transaction with majority write concern on a replica set;
+        on a standalone server a single op (one CAS, then its history) and nothing more."""
+        if not ops:
+            return
+        await self._backend.ready()
+        if not self._backend.transactions and len(ops) > 1:
+            raise TransactionsUnsupported(
+                "This MongoDB server is standalone: it cannot apply several writes atomically"
+            )
+        positions = await allocate_positions(self._cols.counters, self._tenant, len(ops))
+        if not self._backend.transactions:
+            await apply_ops(self._cols, self._tenant, ops, positions, None)
+            return
+
+        async def in_transaction(session: AsyncClientSession) -> None:
+            # with_transaction may run this again after a transient error: it only
+            # writes, from inputs fixed above, so a retry repeats exactly the same work.
+            await apply_ops(self._cols, self._tenant, ops, positions, session)
+
+        async with self._backend.client.start_session() as session:
+            await session.with_transaction(
+                in_transaction, read_concern=_SNAPSHOT, write_concern=_MAJORITY
+            )
+
+    async def history(self, query: HistoryQuery) -> HistoryPage:
+        await self._backend.ready()
+        found = history_filter(self._tenant, query)
+        total = await self._cols.history.count_documents(found)
+        if query.before_position is not None:
+            found["seq"] = {"$lt": clamp_int64(query.before_position)}
+        docs = await self._cols.history.find(
+            found, sort=[("seq", -1)], limit=query.count + 1
+        ).to_list(None)
+        versions = [stored_version(d, "seq") for d in docs[: query.count]]
+        return HistoryPage(versions=versions, total=total, has_more=len(docs) > query.count)
+
+    async def search(self, plan: SearchPlan) -> SearchPage:
+        await self._backend.ready()
+        found = search_filter(self._tenant, plan)
+        total = None
+        if plan.total != "none":
+            total = await self._cols.resources.count_documents(found)
+        cursor = plan.cursor
+        going_back = cursor is not None and cursor.direction == "before"
+        if cursor is not None:
+            found["pos"] = {"$lt" if going_back else "$gt": clamp_int64(cursor.position)}
+        docs = await self._cols.resources.find(
+            found, _NO_INDEX, sort=[("pos", -1 if going_back else 1)], limit=plan.count + 1
+        ).to_list(None)
+        more = len(docs) > plan.count
+        docs = docs[: plan.count]
+        if going_back:
+            docs.reverse()
+        matches = [stored_version(d, "pos") for d in docs]
+        if going_back:
+            return SearchPage(matches, total, has_next=True, has_previous=more)
+        return SearchPage(matches, total, has_next=more, has_previous=cursor is not None)

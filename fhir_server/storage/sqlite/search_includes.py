@@ -1,0 +1,102 @@
+"""`_include` and `_revinclude` (with `:iterate`) for a page of matches.
+
+Forward includes follow the page's references through the reference index; reverse
+includes find the resources whose references point at the page. `:iterate` repeats on
+what was just included, until nothing new appears or the limits below are reached.
+See http://hl7.org/fhir/R4/search.html#include.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from fhir_server.search.plan import IncludeSpec, SearchPlan
+from fhir_server.storage.contracts import StoredVersion
+
+__all__ = ["MAX_INCLUDED", "included"]
+
+MAX_INCLUDED = 1000  # resources added to one page, whatever the include graph looks like
+MAX_ROUNDS = 8  # iterations of `:iterate`
+
+_COLUMNS = "r.type, r.id, r.version, r.last_updated_us, r.method, r.body, r.pk"
+
+
+def _versions(rows: list[tuple[object, ...]]) -> list[StoredVersion]:
+    return [
+        StoredVersion(
+            str(t),
+            str(i),
+            int(str(v)),
+            int(str(u)),
+            str(m),
+            bytes(b) if isinstance(b, bytes) else None,
+            int(str(p)),
+        )
+        for t, i, v, u, m, b, p in rows
+    ]
+
+
+def _forward(
+    conn: sqlite3.Connection, spec: IncludeSpec, sources: list[StoredVersion]
+) -> list[StoredVersion]:
+    pks = [s.position for s in sources if s.resource_type == spec.source_type]
+    if not pks:
+        return []
+    marks = ", ".join("?" for _ in pks)
+    args: list[object] = [*pks, spec.param]
+    target_test = ""
+    if spec.target_type is not None:
+        target_test = " AND c.target_type = ?"
+        args.append(spec.target_type)
+    sql = (
+        f"SELECT DISTINCT {_COLUMNS} FROM idx_reference c JOIN resources r "
+        f"ON r.type = c.target_type AND r.id = c.target_id "
+        f"WHERE c.pk IN ({marks}) AND c.param = ?{target_test} AND r.deleted = 0"
+    )
+    return _versions(conn.execute(sql, args).fetchall())
+
+
+def _reverse(
+    conn: sqlite3.Connection, spec: IncludeSpec, targets: list[StoredVersion]
+) -> list[StoredVersion]:
+    found: list[StoredVersion] = []
+    by_type: dict[str, list[str]] = {}
+    for target in targets:
+        if spec.target_type is None or spec.target_type == target.resource_type:
+            by_type.setdefault(target.resource_type, []).append(target.id)
+    for target_type, ids in by_type.items():
+        marks = ", ".join("?" for _ in ids)
+        sql = (
+            f"SELECT DISTINCT {_COLUMNS} FROM idx_reference c JOIN resources r ON r.pk = c.pk "
+            f"WHERE c.type = ? AND c.param = ? AND c.target_id IN ({marks}) "
+            f"AND c.target_type = ? AND r.deleted = 0"
+        )
+        args = [spec.source_type, spec.param, *ids, target_type]
+        found += _versions(conn.execute(sql, args).fetchall())
+    return found
+
+
+def included(
+    conn: sqlite3.Connection, plan: SearchPlan, matches: list[StoredVersion]
+) -> list[StoredVersion]:
+    """The resources the plan's includes add to `matches` (none of the matches repeated)."""
+    seen = {(m.resource_type, m.id) for m in matches}
+    result: list[StoredVersion] = []
+    frontier = list(matches)
+    for round_number in range(MAX_ROUNDS):
+        specs = [s for s in plan.includes if round_number == 0 or s.iterate]
+        new: list[StoredVersion] = []
+        for spec in specs:
+            step = (
+                _reverse(conn, spec, frontier) if spec.reverse else _forward(conn, spec, frontier)
+            )
+            for version in step:
+                key = (version.resource_type, version.id)
+                if key not in seen and len(result) + len(new) < MAX_INCLUDED:
+                    seen.add(key)
+                    new.append(version)
+        if not new:
+            break
+        result += new
+        frontier = new
+    return result

@@ -1,0 +1,240 @@
+"""FHIR XML to the JSON form (http://hl7.org/fhir/R4/xml.html, json.html).
+
+The result is the dict a client would have sent as JSON, so an XML body then takes exactly
+the JSON path (R4 validation, storage, indexing). The mapping, per xml.html:
+
+- a primitive is `<name value="..." id="...">` with `<extension>` children: `value` becomes
+  the JSON value (typed: boolean, number or string), `id` and the extensions go to `_name`;
+- a complex element's `id` is an attribute, as is an Extension's `url`;
+- a resource inside an element is wrapped: `<contained><Patient>...</Patient></contained>`;
+- `Narrative.div` is XHTML, kept as a string.
+
+Element order is not enforced on input (the JSON form has none); everything else that the
+R4 definitions do not allow is refused with a 400 naming the element.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from lxml import etree
+
+from fhir_server.errors import BadRequest
+from fhir_server.validation.structure import PRIMITIVE, RESOURCE, ElementDef
+from fhir_server.xml_format.schema import (
+    FHIR_NS,
+    XHTML_NS,
+    TypeInfo,
+    resource_types,
+    safe_parser,
+    structure,
+    type_info,
+)
+
+__all__ = ["parse_xml"]
+
+_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
+_DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+_INT64 = 2**63
+
+
+def parse_xml(xml: bytes) -> dict[str, Any]:
+    """Parse a FHIR XML resource into its JSON form; BadRequest when it is not one."""
+    try:
+        root = etree.fromstring(xml, parser=safe_parser())
+    except etree.XMLSyntaxError as exc:
+        raise BadRequest(f"The body is not well-formed XML: {exc.msg}") from exc
+    if root.getroottree().docinfo.doctype:
+        # A DTD is where entity attacks live; FHIR XML never needs one.
+        raise BadRequest("XML with a DOCTYPE declaration is not accepted")
+    return _resource(root, "")
+
+
+def _resource(element: Any, path: str) -> dict[str, Any]:
+    qname = etree.QName(element)
+    if qname.namespace != FHIR_NS:
+        where = f" at {path}" if path else ""
+        raise BadRequest(
+            f"Expected a FHIR resource in the namespace {FHIR_NS}{where}, "
+            f"found <{qname.localname}> in {qname.namespace or 'no namespace'}",
+            (path,) if path else (),
+        )
+    name = qname.localname
+    if name not in resource_types():
+        raise BadRequest(f"'{name}' is not an R4 resource type", (path,) if path else ())
+    data: dict[str, Any] = {"resourceType": name}
+    _fill(data, element, name, path or name)
+    return data
+
+
+def _fill(data: dict[str, Any], element: Any, type_name: str, path: str) -> None:
+    """Read the attributes and child elements of `element` (of `type_name`) into `data`."""
+    info = type_info(type_name)
+    _attributes(data, element, info.is_resource, type_name, path)
+    _no_text(element.text, path)
+    repeated: set[str] = set()  # repeating primitives, whose `_name` array may be all null
+    for child in element:
+        if not isinstance(child.tag, str):
+            continue  # an entity reference left unresolved, never content
+        _no_text(child.tail, path)
+        qname = etree.QName(child)
+        name = qname.localname
+        el = info.elements.get(name)
+        if qname.namespace == XHTML_NS and name == "div" and el is not None:
+            data["div"] = etree.tostring(child, encoding="unicode", with_tail=False)
+            continue
+        if qname.namespace != FHIR_NS or el is None or _is_attribute(name, info):
+            raise BadRequest(f"Unknown element '{name}' in {type_name}", (f"{path}.{name}",))
+        if el.type == "xhtml":
+            raise BadRequest(f"{path}.{name} must be an XHTML <div>", (f"{path}.{name}",))
+        index = _next_index(data, el, path)
+        where = f"{path}.{name}[{index}]" if el.is_array else f"{path}.{name}"
+        if el.kind == PRIMITIVE:
+            _primitive(data, child, el, index, where)
+            if el.is_array:
+                repeated.add(name)
+        elif el.kind == RESOURCE:
+            _append(data, el, _contained(child, where))
+        else:
+            item: dict[str, Any] = {}
+            _fill(item, child, el.type, where)
+            _append(data, el, item)
+    _drop_empty_extras(data, repeated)
+
+
+def _is_attribute(name: str, info: TypeInfo) -> bool:
+    # Element.id and Extension.url are XML attributes; only a resource's id is an element.
+    return (name == "id" and not info.is_resource) or (name == "url" and info.name == "Extension")
+
+
+def _attributes(
+    data: dict[str, Any], element: Any, is_resource: bool, type_name: str, path: str
+) -> None:
+    for name, value in element.attrib.items():
+        if name.startswith("{"):
+            continue  # xsi:schemaLocation and other foreign attributes carry no FHIR content
+        if name == "id" and not is_resource:
+            data["id"] = value
+        elif name == "url" and type_name == "Extension":
+            data["url"] = value
+        else:
+            raise BadRequest(f"Unknown attribute '{name}' on {path}", (path,))
+
+
+def _no_text(text: str | None, path: str) -> None:
+    if text is not None and text.strip():
+        raise BadRequest(f"Text content is not allowed in {path}; values go in @value", (path,))
+
+
+def _next_index(data: dict[str, Any], el: ElementDef, path: str) -> int:
+    """The position the next `el` will take; a second non-repeating one is refused."""
+    present = data.get(el.name)
+    extras = data.get(f"_{el.name}")
+    count = max(_length(present), _length(extras))
+    if count and not el.is_array:
+        raise BadRequest(f"{path}.{el.name} cannot repeat", (f"{path}.{el.name}",))
+    return count
+
+
+def _length(value: Any) -> int:
+    if value is None:
+        return 0
+    return len(value) if isinstance(value, list) else 1
+
+
+def _append(data: dict[str, Any], el: ElementDef, item: Any) -> None:
+    if el.is_array:
+        data.setdefault(el.name, []).append(item)
+    else:
+        data[el.name] = item
+
+
+def _contained(element: Any, path: str) -> dict[str, Any]:
+    """The one resource inside a resource-typed element (`<contained><Patient>`)."""
+    _no_text(element.text, path)
+    if element.attrib:
+        raise BadRequest(f"{path} takes no attributes", (path,))
+    children = [c for c in element if isinstance(c.tag, str)]
+    if len(children) != 1:
+        raise BadRequest(f"{path} must hold exactly one resource", (path,))
+    _no_text(children[0].tail, path)
+    return _resource(children[0], path)
+
+
+def _primitive(data: dict[str, Any], element: Any, el: ElementDef, index: int, path: str) -> None:
+    """`<name value id>` + extensions -> `name` and `_name` (json.html#primitive)."""
+    _no_text(element.text, path)
+    extra: dict[str, Any] = {}
+    raw: str | None = None
+    for name, value in element.attrib.items():
+        if name == "value":
+            raw = value
+        elif name == "id":
+            extra["id"] = value
+        elif not name.startswith("{"):
+            raise BadRequest(f"Unknown attribute '{name}' on {path}", (path,))
+    extensions: list[dict[str, Any]] = []
+    for position, child in enumerate(c for c in element if isinstance(c.tag, str)):
+        _no_text(child.tail, path)
+        qname = etree.QName(child)
+        if qname.namespace != FHIR_NS or qname.localname != "extension":
+            raise BadRequest(
+                f"Only extensions may appear inside {path}", (f"{path}.{qname.localname}",)
+            )
+        extension: dict[str, Any] = {}
+        _fill(extension, child, "Extension", f"{path}.extension[{position}]")
+        extensions.append(extension)
+    if extensions:
+        extra["extension"] = extensions
+    if raw is None and not extra:
+        raise BadRequest(f"{path} has no value, id or extension", (path,))
+    value = None if raw is None else _typed(raw, el.type, path)
+    if el.is_array:
+        values = data.setdefault(el.name, [])
+        extras = data.setdefault(f"_{el.name}", [])
+        values.extend([None] * (index - len(values)))
+        extras.extend([None] * (index - len(extras)))
+        values.append(value)
+        extras.append(extra or None)
+    else:
+        if value is not None:
+            data[el.name] = value
+        if extra:
+            data[f"_{el.name}"] = extra
+
+
+def _typed(raw: str, primitive: str, path: str) -> Any:
+    """The JSON value of an XML `value` attribute (json.html#primitive)."""
+    kind = structure().primitives[primitive].json
+    if kind == "boolean":
+        if raw in ("true", "false"):
+            return raw == "true"
+        raise BadRequest(f"{path}: '{raw[:40]}' is not a boolean (true or false)", (path,))
+    if kind == "integer":
+        if _INTEGER.fullmatch(raw) and abs(int(raw)) < _INT64:
+            return int(raw)
+        raise BadRequest(f"{path}: '{raw[:40]}' is not a valid {primitive}", (path,))
+    if kind == "number":
+        if not _DECIMAL.fullmatch(raw):
+            raise BadRequest(f"{path}: '{raw[:40]}' is not a valid decimal", (path,))
+        if _INTEGER.fullmatch(raw) and abs(int(raw)) < _INT64:
+            return int(raw)
+        number = float(raw)
+        if not math.isfinite(number):
+            raise BadRequest(f"{path}: '{raw[:40]}' is out of range", (path,))
+        return number
+    return raw
+
+
+def _drop_empty_extras(data: dict[str, Any], names: set[str]) -> None:
+    """Drop a `_name` (or `name`) array of repeating primitives that holds only nulls."""
+    for name in names:
+        values, extras = data.get(name), data.get(f"_{name}")
+        if extras is None:
+            continue
+        if all(e is None for e in extras):
+            del data[f"_{name}"]
+        if values is not None and all(v is None for v in values):
+            del data[name]

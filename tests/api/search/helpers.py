@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+async def ids(client: httpx.AsyncClient, path: str, params: Any = None, **headers: str) -> list[str]:
+    response = await client.get(path, params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    bundle = response.json()
+    return [e["resource"]["id"] for e in bundle.get("entry", []) if e["search"]["mode"] == "match"]
+
+
+async def id_set(client: httpx.AsyncClient, path: str, params: Any = None) -> set[str]:
+    return set(await ids(client, path, params))
+
+
+async def outcome(client: httpx.AsyncClient, path: str, params: Any, status: int = 400) -> dict[str, Any]:
+    response = await client.get(path, params=params)
+    assert response.status_code == status, response.text
+    body = dict(response.json())
+    assert body["resourceType"] == "OperationOutcome"
+    return body

@@ -1,0 +1,129 @@
+"""Every parameter type with its prefixes and modifiers (search.html#ptypes)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.api.search.helpers import id_set, ids, outcome
+
+
+async def test_string_starts_with_folded_exact_and_contains(record: httpx.AsyncClient) -> None:
+    assert await id_set(record, "Patient", {"name": "mul"}) == {"p1", "p2"}
+    assert await id_set(record, "Patient", {"family": "MÜLLER"}) == {"p1"}
+    assert await id_set(record, "Patient", {"given": "zoe"}) == {"p1"}
+    assert await id_set(record, "Patient", {"family:exact": "Müller"}) == {"p1"}
+    assert await id_set(record, "Patient", {"family:exact": "muller"}) == set()
+    assert await id_set(record, "Patient", {"family:contains": "llig"}) == {"p2"}
+    assert await id_set(record, "Patient", {"name": "kildare"}) == set()
+
+
+async def test_string_or_and_and(record: httpx.AsyncClient) -> None:
+    assert await id_set(record, "Patient", {"family": "müller,smith"}) == {"p1", "p3"}
+    assert await id_set(record, "Patient", [("name", "mul"), ("name", "adam")]) == {"p2"}
+
+
+async def test_escaped_comma_is_part_of_the_value(record: httpx.AsyncClient) -> None:
+    assert await id_set(record, "Patient", {"family": r"smith\, jr"}) == {"p3"}
+    assert await id_set(record, "Patient", {"family": r"smith\, sr"}) == set()
+    assert await id_set(record, "Patient", {"family": "nobody,smith"}) == {"p3"}
+
+
+async def test_token_forms_and_modifiers(record: httpx.AsyncClient) -> None:
+    assert await id_set(record, "Patient", {"gender": "female"}) == {"p1"}
+    assert await id_set(record, "Patient", {"identifier": "urn:mrn|B-2"}) == {"p2"}
+    assert await id_set(record, "Patient", {"identifier": "urn:mrn|"}) == {"p1", "p2"}
+    assert await id_set(record, "Patient", {"identifier": "|A-1"}) == set()
+    assert await id_set(record, "Patient", {"gender:not": "female"}) == {"p2", "p3"}
+    assert await id_set(record, "Observation", {"code:text": "code 83"}) == {"o1", "o4"}
+    assert await id_set(record, "Patient", {"active": "true"}) == {"p1"}
+    assert await id_set(record, "Patient", {"email": "zoe@example.org"}) == {"p1"}
+
+
+async def test_date_prefixes_and_precision(record: httpx.AsyncClient) -> None:
+    assert await id_set(record, "Patient", {"birthdate": "1980"}) == {"p1"}
+    assert await id_set(record, "Patient", {"birthdate": "1980-05"}) == {"p1"}
+    assert await id_set(record, "Patient", {"birthdate": "lt1960"}) == {"p2"}
+    # 1955 (a whole year) overlaps "after 1955-06-01", so ge matches it (search.html#prefix)
+    assert await id_set(record, "Patient", {"birthdate": "ge1955-06-01"}) == {"p1", "p2"}
+    assert await id_set(record, "Patient", {"birthdate": "ge1956"}) == {"p1"}
+    assert await id_set(record, "Patient", {"birthdate": "ne1980-05-17"}) == {"p2"}
+    assert await id_set(record, "Observation", [("date", "ge2021"), ("date", "lt2022")]) == {"o1", "o2"}
+    assert await id_set(record, "Observation", {"date": "sa2021-06-15"}) == {"o4"}
+    assert await id_set(record, "Observation", {"date": "eb2021-01-01"}) == {"o3"}
+    assert await id_set(record, "Encounter", {"date": "2021-03-01T10:30:00Z"}) == set()
+    assert await id_set(record, "Encounter", {"date": "2021-03-01"}) == {"e1"}
+    assert await id_set(record, "Encounter", {"date": "ap2021-03-01"}) == {"e1"}
+
+
+async def test_quantity_with_units_and_canonical_ucum(record: httpx.AsyncClient) -> None:
+    assert await id_set(record, "Observation", {"value-quantity": "gt170|http://unitsofmeasure.org|cm"}) == {"o4"}
+    assert await id_set(record, "Observation", {"value-quantity": "64.5||kg"}) == {"o2"}
+    # 90000 g is 90 kg: canonical UCUM comparison across units
+    assert await id_set(record, "Observation", {"value-quantity": "gt80|http://unitsofmeasure.org|kg"}) == {"o3"}
+    assert await id_set(record, "Observation", {"value-quantity": "le1.7|http://unitsofmeasure.org|m"}) == {"o1"}
+    assert await id_set(record, "Observation", {"value-quantity": "ge100"}) == {"o1", "o4", "o3"}
+
+
+async def test_reference_forms(record: httpx.AsyncClient) -> None:
+    assert await id_set(record, "Observation", {"subject": "Patient/p1"}) == {"o1", "o2"}
+    assert await id_set(record, "Observation", {"patient": "p2"}) == {"o3", "o4"}
+    assert await id_set(record, "Observation", {"subject:Patient": "p2"}) == {"o3", "o4"}
+    base = "http://testserver/fhir/acme"
+    assert await id_set(record, "Observation", {"subject": f"{base}/Patient/p1"}) == {"o1", "o2"}
+    assert await id_set(record, "Patient", {"organization": "Organization/org2"}) == {"p2"}
+
+
+async def test_uri_exact_below_above(record: httpx.AsyncClient) -> None:
+    url = "http://acme.org/fhir/ValueSet/vitals"
+    assert await id_set(record, "ValueSet", {"url": url}) == {"vs1"}
+    assert await id_set(record, "ValueSet", {"url:below": "http://acme.org/fhir"}) == {"vs1"}
+    assert await id_set(record, "ValueSet", {"url:above": f"{url}/more/parts"}) == {"vs1"}
+    assert await id_set(record, "ValueSet", {"url": "http://acme.org/fhir"}) == set()
+
+
+async def test_missing(record: httpx.AsyncClient) -> None:
+    assert await id_set(record, "Patient", {"birthdate:missing": "true"}) == {"p3"}
+    assert await id_set(record, "Patient", {"birthdate:missing": "false"}) == {"p1", "p2"}
+
+
+async def test_meta_parameters(record: httpx.AsyncClient) -> None:
+    assert await id_set(record, "Patient", {"_tag": "urn:tags|vip"}) == {"p1"}
+    assert await id_set(record, "Patient", {"_profile": "http://example.org/fhir/StructureDefinition/my-patient"}) == {"p1"}
+
+
+async def test_list_parameter(record: httpx.AsyncClient) -> None:
+    assert await id_set(record, "Patient", {"_list": "l1"}) == {"p1", "p3"}
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"birthdate": "1980-13"}, "birthdate"),
+        ({"birthdate": "xx1980"}, "birthdate"),
+        ({"value-quantity": "abc|http://unitsofmeasure.org|kg"}, "value-quantity"),
+        ({"value-quantity": "1|2"}, "value-quantity"),
+        ({"family:sounds-like": "x"}, "family:sounds-like"),
+        ({"gender:in": "http://hl7.org/fhir/ValueSet/administrative-gender"}, "gender:in"),
+        ({"gender.name": "x"}, "gender.name"),
+        ({"birthdate:missing": "maybe"}, "birthdate:missing"),
+    ],
+)
+async def test_malformed_values_are_400_naming_the_parameter(
+    record: httpx.AsyncClient, params: dict[str, str], named: str
+) -> None:
+    body = await outcome(record, "Patient" if "value" not in named else "Observation", params)
+    assert body["issue"][0]["expression"] == [named]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['{"$where": "sleep(1000)"}', "{'$ne': null}", "' OR 1=1 --", ".*", "%", "_", "$gt", "a\\"],
+)
+async def test_hostile_values_are_plain_text(record: httpx.AsyncClient, value: str) -> None:
+    for param in ("name", "family:exact", "family:contains", "identifier", "gender:not", "organization"):
+        response = await record.get("Patient", params={param: value})
+        assert response.status_code == 200, (param, response.text)
+        found = {e["resource"]["id"] for e in response.json().get("entry", [])}
+        assert found == ({"p1", "p2", "p3"} if param == "gender:not" else set())
+    assert await ids(record, "Patient", {"_id": value}) == []
