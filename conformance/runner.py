@@ -6,7 +6,7 @@ library API under it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from conformance.content import FHIR_JSON
 from conformance.engine import run_script
 from conformance.loader import ScriptLoadError, discover, load_script
 from conformance.report import build_report, stopped_report, summarize
-from conformance.transport import Transport
+from conformance.transport import Exchange, Transport
 
 __all__ = ["ReportPostError", "ScriptResult", "main_run", "post_report", "run_scripts"]
 
@@ -72,18 +72,19 @@ def run_scripts(
     *,
     variables: Mapping[str, str] | None = None,
     timeout: float = 30.0,
+    on_exchange: Callable[[Exchange], None] | None = None,
 ) -> list[ScriptResult]:
     """Run TestScript files (directories are searched) against `server_url`.
 
     `auth` is sent as the Authorization header of every request. `variables` gives values
     to TestScript variables by name (those with only a `hint` need one). With `report_dir`,
-    each TestReport is written there as JSON.
+    each TestReport is written there as JSON. `on_exchange` sees every answered request.
     """
     results: list[ScriptResult] = []
     used: set[str] = set()
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)
-    with Transport(server_url, auth, timeout) as transport:
+    with Transport(server_url, auth, timeout, on_exchange=on_exchange) as transport:
         for path in discover(paths):
             report = _run_one(path, transport, variables or {})
             written = None
@@ -125,6 +126,7 @@ def main_run(
     report_dir: str | None,
     post_to: str | None,
     variables: Mapping[str, str] | None = None,
+    on_exchange: Callable[[Exchange], None] | None = None,
 ) -> int:
     """Run the scripts, print the summaries; 0 when every script passed, else 1 (2: none)."""
     try:
@@ -134,6 +136,7 @@ def main_run(
             auth,
             Path(report_dir) if report_dir else None,
             variables=variables,
+            on_exchange=on_exchange,
         )
     except httpx.InvalidURL as exc:
         print(f"error: invalid server URL {server!r}: {exc}")

@@ -7,6 +7,7 @@ operation sets that header itself (TestScript.setup.action.operation.requestHead
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -67,9 +68,12 @@ class Transport:
         auth: str | None = None,
         timeout: float = 30.0,
         client: httpx.Client | None = None,
+        on_exchange: Callable[[Exchange], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
+        # Told of every answered exchange (the capability coverage check listens here).
+        self.on_exchange = on_exchange
         self._client = client or httpx.Client(timeout=timeout, follow_redirects=False)
         self._owns_client = client is None
         # httpx sends `Accept: */*` by default; an operation with accept "none" sends none.
@@ -131,4 +135,6 @@ class Transport:
             )
         except BodyError as exc:
             exchange.body_error = str(exc)
+        if self.on_exchange is not None:
+            self.on_exchange(exchange)
         return exchange

@@ -15,13 +15,17 @@ from dataclasses import dataclass
 
 from fhir_server.errors import FhirError, MethodNotAllowed, NotFound, ServerFault
 from fhir_server.exchange import FhirRequest, FhirResponse, Interaction
+from fhir_server.interactions.batch import batch
 from fhir_server.interactions.capabilities import capabilities
 from fhir_server.interactions.context import Context, Services
 from fhir_server.interactions.create import create
 from fhir_server.interactions.delete import delete
 from fhir_server.interactions.history import history
+from fhir_server.interactions.operations import operation
+from fhir_server.interactions.patch import patch
 from fhir_server.interactions.read import read, vread
 from fhir_server.interactions.search import search
+from fhir_server.interactions.transaction import transaction
 from fhir_server.interactions.update import update
 from fhir_server.storage.contracts import ResourceStore, StoreProvider
 from tenancy import TenantId, TenantStore
@@ -55,6 +59,10 @@ _HANDLERS: dict[Interaction, Handler] = {
     Interaction.HISTORY_TYPE: history,
     Interaction.HISTORY_SYSTEM: history,
     Interaction.CAPABILITIES: capabilities,
+    Interaction.PATCH: patch,
+    Interaction.TRANSACTION: transaction,
+    Interaction.BATCH: batch,
+    Interaction.OPERATION: operation,
 }
 
 

@@ -37,12 +37,24 @@ def _is_operation(segment: str) -> bool:
     return segment.startswith("$")
 
 
-def _operation(method: str, segment: str, **parts: str) -> Route:
+def _operation(
+    method: str,
+    segment: str,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    version_id: str | None = None,
+) -> Route:
     if not _OPERATION.fullmatch(segment):
         raise NotFound(f"'{segment[:80]}' is not a valid operation name")
     if method not in _OPERATION_METHODS:
         raise MethodNotAllowed(f"Operations are invoked with GET or POST, not {method}")
-    return Route(Interaction.OPERATION, operation=segment[1:], **parts)
+    return Route(
+        Interaction.OPERATION,
+        resource_type,
+        resource_id,
+        version_id,
+        operation=segment[1:],
+    )
 
 
 def check_id(text: str, what: str = "id") -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -24,7 +24,14 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Interface to listen on")
     port: int = Field(default=8080, ge=0, le=65535, description="TCP port")
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes")
-    storage: Literal["sqlite"] = Field(default="sqlite", description="Storage backend")
+    storage: Literal["sqlite", "mongodb"] = Field(default="sqlite", description="Storage backend")
+    mongodb_uri: SecretStr | None = Field(
+        default=None,
+        description="MongoDB connection string (storage=mongodb); may hold a password",
+    )
+    mongodb_database: str = Field(
+        default="fhir", min_length=1, max_length=63, description="MongoDB database name"
+    )
     base_url: str | None = Field(
         default=None,
         description="Public base URL, e.g. https://ehr.example.org (else taken from requests)",

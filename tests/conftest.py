@@ -3,7 +3,8 @@ transport, and a registered tenant."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 from fhir_server.settings import Settings
 from fhir_server.web.app import FhirApp, create_app
 from tenancy import TenantId
+from tests.contract.backends import BACKENDS, open_provider
 
 TENANT = "acme"
 OTHER_TENANT = "globex"
@@ -22,13 +24,22 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", max_body_bytes=256 * 1024)
 
 
-@pytest.fixture
-def app(settings: Settings) -> Iterator[FhirApp]:
-    application = create_app(settings)
-    for name in (TENANT, OTHER_TENANT):
-        application.stores.tenants.create(TenantId(name), "2026-01-01T00:00:00Z")
-    yield application
-    application.close()
+@pytest.fixture(params=BACKENDS)
+async def app(
+    request: pytest.FixtureRequest, settings: Settings, tmp_path: Path
+) -> AsyncIterator[FhirApp]:
+    """The app on every storage backend (tests/contract/backends.py): SQLite as
+    configured by `settings`, MongoDB through the in-process double (or a real server)."""
+    async with AsyncExitStack() as stack:
+        if request.param == "sqlite":
+            application = create_app(settings)
+        else:
+            stores = await stack.enter_async_context(open_provider(request.param, tmp_path))
+            application = create_app(settings.model_copy(update={"storage": "mongodb"}), stores)
+        for name in (TENANT, OTHER_TENANT):
+            application.stores.tenants.create(TenantId(name), "2026-01-01T00:00:00Z")
+        yield application
+        await application.aclose()
 
 
 @pytest.fixture

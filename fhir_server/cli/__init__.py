@@ -2,6 +2,7 @@
 
     fhir-server serve [--data-dir DIR] [--host H] [--port P] [--workers N] [--demo]
     fhir-server tenant create NAME | tenant list
+    fhir-server conformance run --server URL [--auth 'Bearer TOKEN'] SCRIPTS... | coverage
 
 Every flag has a FHIR_* environment variable twin (see `fhir_server.settings`); a flag wins.
 Each subcommand lives in its own module and is registered here.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import click
 
+from fhir_server.cli.conformance import conformance
 from fhir_server.cli.serve import serve
 from fhir_server.cli.tenants import tenant
 
@@ -25,6 +27,7 @@ def cli() -> None:
 
 cli.add_command(serve)
 cli.add_command(tenant)
+cli.add_command(conformance)
 
 
 def main() -> None:

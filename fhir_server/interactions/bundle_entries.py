@@ -21,7 +21,15 @@ from fhir_server.exchange import FhirRequest, Interaction
 from fhir_server.interactions.json_patch import JSON_PATCH_MEDIA, check_json_patch
 from fhir_server.routing import Route, route
 
-__all__ = ["BundleEntry", "at_entry", "entry_request", "parse_entries", "phase_of"]
+__all__ = [
+    "BundleEntry",
+    "at_entry",
+    "entry_request",
+    "parse_entries",
+    "parse_entry",
+    "phase_of",
+    "raw_entries",
+]
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 # http.html#trules: DELETE, then POST, then PUT/PATCH, then GET/HEAD.
@@ -88,6 +96,11 @@ def phase_of(entry: BundleEntry) -> int:
 
 def parse_entries(body: dict[str, Any], bundle_type: str, base_url: str) -> list[BundleEntry]:
     """The entries of a `bundle_type` Bundle, or BadRequest naming the first bad one."""
+    return [parse_entry(i, raw, base_url) for i, raw in enumerate(raw_entries(body, bundle_type))]
+
+
+def raw_entries(body: dict[str, Any], bundle_type: str) -> list[Any]:
+    """The entries of a `bundle_type` Bundle, unread."""
     if body.get("resourceType") != "Bundle":
         raise BadRequest("A transaction or batch is a Bundle resource", ("resourceType",))
     if body.get("type") != bundle_type:
@@ -95,16 +108,18 @@ def parse_entries(body: dict[str, Any], bundle_type: str, base_url: str) -> list
             f"Bundle.type must be '{bundle_type}' here, not '{str(body.get('type'))[:40]}'",
             ("Bundle.type",),
         )
-    raw_entries = body.get("entry", [])
-    if not isinstance(raw_entries, list):
+    entries = body.get("entry", [])
+    if not isinstance(entries, list):
         raise BadRequest("Bundle.entry must be an array", ("Bundle.entry",))
-    entries = []
-    for index, raw in enumerate(raw_entries):
-        try:
-            entries.append(_entry(index, raw, base_url))
-        except FhirError as error:
-            raise at_entry(index, error) from error
     return entries
+
+
+def parse_entry(index: int, raw: object, base_url: str) -> BundleEntry:
+    """One entry, or the error (naming the entry) that makes it unusable."""
+    try:
+        return _entry(index, raw, base_url)
+    except FhirError as error:
+        raise at_entry(index, error) from error
 
 
 def _entry(index: int, raw: object, base_url: str) -> BundleEntry:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlencode
 
 from fhir_server.instants import format_instant, now_us
@@ -27,7 +28,7 @@ def entry_bytes(
     resource: bytes | None,
     search_mode: str | None = None,
     request: dict[str, str] | None = None,
-    response: dict[str, str] | None = None,
+    response: dict[str, Any] | None = None,
 ) -> bytes:
     parts: list[bytes] = []
     if full_url is not None:
@@ -58,7 +59,8 @@ def bundle_bytes(
     }
     if total is not None:
         head["total"] = total
-    head["link"] = [{"relation": relation, "url": url} for relation, url in links]
+    if links:  # FHIR JSON has no empty arrays (a transaction-response has no links)
+        head["link"] = [{"relation": relation, "url": url} for relation, url in links]
     encoded = dump(head)
     if not entries:
         return encoded

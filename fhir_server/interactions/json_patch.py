@@ -111,12 +111,12 @@ def _pointer(text: str, where: str) -> list[str]:
     return [part.replace("~1", "/").replace("~0", "~") for part in text[1:].split("/")]
 
 
-def _index(container: list[Any], token: str, where: str, *, allow_end: bool) -> int:
-    if token == "-" and allow_end:
-        return len(container)
-    if not token.isdigit() or (len(token) > 1 and token.startswith("0")):
-        raise UnprocessableEntity(f"{where}: '{token[:40]}' is not an array index")
-    position = int(token)
+def _index(container: list[Any], step: str, where: str, *, allow_end: bool) -> int:
+    if step == "-" and allow_end:
+        return len(container)  # RFC 6901: "-" is the (nonexistent) element after the last
+    if not step.isdigit() or (len(step) > 1 and step.startswith("0")):
+        raise UnprocessableEntity(f"{where}: '{step[:40]}' is not an array index")
+    position = int(step)
     limit = len(container) if allow_end else len(container) - 1
     if position > limit:
         raise UnprocessableEntity(f"{where}: index {position} is past the end of the array")

@@ -33,9 +33,7 @@ _MAX_RETRIES = 8
 PatchBody = tuple[list[Any] | None, dict[str, Any] | None]  # (JSON Patch, Parameters)
 
 
-def patched_resource(
-    ctx: Context, current: StoredVersion, body: PatchBody
-) -> dict[str, Any]:
+def patched_resource(ctx: Context, current: StoredVersion, body: PatchBody) -> dict[str, Any]:
     """The current version with the patch applied and validated (422 if invalid)."""
     json_patch, parameters = body
     assert current.body is not None
@@ -87,7 +85,12 @@ async def patch(ctx: Context) -> FhirResponse:
             )
         result = patched_resource(ctx, current, body)
         op, _ = prepare_put(
-            ctx, result, resource_type=rtype, resource_id=resource_id, current=current, method="PATCH"
+            ctx,
+            result,
+            resource_type=rtype,
+            resource_id=resource_id,
+            current=current,
+            method="PATCH",
         )
         try:
             await ctx.store.commit([op])

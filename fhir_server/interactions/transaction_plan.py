@@ -117,9 +117,9 @@ def _criteria(entry: BundleEntry) -> list[tuple[str, str]]:
     return [(k, v) for k, v in entry.params if k not in CONTROL_PARAMS]
 
 
-async def _one_match(ctx: Context, rtype: str, criteria: list[tuple[str, str]], what: str) -> (
-    StoredVersion | None
-):
+async def _one_match(
+    ctx: Context, rtype: str, criteria: list[tuple[str, str]], what: str
+) -> StoredVersion | None:
     matches = await find_matches(ctx, rtype, criteria)
     if len(matches) > 1:
         raise PreconditionFailed(f"The {what} matched more than one {rtype}")

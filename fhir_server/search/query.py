@@ -94,10 +94,13 @@ def parse_search(
         if condition is not None:
             conditions.append(condition)
             applied.append((name, value))
+    count = _count(params, options)
     return SearchPlan(
         resource_type=rtype,
         conditions=tuple(conditions),
-        count=_count(params, options),
+        count=count,
+        # `estimate` counts exactly up to ten pages' worth, then stops: a bounded cost
+        estimate_limit=max(100, 10 * count),
         cursor=decode_cursor(_last(params, CURSOR_PARAM)),
         total=_total(params, options),
         applied_params=tuple(applied),

@@ -26,6 +26,7 @@ __all__ = [
     "SearchPage",
     "StoreProvider",
     "StoredVersion",
+    "TransactionsUnsupported",
     "VersionConflict",
     "WriteOp",
 ]
@@ -51,7 +52,13 @@ class StoredVersion:
 @dataclass(frozen=True, slots=True)
 class WriteOp:
     """Write one new version. `expected_version` is the current version the writer saw
-    (0 when the resource has never existed); the store refuses if it is no longer current."""
+    (0 when the resource has never existed); the store refuses if it is no longer current.
+
+    With `in_place`, no version is added: the body of the existing `version` is replaced
+    (`$meta-add`/`$meta-delete` change only meta, which R4 says creates no new version).
+    When `version` is the current one, `expected_version` must equal it and the index is
+    replaced too; an older version's history body is replaced alone. `last_updated_us` and
+    `method` are then ignored. A missing version raises VersionConflict."""
 
     resource_type: str
     id: str
@@ -61,6 +68,13 @@ class WriteOp:
     method: str
     body: bytes | None
     index: Sequence[IndexEntry] = ()
+    in_place: bool = False
+
+
+class TransactionsUnsupported(Exception):
+    """The backend cannot apply several ops atomically (a standalone MongoDB server), so
+    it refused a multi-op `commit` without applying any of it. Check
+    `ResourceStore.supports_transactions()` first to refuse such requests up front."""
 
 
 class VersionConflict(Exception):
@@ -118,7 +132,13 @@ class ResourceStore(Protocol):
     ) -> StoredVersion | None: ...
 
     async def commit(self, ops: Sequence[WriteOp]) -> None:
-        """Apply all ops atomically and durably, or none (raising VersionConflict)."""
+        """Apply all ops atomically and durably, or none (raising VersionConflict, or
+        TransactionsUnsupported for several ops on a backend without transactions)."""
+        ...
+
+    async def supports_transactions(self) -> bool:
+        """Whether `commit` can apply several ops atomically (SQLite: always; MongoDB: on
+        a replica set or sharded cluster, not on a standalone server)."""
         ...
 
     async def history(self, query: HistoryQuery) -> HistoryPage: ...

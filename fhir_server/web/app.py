@@ -22,7 +22,7 @@ from fhir_server.pipeline import Pipeline
 from fhir_server.search.indexer import Indexer
 from fhir_server.search.registry import default_registry
 from fhir_server.settings import Settings
-from fhir_server.storage.sqlite import SqliteStoreProvider
+from fhir_server.storage.backends import Stores, open_stores
 from fhir_server.validation import validate_resource
 from fhir_server.web.fhir_endpoint import FhirEndpoint
 from tenancy import TenantId
@@ -36,9 +36,10 @@ class FhirApp:
     """The ASGI application: `/fhir/...` goes straight to the FHIR endpoint, the rest
     (health, landing page, lifespan) to a small Starlette app."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, stores: Stores | None = None) -> None:
         self.settings = settings
-        self.stores = SqliteStoreProvider(settings.data_dir)
+        # `stores` is injected by tests (e.g. MongoDB over an in-process double).
+        self.stores = stores if stores is not None else open_stores(settings)
         if settings.demo:
             self.stores.tenants.create(DEMO_TENANT, format_instant(now_us()))
         services = Services(
@@ -61,11 +62,16 @@ class FhirApp:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _: Starlette) -> AsyncIterator[None]:
+        await self.stores.start()  # indexes and topology now, not on the first request
         yield
-        self.close()
+        await self.aclose()
 
     def close(self) -> None:
         self.stores.close()
+
+    async def aclose(self) -> None:
+        """Close everything, the async MongoDB client included (`close` cannot)."""
+        await self.stores.aclose()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/fhir/"):
@@ -88,8 +94,8 @@ async def _fhir_root(_: Request) -> RedirectResponse:
     return RedirectResponse("/")
 
 
-def create_app(settings: Settings) -> FhirApp:
-    return FhirApp(settings)
+def create_app(settings: Settings, stores: Stores | None = None) -> FhirApp:
+    return FhirApp(settings, stores)
 
 
 def app_from_environment() -> FhirApp:

@@ -37,7 +37,8 @@ def render_xml(resource: dict[str, Any], *, pretty: bool = False) -> bytes:
     root = _resource(resource, None, "")
     if pretty:
         _indent(root, 0)
-    return _DECLARATION + etree.tostring(root, encoding="UTF-8")
+    body: bytes = etree.tostring(root, encoding="UTF-8")
+    return _DECLARATION + body
 
 
 def _indent(element: Any, level: int) -> None:

@@ -25,7 +25,7 @@ from tests.contract.backends import BACKENDS, open_store
 
 @pytest.fixture(params=BACKENDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ResourceStore]:
-    with open_store(request.param, tmp_path) as opened:
+    async with open_store(request.param, tmp_path) as opened:
         yield opened
 
 

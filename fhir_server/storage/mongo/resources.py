@@ -25,7 +25,8 @@ from fhir_server.storage.contracts import (
 from fhir_server.storage.mongo.backend import MongoBackend
 from fhir_server.storage.mongo.documents import stored_version
 from fhir_server.storage.mongo.history_query import history_filter
-from fhir_server.storage.mongo.search_query import clamp_int64, search_filter
+from fhir_server.storage.mongo.search_page import search_page
+from fhir_server.storage.mongo.search_query import clamp_int64
 from fhir_server.storage.mongo.writes import allocate_positions, apply_ops
 
 __all__ = ["MongoResourceStore"]
@@ -111,22 +112,4 @@ class MongoResourceStore:
 
     async def search(self, plan: SearchPlan) -> SearchPage:
         await self._backend.ready()
-        found = search_filter(self._tenant, plan)
-        total = None
-        if plan.total != "none":
-            total = await self._cols.resources.count_documents(found)
-        cursor = plan.cursor
-        going_back = cursor is not None and cursor.direction == "before"
-        if cursor is not None:
-            found["pos"] = {"$lt" if going_back else "$gt": clamp_int64(cursor.position)}
-        docs = await self._cols.resources.find(
-            found, _NO_INDEX, sort=[("pos", -1 if going_back else 1)], limit=plan.count + 1
-        ).to_list(None)
-        more = len(docs) > plan.count
-        docs = docs[: plan.count]
-        if going_back:
-            docs.reverse()
-        matches = [stored_version(d, "pos") for d in docs]
-        if going_back:
-            return SearchPage(matches, total, has_next=True, has_previous=more)
-        return SearchPage(matches, total, has_next=more, has_previous=cursor is not None)
+        return await search_page(self._tenant, self._cols.resources, plan)

@@ -1,64 +1,60 @@
-"""Compiling a `SearchPlan` into a MongoDB filter over `resources` (docs/mongodb.md).
+"""Compiling search conditions into MongoDB filters over `resources` (docs/mongodb.md).
 
 One function per condition kind, each mirroring the SQLite compiler
-(`fhir_server.storage.sqlite.search_sql`): where SQL asks for a row of an index table,
-this asks for an element of the `idx` array with `$elemMatch`, so every test on one
-element is answered by one compound multikey index (`schema.INDEXES`).
+(`fhir_server.storage.sqlite.search_sql` and `entry_match`): where SQL probes a row of an
+index table, this asks for an element of the kind's array with `$elemMatch`, so all the
+tests on one entry are answered by that kind's compound multikey index.
 
 Client values only ever appear as operands (the right-hand side of a field or of a
-comparison operator), never as field names or operators; `_operand` refuses anything that
-is not a plain scalar, so even a bug upstream cannot smuggle a `{"$where": ...}` in.
+comparison), never as field names or operators; `operand` refuses anything that is not a
+plain scalar, so even a bug upstream cannot smuggle a `{"$where": ...}` in.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fhir_server.search.plan import (
     Bound,
-    Condition,
-    IdCondition,
-    LastUpdatedCondition,
+    DateCondition,
+    NumberCondition,
+    QuantityCondition,
+    QuantityMatch,
     RangeMatch,
-    SearchPlan,
+    ReferenceCondition,
+    ReferenceMatch,
+    StringCondition,
     TokenCondition,
     TokenMatch,
+    TokenTextCondition,
+    UriCondition,
 )
-from fhir_server.storage.mongo.documents import Document
+from fhir_server.storage.mongo.documents import ARRAYS, Document
 
-__all__ = ["INT64_MAX", "INT64_MIN", "clamp_int64", "search_filter"]
+__all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
+    "NOTHING",
+    "all_of",
+    "any_of",
+    "clamp_int64",
+    "element_filter",
+    "operand",
+]
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+# Larger than any character a FHIR string holds: `p <= v < p + TOP` is "v starts with p".
+TOP = "\U0010ffff"
+NOTHING: Document = {"$nor": [{}]}  # {} matches every document, so this matches none
 
 _OPERATORS = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
 
-
-def search_filter(tenant: str, plan: SearchPlan) -> Document:
-    """The filter selecting the plan's current, non-deleted resources (no paging)."""
-    query: Document = {"tenant": tenant, "type": plan.resource_type, "deleted": False}
-    clauses = [condition_filter(c) for c in plan.conditions]
-    if clauses:
-        query["$and"] = clauses
-    return query
+ElementTests = tuple[str, list[tuple[bool, Document]]]
 
 
-def condition_filter(condition: Condition) -> Document:
-    """One condition as a filter on a resource document."""
-    match condition:
-        case IdCondition():
-            return id_filter(condition)
-        case LastUpdatedCondition():
-            return last_updated_filter(condition)
-        case TokenCondition():
-            return token_filter(condition)
-    raise TypeError(f"unsupported condition {type(condition).__name__}")
-
-
-# -- building blocks ------------------------------------------------------------------
-
-
-def _operand(value: object) -> Any:
+def operand(value: object) -> Any:
     """A client-derived value as a comparison operand: scalars only (see module doc)."""
     if value is None or isinstance(value, str | float | bool):
         return value
@@ -73,62 +69,155 @@ def clamp_int64(value: int) -> int:
     return min(max(value, INT64_MIN), INT64_MAX)
 
 
-def _any_of(clauses: list[Document]) -> Document:
-    """ORed clauses; an empty OR matches nothing (as in SQL, `IN ()` is false)."""
+def any_of(clauses: list[Document]) -> Document:
+    """ORed clauses; none at all matches nothing (as SQL's `1 = 0`)."""
     if not clauses:
-        return {"$nor": [{}]}  # {} matches every document, so this matches none
+        return dict(NOTHING)
     return clauses[0] if len(clauses) == 1 else {"$or": clauses}
 
 
-def _none_of(clauses: list[Document]) -> Document:
+def all_of(clauses: list[Document]) -> Document:
+    """ANDed clauses; none at all matches everything (as SQL's `1 = 1`)."""
+    clauses = [c for c in clauses if c]
     if not clauses:
         return {}
-    return {"$nor": clauses}
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
-def _element(param: str, tests: Document) -> Document:
-    """`idx` holds an element of `param` passing every test."""
-    return {"idx": {"$elemMatch": {"p": _operand(param), **tests}}}
+# -- tests on one entry (the body of an $elemMatch) ------------------------------------
 
 
-def _comparisons(bounds: tuple[Bound, ...], ends: dict[str, str]) -> Document:
-    """Bounds ANDed on the fields named by `ends` (low/high); {} when there are none."""
-    parts = [{ends[b.end]: {_OPERATORS[b.op]: _operand(b.value)}} for b in bounds]
-    if not parts:
-        return {}
-    return parts[0] if len(parts) == 1 else {"$and": parts}
-
-
-def _range_match(field_ends: dict[str, str], match: RangeMatch) -> Document:
-    tests = _comparisons(match.bounds, field_ends)
-    return {"$nor": [tests]} if match.negated else tests
-
-
-# -- one function per condition kind --------------------------------------------------
-
-
-def id_filter(condition: IdCondition) -> Document:
-    return {"id": {"$in": [_operand(i) for i in condition.ids]}}
-
-
-def last_updated_filter(condition: LastUpdatedCondition) -> Document:
-    # The update instant is a point: its low and high are both the `updated` field.
-    ends = {"low": "updated", "high": "updated"}
-    return _any_of([_range_match(ends, m) for m in condition.matches])
-
-
-def _token_tests(match: TokenMatch) -> Document:
+def _token(match: TokenMatch) -> Document:
     if not match.system_given:
-        return {"c": _operand(match.code)}
+        return {"c": operand(match.code)}
     if match.system is None:
-        return {"c": _operand(match.code), "sy": None}  # `|code`: no system at all
+        return {"c": operand(match.code), "sy": None}  # `|code`: no system at all
     if match.code is None:
-        return {"sy": _operand(match.system)}
-    return {"c": _operand(match.code), "sy": _operand(match.system)}
+        return {"sy": operand(match.system)}
+    return {"c": operand(match.code), "sy": operand(match.system)}
 
 
-def token_filter(condition: TokenCondition) -> Document:
-    # Each value is its own $elemMatch: the planner gives each OR branch its own index
-    # scan on (tenant, type, idx.p, idx.c, idx.sy), which a nested $or would not get.
-    clauses = [_element(condition.param, _token_tests(v)) for v in condition.values]
-    return _none_of(clauses) if condition.negated else _any_of(clauses)
+def _prefix(field: str, prefix: str) -> Document:
+    """`field` starts with `prefix`, as an index-friendly range (no regex engine)."""
+    return {field: {"$gte": operand(prefix), "$lt": operand(prefix + TOP)}}
+
+
+def _contains(field: str, text: str) -> Document:
+    if "\x00" in text:
+        # BSON cannot carry NUL in a pattern, and no stored FHIR string holds one.
+        return dict(NOTHING)
+    return {field: {"$regex": re.escape(operand(text))}}
+
+
+def _bounds(match: RangeMatch, low: str, high: str, mid: str | None) -> Document:
+    """The bounds of a range match, ANDed, on the element's range fields."""
+    parts: list[Document] = []
+    for bound in match.bounds:
+        parts.append(
+            {_end_field(bound, low, high, mid): {_OPERATORS[bound.op]: operand(bound.value)}}
+        )
+    return all_of(parts)
+
+
+def _end_field(bound: Bound, low: str, high: str, mid: str | None) -> str:
+    if bound.end == "low":
+        return low
+    if bound.end == "high":
+        return high
+    if mid is None:
+        raise TypeError("a midpoint bound on an entry kind without a stored midpoint")
+    return mid
+
+
+def _range(tests: Document, negated: bool) -> Document:
+    """`ne`: the entry's value lies outside the searched range. A resource with no value
+    at all does not match (unlike a token's `:not`), so the negation stays inside the
+    entry test, as in the SQLite adapter."""
+    return {"$nor": [tests]} if negated else tests
+
+
+def _quantity(match: QuantityMatch) -> Document:
+    negated = match.range.negated
+    if match.canonical:
+        value = _range(_bounds(match.range, "clo", "chi", "cm"), negated)
+        return all_of([value, {"cc": operand(match.code)}])
+    parts = [_range(_bounds(match.range, "lo", "hi", "m"), negated)]
+    if match.system is not None:
+        parts.append({"sy": operand(match.system)})
+        if match.code is not None:
+            parts.append({"c": operand(match.code)})
+    elif match.code is not None:
+        code = operand(match.code)
+        parts.append({"$or": [{"c": code}, {"un": code}]})
+    return all_of(parts)
+
+
+def _reference(match: ReferenceMatch) -> Document:
+    fields = (
+        ("ri", match.target_id),
+        ("rt", match.target_type),
+        ("u", match.url),
+        ("rv", match.version),
+        ("is", match.identifier_system),
+        ("iv", match.identifier_value),
+    )
+    return {name: operand(value) for name, value in fields if value is not None}
+
+
+def element_tests(condition: object) -> ElementTests | None:
+    """The entry kind and the ORed per-value tests (each possibly negated) of a condition
+    answered by one entry; None for other conditions. Mirrors SQLite's `entry_tests`."""
+    match condition:
+        case TokenCondition(_, values, negated):
+            return "token", [(negated, _token(v)) for v in values]
+        case TokenTextCondition(_, prefixes):
+            return "token", [(False, _prefix("tx", p)) for p in prefixes]
+        case StringCondition(_, values, mode):
+            if mode == "exact":
+                return "string", [(False, {"x": operand(v)}) for v in values]
+            if mode == "contains":
+                return "string", [(False, _contains("v", v)) for v in values]
+            return "string", [(False, _prefix("v", v)) for v in values]
+        case UriCondition(_, values, mode):
+            if mode == "below":
+                return "uri", [(False, _prefix("v", v)) for v in values]
+            return "uri", [(False, {"v": {"$in": [operand(v) for v in values]}})]
+        case DateCondition(_, matches):
+            return "date", [
+                (False, _range(_bounds(m, "lo", "hi", None), m.negated)) for m in matches
+            ]
+        case NumberCondition(_, matches):
+            return "number", [
+                (False, _range(_bounds(m, "lo", "hi", "m"), m.negated)) for m in matches
+            ]
+        case QuantityCondition(_, values):
+            return "quantity", [(False, _quantity(v)) for v in values]
+        case ReferenceCondition(_, values):
+            return "reference", [(False, _reference(v)) for v in values]
+    return None
+
+
+def has_element(kind: str, param: str, tests: Document) -> Document:
+    """The resource has an entry of `kind` for `param` passing `tests`."""
+    if tests.get("$nor") == [{}]:
+        return dict(NOTHING)
+    return {f"idx.{ARRAYS[kind]}": {"$elemMatch": {"p": operand(param), **tests}}}
+
+
+def element_filter(condition: object) -> Document | None:
+    """A condition answered by single entries, as a filter; None for other kinds.
+
+    Each value is its own `$elemMatch`, ORed: the planner gives every OR branch its own
+    scan of the kind's index, which one `$elemMatch` holding an `$or` would not get. A
+    negated value (`:not`, `ne`) keeps resources with no entry passing its tests.
+    """
+    found = element_tests(condition)
+    if found is None:
+        return None
+    kind, values = found
+    param = str(getattr(condition, "param", ""))
+    parts = []
+    for negated, tests in values:
+        probe = has_element(kind, param, tests)
+        parts.append({"$nor": [probe]} if negated else probe)
+    return any_of(parts)

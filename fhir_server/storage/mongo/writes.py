@@ -20,7 +20,7 @@ from fhir_server.errors import PayloadTooLarge
 from fhir_server.storage.contracts import VersionConflict, WriteOp
 from fhir_server.storage.mongo.documents import Document, history_document, resource_fields
 
-__all__ = ["Collections", "allocate_positions", "apply_ops"]
+__all__ = ["Collection", "Collections", "allocate_positions", "apply_ops"]
 
 Collection = AsyncCollection[Document]
 
@@ -80,9 +80,43 @@ async def _precheck(
     current = {(d["type"], d["id"]): int(d["version"]) async for d in found}
     for index, op in enumerate(ops):
         key = (op.resource_type, op.id)
-        if current.get(key, 0) != op.expected_version:
-            raise VersionConflict(index, current.get(key, 0))
+        now = current.get(key, 0)
+        if op.in_place:
+            if now == 0 or op.body is None or (op.version == now != op.expected_version):
+                raise VersionConflict(index, now)
+            continue
+        if now != op.expected_version:
+            raise VersionConflict(index, now)
         current[key] = op.version  # a later op of the batch may build on this one
+
+
+async def _replace_in_place(
+    cols: Collections, tenant: str, index: int, op: WriteOp, session: AsyncClientSession | None
+) -> None:
+    """Replace the body of an existing version without adding one (`WriteOp.in_place`),
+    as the SQLite adapter does: the current version's document and index too."""
+    key = {"tenant": tenant, "type": op.resource_type, "id": op.id}
+    current = await _current_version(cols, tenant, op.resource_type, op.id, session)
+    if current == 0 or op.body is None:
+        raise VersionConflict(index, current)
+    if op.version == current and op.expected_version != current:
+        raise VersionConflict(index, current)
+    # The history version first: it is the check that can still fail (a deletion has no
+    # body to replace), so nothing is changed when it does.
+    replaced = await cols.history.update_one(
+        {**key, "version": op.version, "body": {"$ne": None}},
+        {"$set": {"body": op.body}},
+        session=session,
+    )
+    if replaced.matched_count != 1:
+        raise VersionConflict(index, current)
+    if op.version == current:
+        fields = resource_fields(op)
+        await cols.resources.update_one(
+            {**key, "version": current},
+            {"$set": {"body": fields["body"], "idx": fields["idx"]}},
+            session=session,
+        )
 
 
 async def _write_current(
@@ -122,6 +156,9 @@ async def apply_ops(
     await _precheck(cols, tenant, ops, session)
     try:
         for index, (op, position) in enumerate(zip(ops, positions, strict=True)):
+            if op.in_place:
+                await _replace_in_place(cols, tenant, index, op, session)
+                continue
             await _write_current(cols, tenant, index, op, position, session)
             if op.expected_version:
                 await cols.history.update_one(

@@ -74,12 +74,23 @@ def insert_index_rows(
     conn: sqlite3.Connection, resource_type: str, pk: int, entries: Iterable[IndexEntry]
 ) -> None:
     """Insert the rows of one resource's index entries, grouped by table."""
-    by_table: dict[str, list[Row]] = {}
+    # One row per distinct entry: a resource listed twice under the same value (the same
+    # identifier on two slots) must still come out of a search once.
+    by_table: dict[str, dict[Row, None]] = {}
+    widths: dict[str, int] = {}
     for entry in entries:
         table, row = _row(resource_type, pk, entry)
-        by_table.setdefault(table, []).append(row)
+        by_table.setdefault(table, {})[row] = None
+        if isinstance(entry, DateEntry):
+            widths[entry.param] = max(widths.get(entry.param, 0), entry.high - entry.low)
     for table, rows in by_table.items():
-        conn.executemany(_INSERTS[table], rows)
+        conn.executemany(_INSERTS[table], list(rows))
+    if widths:
+        conn.executemany(
+            "INSERT INTO date_widths VALUES (?, ?, ?) ON CONFLICT (type, param) "
+            "DO UPDATE SET width = max(width, excluded.width)",
+            [(resource_type, param, width) for param, width in widths.items()],
+        )
 
 
 def delete_index_rows(conn: sqlite3.Connection, pks: Sequence[int]) -> None:

@@ -33,6 +33,13 @@ class SqliteStoreProvider:
                     self._stores[tenant] = store
         return store
 
+    async def start(self) -> None:
+        """Nothing to prepare: each tenant's database is opened (and its schema created)
+        on first use."""
+
+    async def aclose(self) -> None:
+        self.close()
+
     def close(self) -> None:
         with self._lock:
             for store in self._stores.values():

@@ -21,7 +21,7 @@ from fhir_server.storage.sqlite.connection import open_connection
 from fhir_server.storage.sqlite.history_sql import history_page
 from fhir_server.storage.sqlite.index_rows import delete_index_rows, insert_index_rows
 from fhir_server.storage.sqlite.schema import TENANT_SCHEMA
-from fhir_server.storage.sqlite.search_page import search_page
+from fhir_server.storage.sqlite.search_page import explain, search_page
 from fhir_server.storage.sqlite.writer import GroupCommitWriter
 
 __all__ = ["SqliteResourceStore"]
@@ -93,6 +93,9 @@ class SqliteResourceStore:
     async def commit(self, ops: Sequence[WriteOp]) -> None:
         await self._writer.submit(lambda conn: _apply_ops(conn, ops))
 
+    async def supports_transactions(self) -> bool:
+        return True  # every commit is one SQLite transaction
+
     def commit_blocking(self, ops: Sequence[WriteOp]) -> None:
         self._writer.submit_blocking(lambda conn: _apply_ops(conn, ops))
 
@@ -101,6 +104,10 @@ class SqliteResourceStore:
 
     async def search(self, plan: SearchPlan) -> SearchPage:
         return await asyncio.to_thread(lambda: search_page(self._conn(), plan))
+
+    def explain_search(self, plan: SearchPlan) -> list[str]:
+        """SQLite's plan for the plan's first page (for the index-use checks)."""
+        return explain(self._conn(), plan)
 
     def close(self) -> None:
         self._writer.close()
@@ -118,6 +125,9 @@ def _apply_ops(conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> None:
             (op.resource_type, op.id),
         ).fetchone()
         current = int(row[1]) if row else 0
+        if op.in_place:
+            _replace_in_place(conn, index, op, int(row[0]) if row else None, current)
+            continue
         if current != op.expected_version:
             raise VersionConflict(index, current)
         deleted = op.body is None
@@ -155,3 +165,23 @@ def _apply_ops(conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> None:
         )
         if not deleted:
             insert_index_rows(conn, op.resource_type, pk, op.index)
+
+
+def _replace_in_place(
+    conn: sqlite3.Connection, index: int, op: WriteOp, pk: int | None, current: int
+) -> None:
+    """Replace the body of an existing version without adding one (WriteOp.in_place)."""
+    if pk is None or op.body is None:
+        raise VersionConflict(index, current)
+    if op.version == current:
+        if op.expected_version != current:
+            raise VersionConflict(index, current)
+        conn.execute("UPDATE resources SET body = ? WHERE pk = ?", (op.body, pk))
+        delete_index_rows(conn, [pk])
+        insert_index_rows(conn, op.resource_type, pk, op.index)
+    cursor = conn.execute(
+        "UPDATE history SET body = ? WHERE pk = ? AND version = ? AND body IS NOT NULL",
+        (op.body, pk, op.version),
+    )
+    if cursor.rowcount != 1:
+        raise VersionConflict(index, current)

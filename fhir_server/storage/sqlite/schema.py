@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS resources (
     UNIQUE (type, id)
 );
 CREATE INDEX IF NOT EXISTS resources_type_updated ON resources (type, last_updated_us);
+-- (type, rowid): walks one type's resources in pk order, the default result order
+CREATE INDEX IF NOT EXISTS resources_type ON resources (type);
 
 CREATE TABLE IF NOT EXISTS history (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -75,6 +77,12 @@ CREATE TABLE IF NOT EXISTS idx_date (
     pk INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS idx_date_low ON idx_date (type, param, low, high, pk);
 CREATE INDEX IF NOT EXISTS idx_date_pk ON idx_date (pk);
+
+-- The widest (high - low) date range ever indexed per parameter: a search for ranges
+-- reaching past instant A only needs entries whose low is at least A - width.
+CREATE TABLE IF NOT EXISTS date_widths (
+    type TEXT NOT NULL, param TEXT NOT NULL, width INTEGER NOT NULL,
+    PRIMARY KEY (type, param));
 
 CREATE TABLE IF NOT EXISTS idx_number (
     type TEXT NOT NULL, param TEXT NOT NULL, low REAL NOT NULL, high REAL NOT NULL,

@@ -129,89 +129,110 @@ def predicate(condition: Condition, r: str, rtype: str | None) -> Fragment:
                 [param],
             )
             return probe.wrap("NOT ", "") if missing else probe
-        case ChainCondition(param, target_types, inner):
-            return _chain(r, rtype, param, target_types, inner)
         case HasCondition(source_type, param, inner):
-            return _has(r, rtype, source_type, param, inner)
-        case ListCondition(list_ids):
-            return _list(r, rtype, list_ids)
+            return _has_probe(r, rtype, source_type, param, inner)
+        case ChainCondition() | ListCondition() if rtype is not None:
+            return Fragment(f"{r}.pk IN (") + matching_pks(rtype, condition) + Fragment(")")
         case AnyOf(conditions):
             return any_of(predicate(c, r, rtype) for c in conditions)
     raise TypeError(f"unsupported condition {type(condition).__name__}")
 
 
 def matching_pks(rtype: str, condition: Condition) -> Fragment:
-    """`SELECT pk` of the current `rtype` resources satisfying `condition` (a set)."""
+    """`SELECT pk` of the current `rtype` resources satisfying `condition`, reading the
+    condition's own index where it has one (index entries exist only for current,
+    non-deleted versions), so the set costs what it holds, not the table."""
+    tests = entry_tests(condition)
+    if tests is not None and not any(negated for negated, _ in tests[1]):
+        table, values = tests
+        head = Fragment(
+            f"SELECT e.pk FROM {table} e WHERE e.type = ? AND e.param = ? AND ",
+            [rtype, _param(condition)],
+        )
+        return head + any_of(test for _, test in values)
+    match condition:
+        case IdCondition(ids):
+            marks = ", ".join("?" for _ in ids)
+            return Fragment(
+                f"SELECT pk FROM resources WHERE type = ? AND deleted = 0 AND id IN ({marks})",
+                [rtype, *ids],
+            )
+        case ChainCondition(param, target_types, inner):
+            return _chain_set(rtype, param, target_types, inner)
+        case HasCondition(source_type, param, inner):
+            return _has_set(rtype, source_type, param, matching_pks(source_type, inner))
+        case ListCondition(list_ids):
+            marks = ", ".join("?" for _ in list_ids)
+            lists = Fragment(
+                f"SELECT pk FROM resources WHERE type = 'List' AND deleted = 0 AND id IN ({marks})",
+                list(list_ids),
+            )
+            return _has_set(rtype, "List", "item", lists)
+        case AnyOf(conditions):
+            parts = [matching_pks(rtype, c) for c in conditions]
+            return Fragment(
+                " UNION ".join(p.text for p in parts), [a for p in parts for a in p.args]
+            )
     t = _alias("t")
-    inner = predicate(condition, t, rtype)
     head = Fragment(
         f"SELECT {t}.pk FROM resources {t} WHERE {t}.type = ? AND {t}.deleted = 0 AND ",
         [rtype],
     )
-    return head + inner
+    return head + predicate(condition, t, rtype)
 
 
-def _chain(
-    r: str, rtype: str | None, param: str, target_types: tuple[str, ...], inner: Condition
-) -> Fragment:
-    """The referring resources of the targets that satisfy `inner`, as a set: chains are
-    resolved target-first, through the reference index's (target_id, target_type) key."""
-    c, x = _alias("c"), _alias("x")
-    type_test = (
-        Fragment(f"{c}.type = {r}.type") if rtype is None else Fragment(f"{c}.type = ?", [rtype])
-    )
-    head = Fragment(
-        f"{r}.pk IN (SELECT {c}.pk FROM resources {x} JOIN idx_reference {c} "
-        f"ON {c}.target_id = {x}.id AND {c}.target_type = {x}.type "
-        f"WHERE {c}.param = ? AND ",
-        [param],
-    )
-    targets = _union(target_types, inner)
-    return head + type_test + Fragment(f" AND {x}.pk IN (") + targets + Fragment("))")
-
-
-def _union(target_types: tuple[str, ...], inner: Condition) -> Fragment:
+def _chain_set(rtype: str, param: str, target_types: tuple[str, ...], inner: Condition) -> Fragment:
+    """The `rtype` resources whose `param` refers to a target satisfying `inner`: resolved
+    target-first (CROSS JOIN keeps that order) through the reference index's
+    (type, param, target_id) key."""
     parts = [matching_pks(t, inner) for t in target_types]
-    text = " UNION ALL ".join(p.text for p in parts)
-    return Fragment(text, [a for p in parts for a in p.args])
+    targets = Fragment(
+        " UNION ALL ".join(p.text for p in parts), [a for p in parts for a in p.args]
+    )
+    c, x = _alias("c"), _alias("x")
+    head = Fragment(
+        f"SELECT {c}.pk FROM resources {x} CROSS JOIN idx_reference {c} "
+        f"ON {c}.type = ? AND {c}.param = ? AND {c}.target_id = {x}.id "
+        f"AND {c}.target_type = {x}.type WHERE {x}.pk IN (",
+        [rtype, param],
+    )
+    return head + targets + Fragment(")")
 
 
-def _has(r: str, rtype: str | None, source_type: str, param: str, inner: Condition) -> Fragment:
-    c = _alias("h")
-    type_test = (
+def _has_probe(
+    r: str, rtype: str | None, source_type: str, param: str, inner: Condition
+) -> Fragment:
+    """Some `source_type` resource refers to `r` via `param` and satisfies `inner`: probed
+    per candidate through the reference index's (type, param, target_id) key, so an
+    unselective `_has` costs the page, not every source resource."""
+    c, o = _alias("h"), _alias("o")
+    target = (
         Fragment(f"{c}.target_type = {r}.type")
         if rtype is None
         else Fragment(f"{c}.target_type = ?", [rtype])
     )
     head = Fragment(
-        f"{r}.id IN (SELECT {c}.target_id FROM idx_reference {c} WHERE {c}.type = ? "
-        f"AND {c}.param = ? AND ",
+        f"EXISTS (SELECT 1 FROM idx_reference {c} JOIN resources {o} ON {o}.pk = {c}.pk "
+        f"WHERE {c}.type = ? AND {c}.param = ? AND {c}.target_id = {r}.id AND ",
         [source_type, param],
     )
     return (
         head
-        + type_test
-        + Fragment(f" AND {c}.pk IN (")
-        + matching_pks(source_type, inner)
-        + Fragment("))")
+        + target
+        + Fragment(f" AND {o}.deleted = 0 AND ")
+        + predicate(inner, o, source_type)
+        + Fragment(")")
     )
 
 
-def _list(r: str, rtype: str | None, list_ids: tuple[str, ...]) -> Fragment:
-    c = _alias("l")
-    type_test = (
-        Fragment(f"{c}.target_type = {r}.type")
-        if rtype is None
-        else Fragment(f"{c}.target_type = ?", [rtype])
-    )
-    marks = ", ".join("?" for _ in list_ids)
+def _has_set(rtype: str, source_type: str, param: str, sources: Fragment) -> Fragment:
+    """The `rtype` resources that the `sources` (of `source_type`) refer to via `param`."""
+    c, x = _alias("h"), _alias("x")
     head = Fragment(
-        f"{r}.id IN (SELECT {c}.target_id FROM idx_reference {c} WHERE {c}.type = 'List' "
-        f"AND {c}.param = 'item' AND ",
+        f"SELECT {x}.pk FROM idx_reference {c} INDEXED BY idx_reference_pk "
+        f"CROSS JOIN resources {x} ON {x}.type = {c}.target_type AND {x}.id = {c}.target_id "
+        f"WHERE {c}.type = ? AND {c}.param = ? AND {c}.target_type = ? "
+        f"AND {x}.deleted = 0 AND {c}.pk IN (",
+        [source_type, param, rtype],
     )
-    tail = Fragment(
-        f" AND {c}.pk IN (SELECT pk FROM resources WHERE type = 'List' AND deleted = 0 "
-        f"AND id IN ({marks})))",
-        list(list_ids),
-    )
-    return head + type_test + tail
+    return head + sources + Fragment(")")

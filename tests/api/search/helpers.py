@@ -5,7 +5,9 @@ from typing import Any
 import httpx
 
 
-async def ids(client: httpx.AsyncClient, path: str, params: Any = None, **headers: str) -> list[str]:
+async def ids(
+    client: httpx.AsyncClient, path: str, params: Any = None, **headers: str
+) -> list[str]:
     response = await client.get(path, params=params, headers=headers)
     assert response.status_code == 200, response.text
     bundle = response.json()
@@ -16,7 +18,9 @@ async def id_set(client: httpx.AsyncClient, path: str, params: Any = None) -> se
     return set(await ids(client, path, params))
 
 
-async def outcome(client: httpx.AsyncClient, path: str, params: Any, status: int = 400) -> dict[str, Any]:
+async def outcome(
+    client: httpx.AsyncClient, path: str, params: Any, status: int = 400
+) -> dict[str, Any]:
     response = await client.get(path, params=params)
     assert response.status_code == status, response.text
     body = dict(response.json())

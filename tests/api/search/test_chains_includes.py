@@ -13,7 +13,10 @@ async def test_chain_one_and_two_levels(record: httpx.AsyncClient) -> None:
     two_levels = {"patient.organization.name": "globex"}
     assert await id_set(record, "Observation", two_levels) == {"o3", "o4"}
     assert await id_set(record, "Patient", {"general-practitioner.name": "kildare"}) == {"p1"}
-    assert await id_set(record, "Patient", {"general-practitioner:Practitioner.family": "nobody"}) == set()
+    assert (
+        await id_set(record, "Patient", {"general-practitioner:Practitioner.family": "nobody"})
+        == set()
+    )
 
 
 async def test_chain_through_non_reference_is_400(record: httpx.AsyncClient) -> None:
@@ -22,11 +25,15 @@ async def test_chain_through_non_reference_is_400(record: httpx.AsyncClient) -> 
 
 
 async def test_has_and_nested_has(record: httpx.AsyncClient) -> None:
-    assert await id_set(record, "Patient", {"_has:Observation:patient:code": "http://loinc.org|29463-7"}) == {"p1", "p2"}
+    assert await id_set(
+        record, "Patient", {"_has:Observation:patient:code": "http://loinc.org|29463-7"}
+    ) == {"p1", "p2"}
     assert await id_set(record, "Patient", {"_has:Observation:patient:status": "amended"}) == {"p2"}
     nested = {"_has:Observation:patient:_has:Provenance:target:agent": "Practitioner/dr1"}
     assert await id_set(record, "Patient", nested) == {"p1"}
-    assert await id_set(record, "Practitioner", {"_has:PractitionerRole:practitioner:organization.name": "acme"}) == {"dr1"}
+    assert await id_set(
+        record, "Practitioner", {"_has:PractitionerRole:practitioner:organization.name": "acme"}
+    ) == {"dr1"}
 
 
 async def test_has_with_bad_parts_is_400(record: httpx.AsyncClient) -> None:
@@ -35,17 +42,29 @@ async def test_has_with_bad_parts_is_400(record: httpx.AsyncClient) -> None:
 
 
 async def test_include_and_revinclude(record: httpx.AsyncClient) -> None:
-    response = await record.get("Observation", params={"_id": "o1", "_include": "Observation:subject",
-                                                        "_revinclude": "Provenance:target"})
+    response = await record.get(
+        "Observation",
+        params={"_id": "o1", "_include": "Observation:subject", "_revinclude": "Provenance:target"},
+    )
     bundle = response.json()
-    modes = {(e["resource"]["resourceType"], e["resource"]["id"]): e["search"]["mode"] for e in bundle["entry"]}
-    assert modes == {("Observation", "o1"): "match", ("Patient", "p1"): "include",
-                     ("Provenance", "prov1"): "include"}
+    modes = {
+        (e["resource"]["resourceType"], e["resource"]["id"]): e["search"]["mode"]
+        for e in bundle["entry"]
+    }
+    assert modes == {
+        ("Observation", "o1"): "match",
+        ("Patient", "p1"): "include",
+        ("Provenance", "prov1"): "include",
+    }
     assert bundle["total"] == 1
 
 
 async def test_include_iterate_and_wildcard(record: httpx.AsyncClient) -> None:
-    params = [("_id", "o3"), ("_include", "Observation:patient"), ("_include:iterate", "Patient:organization")]
+    params = [
+        ("_id", "o3"),
+        ("_include", "Observation:patient"),
+        ("_include:iterate", "Patient:organization"),
+    ]
     bundle = (await record.get("Observation", params=params)).json()
     found = {(e["resource"]["resourceType"], e["resource"]["id"]) for e in bundle["entry"]}
     assert found == {("Observation", "o3"), ("Patient", "p2"), ("Organization", "org2")}
@@ -56,7 +75,9 @@ async def test_include_iterate_and_wildcard(record: httpx.AsyncClient) -> None:
 
 async def test_compartment_search(record: httpx.AsyncClient) -> None:
     assert await id_set(record, "Patient/p1/Observation") == {"o1", "o2"}
-    assert await id_set(record, "Patient/p1/Observation", {"code": "http://loinc.org|8302-2"}) == {"o1"}
+    assert await id_set(record, "Patient/p1/Observation", {"code": "http://loinc.org|8302-2"}) == {
+        "o1"
+    }
     assert await id_set(record, "Patient/p1/Encounter") == {"e1"}
     assert await id_set(record, "Patient/p2/Encounter") == set()
 

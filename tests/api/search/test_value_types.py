@@ -48,7 +48,10 @@ async def test_date_prefixes_and_precision(record: httpx.AsyncClient) -> None:
     assert await id_set(record, "Patient", {"birthdate": "ge1955-06-01"}) == {"p1", "p2"}
     assert await id_set(record, "Patient", {"birthdate": "ge1956"}) == {"p1"}
     assert await id_set(record, "Patient", {"birthdate": "ne1980-05-17"}) == {"p2"}
-    assert await id_set(record, "Observation", [("date", "ge2021"), ("date", "lt2022")]) == {"o1", "o2"}
+    assert await id_set(record, "Observation", [("date", "ge2021"), ("date", "lt2022")]) == {
+        "o1",
+        "o2",
+    }
     assert await id_set(record, "Observation", {"date": "sa2021-06-15"}) == {"o4"}
     assert await id_set(record, "Observation", {"date": "eb2021-01-01"}) == {"o3"}
     assert await id_set(record, "Encounter", {"date": "2021-03-01T10:30:00Z"}) == set()
@@ -57,11 +60,17 @@ async def test_date_prefixes_and_precision(record: httpx.AsyncClient) -> None:
 
 
 async def test_quantity_with_units_and_canonical_ucum(record: httpx.AsyncClient) -> None:
-    assert await id_set(record, "Observation", {"value-quantity": "gt170|http://unitsofmeasure.org|cm"}) == {"o4"}
+    assert await id_set(
+        record, "Observation", {"value-quantity": "gt170|http://unitsofmeasure.org|cm"}
+    ) == {"o4"}
     assert await id_set(record, "Observation", {"value-quantity": "64.5||kg"}) == {"o2"}
     # 90000 g is 90 kg: canonical UCUM comparison across units
-    assert await id_set(record, "Observation", {"value-quantity": "gt80|http://unitsofmeasure.org|kg"}) == {"o3"}
-    assert await id_set(record, "Observation", {"value-quantity": "le1.7|http://unitsofmeasure.org|m"}) == {"o1"}
+    assert await id_set(
+        record, "Observation", {"value-quantity": "gt80|http://unitsofmeasure.org|kg"}
+    ) == {"o3"}
+    assert await id_set(
+        record, "Observation", {"value-quantity": "le1.7|http://unitsofmeasure.org|m"}
+    ) == {"o1"}
     assert await id_set(record, "Observation", {"value-quantity": "ge100"}) == {"o1", "o4", "o3"}
 
 
@@ -89,7 +98,9 @@ async def test_missing(record: httpx.AsyncClient) -> None:
 
 async def test_meta_parameters(record: httpx.AsyncClient) -> None:
     assert await id_set(record, "Patient", {"_tag": "urn:tags|vip"}) == {"p1"}
-    assert await id_set(record, "Patient", {"_profile": "http://example.org/fhir/StructureDefinition/my-patient"}) == {"p1"}
+    assert await id_set(
+        record, "Patient", {"_profile": "http://example.org/fhir/StructureDefinition/my-patient"}
+    ) == {"p1"}
 
 
 async def test_list_parameter(record: httpx.AsyncClient) -> None:
@@ -121,7 +132,14 @@ async def test_malformed_values_are_400_naming_the_parameter(
     ['{"$where": "sleep(1000)"}', "{'$ne': null}", "' OR 1=1 --", ".*", "%", "_", "$gt", "a\\"],
 )
 async def test_hostile_values_are_plain_text(record: httpx.AsyncClient, value: str) -> None:
-    for param in ("name", "family:exact", "family:contains", "identifier", "gender:not", "organization"):
+    for param in (
+        "name",
+        "family:exact",
+        "family:contains",
+        "identifier",
+        "gender:not",
+        "organization",
+    ):
         response = await record.get("Patient", params={param: value})
         assert response.status_code == 200, (param, response.text)
         found = {e["resource"]["id"] for e in response.json().get("entry", [])}

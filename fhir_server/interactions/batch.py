@@ -1,0 +1,63 @@
+"""batch: http://hl7.org/fhir/R4/http.html#transaction (Bundle.type = batch).
+
+Each entry is an independent request: it runs through the pipeline as if it had come on
+its own (same hooks, same handlers), and its failure becomes an OperationOutcome in its
+own entry of the `batch-response`, never the failure of the batch. Entries run phase by
+phase (DELETE, POST, PUT/PATCH, GET, as for transactions), and within a phase several at
+once: their writes then share the store's group commits instead of paying one durable
+commit each. The spec forbids interdependent batch entries, which makes this safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fhir_server.errors import BadRequest, FhirError
+from fhir_server.exchange import FhirResponse
+from fhir_server.interactions.bundle_entries import (
+    BundleEntry,
+    entry_request,
+    parse_entry,
+    phase_of,
+    raw_entries,
+)
+from fhir_server.interactions.bundle_response import error_entry, response_bundle, response_entry
+from fhir_server.interactions.context import Context
+
+__all__ = ["batch"]
+
+_log = logging.getLogger(__name__)
+
+# Entries of one phase in flight at once: enough to fill a group commit, few enough that
+# one batch cannot take every worker thread.
+CONCURRENCY = 128
+
+
+async def batch(ctx: Context) -> FhirResponse:
+    request = ctx.request
+    if request.body is None:
+        raise BadRequest("A batch needs a Bundle in the body")
+    results: dict[int, bytes] = {}
+    entries: list[BundleEntry] = []
+    for index, raw in enumerate(raw_entries(request.body, "batch")):
+        try:
+            entries.append(parse_entry(index, raw, request.base_url))
+        except FhirError as error:
+            results[index] = error_entry(error)
+    gate = asyncio.Semaphore(CONCURRENCY)
+    for phase in range(4):
+        group = [entry for entry in entries if phase_of(entry) == phase]
+        answers = await asyncio.gather(*(_run(ctx, entry, gate) for entry in group))
+        results.update(zip((entry.index for entry in group), answers, strict=True))
+    return response_bundle("batch-response", [results[i] for i in sorted(results)])
+
+
+async def _run(ctx: Context, entry: BundleEntry, gate: asyncio.Semaphore) -> bytes:
+    assert ctx.run_entry is not None
+    async with gate:
+        try:
+            answer = await ctx.run_entry(entry_request(ctx.request, entry))
+        except FhirError as error:
+            return error_entry(error)
+    return response_entry(ctx.request, entry, answer)

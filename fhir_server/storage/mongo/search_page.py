@@ -1,0 +1,122 @@
+"""One page of search results: filter, order, cursors, totals and includes.
+
+Without `_sort` a page is a `find` in `pos` order (the `(tenant, type, pos)` index, or an
+entry index and a sort of its matches, as the planner finds cheaper); with `_sort` it is
+an aggregation that computes each key (`search_sort`) and orders the match set. Either
+way the order ends with `pos`, and a cursor holds the last row's order values.
+"""
+
+from __future__ import annotations
+
+from fhir_server.errors import BadRequest
+from fhir_server.search.plan import Cursor, SearchPlan
+from fhir_server.storage.contracts import SearchPage, StoredVersion
+from fhir_server.storage.mongo.documents import Document, stored_version
+from fhir_server.storage.mongo.search_filter import plan_filter
+from fhir_server.storage.mongo.search_includes import included
+from fhir_server.storage.mongo.search_query import operand
+from fhir_server.storage.mongo.search_sort import (
+    OrderField,
+    cursor_filter,
+    order_fields,
+    sort_stages,
+)
+from fhir_server.storage.mongo.writes import Collection
+
+__all__ = ["CollectionFinder", "search_page"]
+
+_NO_INDEX = {"idx": 0}
+
+
+class CollectionFinder:
+    """Implements `search_filter.Finder` on the `resources` collection."""
+
+    def __init__(self, resources: Collection) -> None:
+        self._resources = resources
+
+    async def ids(self, query: Document) -> list[str]:
+        docs = await self._resources.find(query, {"id": 1, "_id": 0}).to_list(None)
+        return sorted({str(d["id"]) for d in docs})
+
+    async def references(self, query: Document, param: str) -> list[tuple[str, str]]:
+        pipeline: list[Document] = [
+            {"$match": query},
+            {"$project": {"r": "$idx.r", "_id": 0}},
+            {"$unwind": "$r"},
+            # a query stage: the operand is a plain value here, never an expression
+            {"$match": {"r.p": operand(param), "r.rt": {"$ne": None}, "r.ri": {"$ne": None}}},
+            {"$group": {"_id": {"t": "$r.rt", "i": "$r.ri"}}},
+        ]
+        cursor = await self._resources.aggregate(pipeline)
+        groups = await cursor.to_list(None)
+        return sorted((str(g["_id"]["t"]), str(g["_id"]["i"])) for g in groups)
+
+
+async def _total(resources: Collection, plan: SearchPlan, found: Document) -> int | None:
+    if plan.total == "none":
+        return None
+    if plan.total == "accurate":
+        return await resources.count_documents(found)
+    counted = await resources.count_documents(found, limit=plan.estimate_limit + 1)
+    return counted if counted <= plan.estimate_limit else None
+
+
+def _bad_cursor() -> BadRequest:
+    return BadRequest("The paging cursor is not one this server issued", ("_cursor",))
+
+
+async def _unsorted(
+    resources: Collection, plan: SearchPlan, found: Document, back: bool
+) -> tuple[list[Document], list[OrderField]]:
+    if plan.cursor is not None:
+        if plan.cursor.sort_values:
+            raise _bad_cursor()
+        found = {**found, "pos": {"$lt" if back else "$gt": operand(plan.cursor.position)}}
+    docs = await resources.find(
+        found, _NO_INDEX, sort=[("pos", -1 if back else 1)], limit=plan.count + 1
+    ).to_list(None)
+    return docs, [("pos", False)]
+
+
+async def _sorted(
+    resources: Collection, plan: SearchPlan, found: Document, back: bool
+) -> tuple[list[Document], list[OrderField]]:
+    order = order_fields(plan.sort)
+    stages: list[Document] = [{"$match": found}, *sort_stages(plan.sort)]
+    if plan.cursor is not None:
+        after = cursor_filter(order, plan.cursor, back)
+        if after is None:
+            raise _bad_cursor()
+        stages.append({"$match": after})
+    sort = {field: (-1 if descending != back else 1) for field, descending in order}
+    hidden = {"idx": 0, **{f"_{x}{i}": 0 for i in range(len(plan.sort)) for x in "ak"}}
+    stages += [{"$sort": sort}, {"$limit": plan.count + 1}, {"$project": hidden}]
+    cursor = await resources.aggregate(stages)
+    return await cursor.to_list(None), order
+
+
+async def search_page(tenant: str, resources: Collection, plan: SearchPlan) -> SearchPage:
+    finder = CollectionFinder(resources)
+    found = await plan_filter(tenant, plan, finder)
+    total = await _total(resources, plan, found)
+    if plan.count == 0:
+        return SearchPage([], total, has_next=False, has_previous=False)
+    back = plan.cursor is not None and plan.cursor.direction == "before"
+    read = _sorted if plan.sort else _unsorted
+    docs, order = await read(resources, plan, found, back)
+    more = len(docs) > plan.count
+    docs = docs[: plan.count]
+    if back:
+        docs.reverse()
+    matches = [stored_version(d, "pos") for d in docs]
+    cursors = [Cursor(int(d["pos"]), "after", _sort_values(d, order)) for d in docs]
+    extra: list[StoredVersion] = []
+    if plan.includes:
+        extra = await included(tenant, resources, finder, plan, matches)
+    has_next, has_previous = (True, more) if back else (more, plan.cursor is not None)
+    return SearchPage(matches, total, has_next, has_previous, extra, cursors)
+
+
+def _sort_values(doc: Document, order: list[OrderField]) -> tuple[str | int | float | None, ...]:
+    values = (doc.get(field) for field, _ in order[:-1])
+    return tuple(v if v is None or isinstance(v, str | int | float) else str(v) for v in values)

@@ -1,0 +1,84 @@
+"""`_sort`: the aggregation stages that order a match set, and the cursor test.
+
+Mirrors the SQLite adapter: each key orders by the lowest (ascending) or highest
+(descending) value among the resource's entries for the parameter, resources without one
+after those with one, and every order ends with `pos`, so it is total and a cursor (the
+last row's order values) says exactly where the next page starts. Per key the order
+values are `_n{i}` (1 when the value is missing) and `_v{i}` (the value, or 0), the same
+pair SQLite compares, so a cursor holds `(_n0, _v0, _n1, _v1, ...)`.
+
+Inside aggregation expressions a string starting with `$` names a field, so every value
+there is wrapped in `$literal`; only this module's own field names are left bare.
+"""
+
+from __future__ import annotations
+
+from fhir_server.search.plan import Cursor, SortKey
+from fhir_server.storage.mongo.documents import ARRAYS, FIELDS, Document
+from fhir_server.storage.mongo.search_query import all_of, any_of, operand
+
+__all__ = ["OrderField", "cursor_filter", "order_fields", "sort_stages"]
+
+# (computed field, descending): the full order of a sorted search, `pos` last.
+OrderField = tuple[str, bool]
+
+_RESOURCE_FIELDS = {"id": "$id", "last_updated_us": "$updated"}
+
+
+def _key_value(index: int, key: SortKey) -> list[Document]:
+    """Stages computing `_k{index}`: the key's value for this resource, or null."""
+    if key.kind == "resource":
+        return [{"$addFields": {f"_k{index}": _RESOURCE_FIELDS[key.field]}}]
+    array, field = ARRAYS[key.kind], FIELDS[key.kind][key.field]
+    entries = {
+        "$filter": {
+            "input": {"$ifNull": [f"$idx.{array}", []]},
+            "as": "e",
+            "cond": {"$eq": ["$$e.p", {"$literal": operand(key.param)}]},
+        }
+    }
+    # $ifNull turns an entry without the field into null (not every engine maps a
+    # missing field to null by itself), which $min/$max then skip.
+    values = {"$map": {"input": entries, "as": "e", "in": {"$ifNull": [f"$$e.{field}", None]}}}
+    # $min/$max over the array skip nulls, like SQL's MIN/MAX; two stages because
+    # applying them to an inline expression is not understood everywhere.
+    aggregate = "$max" if key.descending else "$min"
+    return [
+        {"$addFields": {f"_a{index}": values}},
+        {"$addFields": {f"_k{index}": {aggregate: f"$_a{index}"}}},
+    ]
+
+
+def sort_stages(keys: tuple[SortKey, ...]) -> list[Document]:
+    """Stages adding `_n{i}`/`_v{i}` for every key (to be followed by $match/$sort)."""
+    stages: list[Document] = []
+    flags: Document = {}
+    for index, key in enumerate(keys):
+        stages += _key_value(index, key)
+        value = f"$_k{index}"
+        flags[f"_n{index}"] = {"$cond": [{"$eq": [{"$ifNull": [value, None]}, None]}, 1, 0]}
+        flags[f"_v{index}"] = {"$ifNull": [value, 0]}
+    if flags:
+        stages.append({"$addFields": flags})
+    return stages
+
+
+def order_fields(keys: tuple[SortKey, ...]) -> list[OrderField]:
+    fields: list[OrderField] = []
+    for index, key in enumerate(keys):
+        fields += [(f"_n{index}", False), (f"_v{index}", key.descending)]
+    return [*fields, ("pos", False)]
+
+
+def cursor_filter(order: list[OrderField], cursor: Cursor, back: bool) -> Document | None:
+    """Rows strictly after (or, going back, before) the cursor in `order`; None when the
+    cursor does not fit the order (not one issued for this search)."""
+    values = [*cursor.sort_values, cursor.position]
+    if len(values) != len(order):
+        return None
+    branches = []
+    for i, (field, descending) in enumerate(order):
+        op = "$lt" if descending != back else "$gt"
+        equal = [{order[j][0]: operand(values[j])} for j in range(i)]
+        branches.append(all_of([*equal, {field: {op: operand(values[i])}}]))
+    return any_of(branches)
