@@ -25,6 +25,7 @@ from fhir_server.interactions.operations import operation
 from fhir_server.interactions.patch import patch
 from fhir_server.interactions.read import read, vread
 from fhir_server.interactions.search import search
+from fhir_server.interactions.search_setup import tenant_setup
 from fhir_server.interactions.transaction import transaction
 from fhir_server.interactions.update import update
 from fhir_server.storage.contracts import ResourceStore, StoreProvider
@@ -66,6 +67,19 @@ _HANDLERS: dict[Interaction, Handler] = {
 }
 
 
+# Interactions that neither search nor index: they skip reading the tenant's search setup.
+_NO_SEARCH = frozenset(
+    {
+        Interaction.READ,
+        Interaction.VREAD,
+        Interaction.HISTORY_INSTANCE,
+        Interaction.HISTORY_TYPE,
+        Interaction.HISTORY_SYSTEM,
+        Interaction.CAPABILITIES,
+    }
+)
+
+
 class Pipeline:
     def __init__(self, stores: StoreProvider, tenants: TenantStore, services: Services) -> None:
         self._stores = stores
@@ -96,6 +110,8 @@ class Pipeline:
         ctx = Context(request, store, self.services, lambda entry: self._run(entry, store))
         handler = _HANDLERS.get(request.interaction)
         try:
+            if request.interaction not in _NO_SEARCH:
+                ctx.search = await tenant_setup(store)
             for before in self.before_hooks:
                 await before(ctx)
             if handler is None:

@@ -2,6 +2,7 @@
 
     fhir-server serve [--data-dir DIR] [--host H] [--port P] [--workers N] [--demo]
     fhir-server tenant create NAME | tenant list
+    fhir-server mongo init [--mongodb-uri URI] [--mongodb-database NAME] [--no-roles]
     fhir-server conformance run --server URL [--auth 'Bearer TOKEN'] SCRIPTS... | coverage
 
 Every flag has a FHIR_* environment variable twin (see `fhir_server.settings`); a flag wins.
@@ -13,6 +14,8 @@ from __future__ import annotations
 import click
 
 from fhir_server.cli.conformance import conformance
+from fhir_server.cli.mongo import mongo
+from fhir_server.cli.reindex import reindex
 from fhir_server.cli.serve import serve
 from fhir_server.cli.tenants import tenant
 
@@ -25,9 +28,11 @@ def cli() -> None:
     """A FHIR R4 server with audit, per-tenant encryption and field-level SMART built in."""
 
 
+cli.add_command(reindex)
 cli.add_command(serve)
 cli.add_command(tenant)
 cli.add_command(conformance)
+cli.add_command(mongo)
 
 
 def main() -> None:

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_server.settings import Settings
+import click
 
-__all__ = ["settings_from_flags"]
+from fhir_server.settings import Settings
+from fhir_server.storage.backends import ClosableTenantStore, open_tenant_registry
+
+__all__ = ["open_registry", "settings_from_flags"]
 
 
 def settings_from_flags(**flags: Any) -> Settings:
     given = {name: value for name, value in flags.items() if value is not None}
     return Settings(**given)
+
+
+def open_registry(settings: Settings) -> ClosableTenantStore:
+    """The tenant registry of the configured backend; a setting missing is a usage error."""
+    try:
+        return open_tenant_registry(settings)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc

@@ -8,9 +8,8 @@ from typing import Any
 
 import click
 
-from fhir_server.cli.common import settings_from_flags
+from fhir_server.cli.common import open_registry, settings_from_flags
 from fhir_server.instants import format_instant, now_us
-from fhir_server.storage.sqlite import open_tenant_store
 from tenancy import parse_tenant_id
 
 __all__ = ["serve"]
@@ -22,6 +21,8 @@ __all__ = ["serve"]
 @click.option("--port", type=int, help="TCP port [8080]")
 @click.option("--workers", type=int, help="Worker processes [1]")
 @click.option("--demo", is_flag=True, default=None, help="Create the tenant 'demo' if missing")
+@click.option("--storage", type=click.Choice(["sqlite", "mongodb"]), help="Backend [sqlite]")
+@click.option("--mongodb-uri", help="MongoDB connection string (with --storage mongodb)")
 def serve(**flags: Any) -> None:
     """Serve the FHIR API."""
     import uvicorn
@@ -29,13 +30,16 @@ def serve(**flags: Any) -> None:
     settings = settings_from_flags(**flags)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.demo:
-        store = open_tenant_store(settings.data_dir)
+        store = open_registry(settings)
         store.create(parse_tenant_id("demo"), format_instant(now_us()))
         store.close()
     # Worker processes build their app from the environment: hand them the final settings.
-    for name, value in settings.model_dump(mode="json", exclude={"demo"}).items():
+    hidden = {"demo", "mongodb_uri"}
+    for name, value in settings.model_dump(mode="json", exclude=hidden).items():
         if value is not None:
             os.environ[f"FHIR_{name.upper()}"] = str(value)
+    if settings.mongodb_uri is not None:  # a secret: dumped masked, so passed on by hand
+        os.environ["FHIR_MONGODB_URI"] = settings.mongodb_uri.get_secret_value()
     click.echo(f"FHIR base: http://{settings.host}:{settings.port}/fhir/{{tenant}}")
     uvicorn.run(
         "fhir_server.web.app:app_from_environment",

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from fhir_server.cli.common import settings_from_flags
+from fhir_server.cli.common import open_registry, settings_from_flags
 from fhir_server.instants import format_instant, now_us
-from fhir_server.storage.sqlite import open_tenant_store
 from tenancy import InvalidTenantName, parse_tenant_id
 
 __all__ = ["tenant"]
@@ -29,7 +28,7 @@ def tenant_create(name: str, data_dir: Path | None) -> None:
         tenant_id = parse_tenant_id(name)
     except InvalidTenantName as exc:
         raise click.BadParameter(str(exc), param_hint="NAME") from exc
-    store = open_tenant_store(settings.data_dir)
+    store = open_registry(settings)
     try:
         created = store.create(tenant_id, format_instant(now_us()))
     finally:
@@ -42,7 +41,7 @@ def tenant_create(name: str, data_dir: Path | None) -> None:
 def tenant_list(data_dir: Path | None) -> None:
     """List the tenants."""
     settings = settings_from_flags(data_dir=data_dir)
-    store = open_tenant_store(settings.data_dir)
+    store = open_registry(settings)
     try:
         for registered in store.list():
             click.echo(f"{registered.id}\t{registered.created}")

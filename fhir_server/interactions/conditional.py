@@ -12,7 +12,6 @@ from urllib.parse import parse_qsl
 from fhir_server.errors import BadRequest
 from fhir_server.interactions.context import Context
 from fhir_server.search.query import QueryOptions, parse_search
-from fhir_server.search.registry import default_registry
 from fhir_server.storage.contracts import StoredVersion
 
 __all__ = ["find_matches", "parse_criteria"]
@@ -29,7 +28,7 @@ async def find_matches(
 ) -> list[StoredVersion]:
     """Up to two current resources matching `criteria` (two is enough to know "many")."""
     options = QueryOptions(2, 2, strict=True, base_url=ctx.request.base_url)
-    plan = parse_search(resource_type, criteria, default_registry(), options)
+    plan = parse_search(resource_type, criteria, ctx.registry, options)
     if not plan.conditions:
         raise BadRequest("A conditional request needs at least one search criterion")
     page = await ctx.store.search(replace(plan, count=2, total="none", cursor=None))

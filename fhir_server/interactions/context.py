@@ -8,7 +8,9 @@ from typing import Any, Protocol
 
 from fhir_server.errors import Issue
 from fhir_server.exchange import FhirRequest, FhirResponse
+from fhir_server.interactions.search_setup import SearchSetup, default_setup
 from fhir_server.search.entries import IndexEntry
+from fhir_server.search.registry import SearchRegistry
 from fhir_server.settings import Settings
 from fhir_server.storage.contracts import ResourceStore
 
@@ -40,3 +42,14 @@ class Context:
     store: ResourceStore
     services: Services
     run_entry: EntryRunner | None = None
+    # The tenant's search parameters; set by the pipeline for interactions that search or
+    # index, None (R4's own) otherwise.
+    search: SearchSetup | None = None
+
+    @property
+    def indexer(self) -> Indexer:
+        return self.search.indexer if self.search is not None else self.services.indexer
+
+    @property
+    def registry(self) -> SearchRegistry:
+        return self.search.registry if self.search is not None else default_setup().registry

@@ -100,7 +100,7 @@ async def _change(ctx: Context, *, add: bool) -> FhirResponse:
             last_updated_us=stored.last_updated_us,
             method=stored.method,
             body=dump(resource),
-            index=ctx.services.indexer.index(resource) if is_current else (),
+            index=ctx.indexer.index(resource) if is_current else (),
             in_place=True,
         )
         try:

@@ -25,7 +25,6 @@ from fhir_server.search.plan import (
     SearchPlan,
 )
 from fhir_server.search.query import CURSOR_PARAM, QueryOptions, encode_cursor, parse_search
-from fhir_server.search.registry import default_registry
 from fhir_server.storage.contracts import SearchPage, StoredVersion
 
 __all__ = ["search", "strict_handling"]
@@ -67,7 +66,7 @@ async def search(ctx: Context) -> FhirResponse:
     rtype = request.resource_type
     compartment = request.compartment
     target = compartment[2] if compartment else rtype
-    plan = parse_search(target, request.params, default_registry(), _options(ctx))
+    plan = parse_search(target, request.params, ctx.registry, _options(ctx))
     if compartment is not None:
         plan = _in_compartment(plan, compartment[0], compartment[1])
     summary, elements = representation_options(request)

@@ -99,7 +99,7 @@ def prepare_put(
         last_updated_us=updated,
         method=method,
         body=dump(stamped),
-        index=ctx.services.indexer.index(stamped),
+        index=ctx.indexer.index(stamped),
     )
     return op, stamped
 

@@ -12,7 +12,13 @@ from fhir_server.settings import Settings
 from fhir_server.storage.contracts import ResourceStore
 from tenancy import TenantId, TenantStore
 
-__all__ = ["ClosableTenantStore", "Stores", "open_stores", "open_tenant_registry"]
+__all__ = [
+    "ClosableTenantStore",
+    "Stores",
+    "mongodb_uri",
+    "open_stores",
+    "open_tenant_registry",
+]
 
 
 class ClosableTenantStore(TenantStore, Protocol):
@@ -40,7 +46,8 @@ class Stores(Protocol):
         ...
 
 
-def _mongodb_uri(settings: Settings) -> str:
+def mongodb_uri(settings: Settings) -> str:
+    """The configured MongoDB URI, or ValueError saying how to set it."""
     if settings.mongodb_uri is None or not settings.mongodb_uri.get_secret_value():
         raise ValueError("FHIR_STORAGE=mongodb needs FHIR_MONGODB_URI (or --mongodb-uri)")
     return settings.mongodb_uri.get_secret_value()
@@ -52,7 +59,7 @@ def open_stores(settings: Settings) -> Stores:
     if settings.storage == "mongodb":
         from fhir_server.storage.mongo import connect
 
-        return connect(_mongodb_uri(settings), settings.mongodb_database)
+        return connect(mongodb_uri(settings), settings.mongodb_database)
     from fhir_server.storage.sqlite import SqliteStoreProvider
 
     return SqliteStoreProvider(settings.data_dir)
@@ -63,7 +70,7 @@ def open_tenant_registry(settings: Settings) -> ClosableTenantStore:
     if settings.storage == "mongodb":
         from fhir_server.storage.mongo import connect_tenants
 
-        return connect_tenants(_mongodb_uri(settings), settings.mongodb_database)
+        return connect_tenants(mongodb_uri(settings), settings.mongodb_database)
     from fhir_server.storage.sqlite import open_tenant_store
 
     return open_tenant_store(settings.data_dir)

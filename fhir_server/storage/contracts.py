@@ -145,6 +145,19 @@ class ResourceStore(Protocol):
 
     async def search(self, plan: SearchPlan) -> SearchPage: ...
 
+    async def replace_index(
+        self, resource_type: str, resource_id: str, version: int, index: Sequence[IndexEntry]
+    ) -> bool:
+        """Replace the index entries of the current version (a reindex); False, changing
+        nothing, when `version` is no longer current."""
+        ...
+
+    async def read_setting(self, name: str) -> bytes | None:
+        """A tenant-level setting (e.g. the active custom search parameters), or None."""
+        ...
+
+    async def write_setting(self, name: str, value: bytes) -> None: ...
+
 
 class StoreProvider(Protocol):
     """Hands out the store bound to one tenant; owns their lifetimes."""

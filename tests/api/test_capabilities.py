@@ -18,8 +18,16 @@ async def test_metadata(client: httpx.AsyncClient) -> None:
     assert {r["type"] for r in rest["resource"]} == RESOURCE_TYPES
     patient = next(r for r in rest["resource"] if r["type"] == "Patient")
     codes = {i["code"] for i in patient["interaction"]}
-    assert {"read", "vread", "update", "delete", "history-instance", "history-type",
-            "create", "search-type"} <= codes
+    assert {
+        "read",
+        "vread",
+        "update",
+        "delete",
+        "history-instance",
+        "history-type",
+        "create",
+        "search-type",
+    } <= codes
     params = {p["name"]: p["type"] for p in patient["searchParam"]}
     assert params["identifier"] == "token" and params["_id"] == "token"
     assert params["name"] == "string" and params["birthdate"] == "date"
@@ -29,8 +37,9 @@ async def test_metadata(client: httpx.AsyncClient) -> None:
     assert claimed["value-quantity"] == "quantity"
     # composite parameters and `_text` are not implemented, so they are not claimed
     assert "code-value-quantity" not in claimed and "_text" not in claimed
-    assert not any(p["type"] in ("composite", "special") for r in rest["resource"]
-                   for p in r["searchParam"])
+    assert not any(
+        p["type"] in ("composite", "special") for r in rest["resource"] for p in r["searchParam"]
+    )
 
 
 async def test_every_claimed_search_parameter_is_accepted_strictly(

@@ -8,7 +8,13 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from pymongo.write_concern import WriteConcern
 
-from fhir_server.storage.mongo.schema import COUNTERS, HISTORY, RESOURCES, ensure_indexes
+from fhir_server.storage.mongo.schema import (
+    COUNTERS,
+    HISTORY,
+    RESOURCES,
+    SETTINGS,
+    ensure_indexes,
+)
 from fhir_server.storage.mongo.writes import Collections
 
 __all__ = ["MongoBackend"]
@@ -29,6 +35,7 @@ class MongoBackend:
             self.db.get_collection(RESOURCES),
             self.db.get_collection(HISTORY),
             self.db.get_collection(COUNTERS),
+            self.db.get_collection(SETTINGS),
         )
         self.transactions = False
         self._ready = False

@@ -13,6 +13,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
+from fhir_server.search.entries import IndexEntry
 from fhir_server.search.plan import SearchPlan
 from fhir_server.storage.contracts import (
     HistoryPage,
@@ -23,7 +24,7 @@ from fhir_server.storage.contracts import (
     WriteOp,
 )
 from fhir_server.storage.mongo.backend import MongoBackend
-from fhir_server.storage.mongo.documents import stored_version
+from fhir_server.storage.mongo.documents import index_document, stored_version
 from fhir_server.storage.mongo.history_query import history_filter
 from fhir_server.storage.mongo.search_page import search_page
 from fhir_server.storage.mongo.search_query import clamp_int64
@@ -113,3 +114,30 @@ class MongoResourceStore:
     async def search(self, plan: SearchPlan) -> SearchPage:
         await self._backend.ready()
         return await search_page(self._tenant, self._cols.resources, plan)
+
+    async def replace_index(
+        self, resource_type: str, resource_id: str, version: int, index: Sequence[IndexEntry]
+    ) -> bool:
+        await self._backend.ready()
+        result = await self._cols.resources.update_one(
+            {
+                "tenant": self._tenant,
+                "type": resource_type,
+                "id": resource_id,
+                "version": clamp_int64(version),
+                "deleted": False,
+            },
+            {"$set": {"idx": index_document(index)}},
+        )
+        return result.matched_count == 1
+
+    async def read_setting(self, name: str) -> bytes | None:
+        await self._backend.ready()
+        doc = await self._cols.settings.find_one({"tenant": self._tenant, "name": name})
+        return bytes(doc["value"]) if doc else None
+
+    async def write_setting(self, name: str, value: bytes) -> None:
+        await self._backend.ready()
+        await self._cols.settings.update_one(
+            {"tenant": self._tenant, "name": name}, {"$set": {"value": value}}, upsert=True
+        )

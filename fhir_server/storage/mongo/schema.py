@@ -20,6 +20,7 @@ __all__ = [
     "INDEXES",
     "RESOURCES",
     "ROLES",
+    "SETTINGS",
     "SHARD_KEYS",
     "TENANTS",
     "IndexSpec",
@@ -31,6 +32,7 @@ RESOURCES = "resources"  # the current version of each resource, with its `idx` 
 HISTORY = "history"  # every version
 COUNTERS = "counters"  # one document per tenant: the next position
 TENANTS = "tenants"  # the tenant registry
+SETTINGS = "settings"  # tenant-level settings (custom search parameters...)
 AUDIT = "audit_ledger"  # the audit ledger (the audit issue); named here for its role
 
 
@@ -66,6 +68,7 @@ INDEXES = (
     _index(HISTORY, "tenant_type_id_version", "tenant", "type", "id", "version", unique=True),
     _index(HISTORY, "tenant_seq", "tenant", "seq"),
     _index(HISTORY, "tenant_type_seq", "tenant", "type", "seq"),
+    _index(SETTINGS, "tenant_name", "tenant", "name", unique=True),
 )
 
 # For `sh.shardCollection` on a sharded cluster (docs/mongodb.md); unused on a replica set.
@@ -89,7 +92,9 @@ ROLES = (
         "fhirServer",
         "The FHIR server: reads and writes resources, history, positions and tenants. "
         "It cannot drop or remove anything, nor touch the audit ledger.",
-        tuple((name, _SERVER_ACTIONS) for name in (RESOURCES, HISTORY, COUNTERS, TENANTS)),
+        tuple(
+            (name, _SERVER_ACTIONS) for name in (RESOURCES, HISTORY, COUNTERS, TENANTS, SETTINGS)
+        ),
     ),
     RoleSpec(
         "fhirAuditWriter",

@@ -29,12 +29,19 @@ _TOO_LARGE_CODES = frozenset({10334, 17419, 17420})
 
 
 class Collections:
-    """The collections a tenant's store writes to."""
+    """The collections a tenant's store reads and writes."""
 
-    def __init__(self, resources: Collection, history: Collection, counters: Collection):
+    def __init__(
+        self,
+        resources: Collection,
+        history: Collection,
+        counters: Collection,
+        settings: Collection,
+    ) -> None:
         self.resources = resources
         self.history = history
         self.counters = counters
+        self.settings = settings
 
 
 async def allocate_positions(counters: Collection, tenant: str, count: int) -> list[int]:

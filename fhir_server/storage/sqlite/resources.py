@@ -8,6 +8,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from fhir_server.search.entries import IndexEntry
 from fhir_server.search.plan import SearchPlan
 from fhir_server.storage.contracts import (
     HistoryPage,
@@ -104,6 +105,34 @@ class SqliteResourceStore:
 
     async def search(self, plan: SearchPlan) -> SearchPage:
         return await asyncio.to_thread(lambda: search_page(self._conn(), plan))
+
+    async def replace_index(
+        self, resource_type: str, resource_id: str, version: int, index: Sequence[IndexEntry]
+    ) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT pk FROM resources WHERE type = ? AND id = ? AND version = ? AND deleted = 0",
+                (resource_type, resource_id, version),
+            ).fetchone()
+            if row is None:
+                return False
+            delete_index_rows(conn, [int(row[0])])
+            insert_index_rows(conn, resource_type, int(row[0]), index)
+            return True
+
+        return bool(await self._writer.submit(work))
+
+    async def read_setting(self, name: str) -> bytes | None:
+        row = self._conn().execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    async def write_setting(self, name: str, value: bytes) -> None:
+        await self._writer.submit(
+            lambda conn: conn.execute(
+                "INSERT INTO settings VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
+        )
 
     def explain_search(self, plan: SearchPlan) -> list[str]:
         """SQLite's plan for the plan's first page (for the index-use checks)."""

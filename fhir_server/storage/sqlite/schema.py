@@ -78,6 +78,8 @@ CREATE TABLE IF NOT EXISTS idx_date (
 CREATE INDEX IF NOT EXISTS idx_date_low ON idx_date (type, param, low, high, pk);
 CREATE INDEX IF NOT EXISTS idx_date_pk ON idx_date (pk);
 
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+
 -- The widest (high - low) date range ever indexed per parameter: a search for ranges
 -- reaching past instant A only needs entries whose low is at least A - width.
 CREATE TABLE IF NOT EXISTS date_widths (

@@ -1,0 +1,62 @@
+"""Which search parameters a tenant has: R4's, plus its own SearchParameter resources as of
+its last reindex (http://hl7.org/fhir/R4/searchparameter.html).
+
+A tenant's custom parameters take effect when `fhir-server reindex` has indexed every
+resource with them and stored their list as the tenant's `search-parameters` setting;
+until then searches and writes use the set in force before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from fhir_server.search.indexer import Indexer
+from fhir_server.search.registry import SearchParameterDef, SearchRegistry, default_registry
+from fhir_server.storage.contracts import ResourceStore
+
+__all__ = ["SETTING", "SearchSetup", "default_setup", "setup_from_parameters", "tenant_setup"]
+
+SETTING = "search-parameters"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSetup:
+    registry: SearchRegistry
+    indexer: Indexer
+
+
+_DEFAULT: SearchSetup | None = None
+# Setups by the exact bytes of the stored setting: rebuilt only when it changes.
+_BY_SETTING: dict[bytes, SearchSetup] = {}
+
+
+def default_setup() -> SearchSetup:
+    global _DEFAULT
+    if _DEFAULT is None:
+        registry = default_registry()
+        _DEFAULT = SearchSetup(registry, Indexer(registry))
+    return _DEFAULT
+
+
+def setup_from_parameters(resources: list[dict[str, Any]]) -> SearchSetup:
+    """The setup with these SearchParameter resources added (InvalidSearchParameter, a
+    422, names the first unusable one)."""
+    if not resources:
+        return default_setup()
+    custom = [SearchParameterDef.from_json(r) for r in resources]
+    registry = default_registry().with_custom(custom)
+    return SearchSetup(registry, Indexer(registry))
+
+
+async def tenant_setup(store: ResourceStore) -> SearchSetup:
+    raw = await store.read_setting(SETTING)
+    if raw is None:
+        return default_setup()
+    found = _BY_SETTING.get(raw)
+    if found is None:
+        found = setup_from_parameters(orjson.loads(raw))
+        _BY_SETTING[raw] = found
+    return found

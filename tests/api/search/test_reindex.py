@@ -1,0 +1,95 @@
+"""Custom SearchParameters take effect for their tenant after a reindex."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from fhir_server.interactions.reindex import reindex_tenant
+from fhir_server.web.app import FhirApp
+from tenancy import TenantId
+from tests.api.search.helpers import id_set
+from tests.conftest import TENANT
+
+FHIR_JSON = {"Content-Type": "application/fhir+json"}
+NICKNAME = {
+    "resourceType": "SearchParameter",
+    "id": "patient-nickname",
+    "url": "http://example.org/fhir/SearchParameter/patient-nickname",
+    "name": "nickname",
+    "status": "active",
+    "description": "A patient's nickname",
+    "code": "nickname",
+    "base": ["Patient"],
+    "type": "string",
+    "expression": "Patient.name.where(use='nickname').given",
+}
+
+
+async def _patients(client: httpx.AsyncClient) -> None:
+    for pid, nick in (("n1", "Bubbles"), ("n2", "Ace")):
+        body = {
+            "resourceType": "Patient",
+            "id": pid,
+            "name": [{"family": "Doe"}, {"use": "nickname", "given": [nick]}],
+        }
+        assert (await client.put(f"Patient/{pid}", json=body, headers=FHIR_JSON)).status_code == 201
+
+
+async def test_custom_parameter_works_after_reindex_only_in_its_tenant(
+    app: FhirApp, client: httpx.AsyncClient, other_client: httpx.AsyncClient
+) -> None:
+    await _patients(client)
+    await _patients(other_client)
+    created = await client.put("SearchParameter/patient-nickname", json=NICKNAME, headers=FHIR_JSON)
+    assert created.status_code == 201
+    strict = await client.get(
+        "Patient", params={"nickname": "bub"}, headers={"Prefer": "handling=strict"}
+    )
+    assert strict.status_code == 400  # not in force before the reindex
+
+    report = await reindex_tenant(app.stores.for_tenant(TenantId(TENANT)))
+    assert report.custom_parameters == ["nickname"]
+    assert report.resources >= 3
+
+    assert await id_set(client, "Patient", {"nickname": "bub"}) == {"n1"}
+    assert await id_set(client, "Patient", {"nickname:exact": "Ace"}) == {"n2"}
+    # resources written after the reindex are indexed with the tenant's parameters too
+    body = {
+        "resourceType": "Patient",
+        "id": "n3",
+        "name": [{"use": "nickname", "given": ["Bubba"]}],
+    }
+    await client.put("Patient/n3", json=body, headers=FHIR_JSON)
+    assert await id_set(client, "Patient", {"nickname": "bub"}) == {"n1", "n3"}
+    # the other tenant never defined it
+    other = await other_client.get(
+        "Patient", params={"nickname": "bub"}, headers={"Prefer": "handling=strict"}
+    )
+    assert other.status_code == 400
+
+
+def test_reindex_command_shows_progress_and_summary(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    run = [sys.executable, "-m", "fhir_server"]
+    subprocess.run(
+        [*run, "tenant", "create", "clinic", "--data-dir", str(data)],
+        check=True,
+        capture_output=True,
+    )
+    done = subprocess.run(
+        [*run, "reindex", "--tenant", "clinic", "--data-dir", str(data)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert "reindexed 0 resources" in done.stdout
+    missing = subprocess.run(
+        [*run, "reindex", "--tenant", "nobody", "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode != 0 and "no tenant nobody" in missing.stderr
