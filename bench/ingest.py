@@ -58,8 +58,12 @@ def _start(data_dir: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "fhir_server", "serve", "--demo"]
     command += ["--data-dir", str(data_dir), "--port", str(port), "--workers", str(workers)]
     process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, cwd=ROOT,
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=ROOT,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -166,8 +170,11 @@ def _expected(resource: dict[str, Any], target: str, refs: dict[str, str]) -> An
 
 
 def _without_server_meta(resource: dict[str, Any]) -> dict[str, Any]:
-    meta = {k: v for k, v in (resource.get("meta") or {}).items()
-            if k not in ("versionId", "lastUpdated")}
+    meta = {
+        k: v
+        for k, v in (resource.get("meta") or {}).items()
+        if k not in ("versionId", "lastUpdated")
+    }
     result = {k: v for k, v in resource.items() if k != "meta"}
     if meta:
         result["meta"] = meta

@@ -67,7 +67,9 @@ def shared_resources(folder: Path) -> tuple[list[dict[str, Any]], dict[str, str]
             ref = f"{resource['resourceType']}/{resource['id']}"
             mapping[entry["fullUrl"]] = ref
             for ident in resource.get("identifier", []):
-                mapping[f"{resource['resourceType']}?identifier={ident.get('system')}|{ident.get('value')}"] = ref
+                mapping[
+                    f"{resource['resourceType']}?identifier={ident.get('system')}|{ident.get('value')}"
+                ] = ref
             resources.append(resource)
     return resources, mapping
 
@@ -80,7 +82,9 @@ def patient_bundles(folder: Path) -> list[list[tuple[str, dict[str, Any]]]]:
     ]
 
 
-def copy_of(bundle: list[tuple[str, dict[str, Any]]], k: int, shared: dict[str, str]) -> list[dict[str, Any]]:
+def copy_of(
+    bundle: list[tuple[str, dict[str, Any]]], k: int, shared: dict[str, str]
+) -> list[dict[str, Any]]:
     mapping = dict(shared)
     for full_url, resource in bundle:
         mapping[full_url] = f"{resource['resourceType']}/{resource['id']}-{k}"
@@ -111,8 +115,21 @@ def main() -> None:
     def put(resource: dict[str, Any]) -> None:
         nonlocal written
         stamp = now_us()
-        stamped = with_server_meta(resource, resource_id=resource["id"], version_id="1", last_updated=format_instant(stamp))
-        batch.append(WriteOp(resource["resourceType"], resource["id"], 0, 1, stamp, "PUT", dump(stamped), indexer.index(stamped)))
+        stamped = with_server_meta(
+            resource, resource_id=resource["id"], version_id="1", last_updated=format_instant(stamp)
+        )
+        batch.append(
+            WriteOp(
+                resource["resourceType"],
+                resource["id"],
+                0,
+                1,
+                stamp,
+                "PUT",
+                dump(stamped),
+                indexer.index(stamped),
+            )
+        )
         written += 1
         if len(batch) >= 2000:
             store.commit_blocking(list(batch))

@@ -29,14 +29,25 @@ from urllib.parse import parse_qsl, urlsplit
 from conformance.transport import Exchange
 from fhir_server.errors import FhirError
 from fhir_server.exchange import Interaction
-from fhir_server.routing import route
+from fhir_server.routing import Route, route
 
 __all__ = ["Claims", "Coverage", "Recorder", "claims_from", "coverage"]
 
 _SEARCHES = (Interaction.SEARCH_TYPE, Interaction.SEARCH_SYSTEM)
 # Result parameters (search.html#return) and the format ones (http.html#parameters).
-_NOT_SEARCH = {"_count", "_sort", "_summary", "_elements", "_total", "_contained",
-               "_containedType", "_format", "_pretty", "_include", "_revinclude"}  # fmt: skip
+_NOT_SEARCH = {
+    "_count",
+    "_sort",
+    "_summary",
+    "_elements",
+    "_total",
+    "_contained",
+    "_containedType",
+    "_format",
+    "_pretty",
+    "_include",
+    "_revinclude",
+}
 _PREFIX = re.compile(r"^(eq|ne|gt|lt|ge|le|sa|eb|ap)(?=[0-9-])")
 
 
@@ -128,12 +139,12 @@ class Recorder:
         params = parse_qsl(url.query, keep_blank_values=True)
         if target.interaction is Interaction.SEARCH_SYSTEM or segments[-1:] == ["_search"]:
             params += parse_qsl((exchange.request_body or b"").decode("utf-8", "replace"))
-        self._interaction(exchange, target, params)
+        self._interaction(exchange, target)
         self.formats.add(_format(exchange, params))
         if target.interaction in _SEARCHES:
             self._search(target.resource_type, params)
 
-    def _interaction(self, exchange: Exchange, target: Any, params: list[tuple[str, str]]) -> None:
+    def _interaction(self, exchange: Exchange, target: Route) -> None:
         interaction = target.interaction
         if interaction is Interaction.TRANSACTION:
             content = exchange.request_content
@@ -141,7 +152,7 @@ class Recorder:
             if isinstance(body, dict) and body.get("type") == "batch":
                 interaction = Interaction.BATCH
         if interaction is Interaction.OPERATION:
-            self.operations.add(str(getattr(target, "operation", "") or ""))
+            self.operations.add(target.operation or "")
         self.interactions.add(str(interaction))
         if interaction is Interaction.CREATE and exchange.header("if-none-exist", request=True):
             self.conditional.add("create")

@@ -9,7 +9,7 @@ to `capability-coverage.txt`, with every unsearched name, beside the reports). S
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ def run_with_coverage(
     variables: Mapping[str, str] | None = None,
     *,
     require_pass: bool = True,
+    must_pass: Collection[Path] | None = None,
 ) -> int:
     """0 when the scripts passed (if `require_pass`) and the coverage has no gap, else 1.
 
@@ -60,7 +61,14 @@ def run_with_coverage(
         return 2
     recorder = Recorder(server)
     status = main_run(
-        server, auth, scripts, report_dir, post_to, variables, on_exchange=recorder.record
+        server,
+        auth,
+        scripts,
+        report_dir,
+        post_to,
+        variables,
+        on_exchange=recorder.record,
+        must_pass=must_pass,
     )
     if status == 2:
         return status

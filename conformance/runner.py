@@ -6,7 +6,7 @@ library API under it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,8 +127,14 @@ def main_run(
     post_to: str | None,
     variables: Mapping[str, str] | None = None,
     on_exchange: Callable[[Exchange], None] | None = None,
+    must_pass: Collection[Path] | None = None,
 ) -> int:
-    """Run the scripts, print the summaries; 0 when every script passed, else 1 (2: none)."""
+    """Run the scripts, print the summaries; 0 when every script passed, else 1 (2: none).
+
+    With `must_pass`, only those scripts decide the status (each must have run and passed);
+    the others are still run, printed and reported (see `conformance.allowlist`).
+    """
+    gated = None if must_pass is None else {p.resolve() for p in must_pass}
     try:
         results = run_scripts(
             server,
@@ -157,7 +163,24 @@ def main_run(
                 print(f"  post failed: {exc}")
                 failed += 1
         print()
-        failed += 0 if result.passed else 1
+        if not result.passed and (gated is None or result.path.resolve() in gated):
+            failed += 1
     passed = sum(1 for r in results if r.passed)
     print(f"{len(results)} TestScripts: {passed} passed, {len(results) - passed} failed")
+    if gated is not None:
+        failed += _gate_summary(gated, results)
     return 1 if failed else 0
+
+
+def _gate_summary(gated: set[Path], results: list[ScriptResult]) -> int:
+    """Print how the must-pass scripts did; the number of them that did not run."""
+    ran = {r.path.resolve() for r in results}
+    missing = sorted(gated - ran)
+    for path in missing:
+        print(f"error: must-pass script {path} was not run (not found among the scripts)")
+    bad = sum(1 for r in results if r.path.resolve() in gated and not r.passed)
+    print(
+        f"gate: {len(gated)} must-pass TestScripts, {bad} failed, {len(missing)} missing; "
+        f"{len(ran - gated)} other TestScripts reported without gating"
+    )
+    return len(missing)

@@ -25,7 +25,7 @@ from fhir_server.interactions.operations import operation
 from fhir_server.interactions.patch import patch
 from fhir_server.interactions.read import read, vread
 from fhir_server.interactions.search import search
-from fhir_server.interactions.search_setup import tenant_setup
+from fhir_server.interactions.search_setup import SearchSetup, tenant_setup
 from fhir_server.interactions.transaction import transaction
 from fhir_server.interactions.update import update
 from fhir_server.storage.contracts import ResourceStore, StoreProvider
@@ -104,13 +104,19 @@ class Pipeline:
             raise NotFound(f"Unknown tenant '{request.tenant}'")
         return await self._run(request, self._stores.for_tenant(request.tenant))
 
-    async def _run(self, request: FhirRequest, store: ResourceStore) -> FhirResponse:
+    async def _run(
+        self, request: FhirRequest, store: ResourceStore, setup: SearchSetup | None = None
+    ) -> FhirResponse:
         """One request on a bound store: hooks, interaction, hooks. Batch entries come back
-        through here, so every entry meets the same hooks as a request of its own."""
-        ctx = Context(request, store, self.services, lambda entry: self._run(entry, store))
+        through here, so every entry meets the same hooks as a request of its own; they
+        share their Bundle's search setup (one settings read per Bundle, not per entry)."""
+        ctx = Context(request, store, self.services)
+        ctx.run_entry = lambda entry: self._run(entry, store, ctx.search)
         handler = _HANDLERS.get(request.interaction)
         try:
-            if request.interaction not in _NO_SEARCH:
+            if setup is not None:
+                ctx.search = setup
+            elif request.interaction not in _NO_SEARCH:
                 ctx.search = await tenant_setup(store)
             for before in self.before_hooks:
                 await before(ctx)

@@ -33,9 +33,10 @@ def _checked(document: Doc) -> Doc:
     return document
 
 
-def _filter(query: Doc | None) -> Doc:
+def _filter(query: Doc | None, seen: list[Any]) -> Doc:
     query = query or {}
     bson.encode(query)  # a value a server could not receive fails here as it would there
+    seen.append(query)
     return query
 
 
@@ -59,8 +60,9 @@ class CursorDouble:
 class CollectionDouble:
     """The AsyncCollection methods the adapter calls; `session` is accepted and ignored."""
 
-    def __init__(self, collection: mongomock.Collection) -> None:
+    def __init__(self, collection: mongomock.Collection, seen: list[Any]) -> None:
         self._c = collection
+        self._seen = seen  # every filter and pipeline sent, for the injection tests
 
     @property
     def name(self) -> str:
@@ -77,7 +79,7 @@ class CollectionDouble:
         self, query: Doc | None = None, projection: Any = None, session: Any = None
     ) -> Doc | None:
         await asyncio.sleep(0)
-        found = self._c.find_one(_filter(query), projection)
+        found = self._c.find_one(_filter(query, self._seen), projection)
         return dict(found) if found is not None else None
 
     def find(
@@ -89,7 +91,7 @@ class CollectionDouble:
         limit: int = 0,
         session: Any = None,
     ) -> CursorDouble:
-        cursor = self._c.find(_filter(query), projection)
+        cursor = self._c.find(_filter(query, self._seen), projection)
         if sort:
             cursor = cursor.sort(sort)
         if limit:
@@ -99,6 +101,7 @@ class CollectionDouble:
     async def aggregate(self, pipeline: list[Doc], session: Any = None) -> CursorDouble:
         await asyncio.sleep(0)
         bson.encode({"pipeline": pipeline})
+        self._seen.append(pipeline)
         return CursorDouble([dict(d) for d in self._c.aggregate(pipeline)])
 
     async def count_documents(
@@ -106,7 +109,7 @@ class CollectionDouble:
     ) -> int:
         await asyncio.sleep(0)
         options = {"limit": limit} if limit else {}
-        return int(self._c.count_documents(_filter(query), **options))
+        return int(self._c.count_documents(_filter(query, self._seen), **options))
 
     async def insert_one(self, document: Doc, session: Any = None) -> Any:
         await asyncio.sleep(0)
@@ -115,12 +118,13 @@ class CollectionDouble:
     async def update_one(self, query: Doc, update: Doc, session: Any = None, **kw: Any) -> Any:
         await asyncio.sleep(0)
         _checked(update)
-        return self._c.update_one(_filter(query), update, **kw)
+        self._seen.append(update)
+        return self._c.update_one(_filter(query, self._seen), update, **kw)
 
     async def find_one_and_update(self, query: Doc, update: Doc, **options: Any) -> Doc | None:
         await asyncio.sleep(0)
         options.pop("session", None)
-        found = self._c.find_one_and_update(_filter(query), update, **options)
+        found = self._c.find_one_and_update(_filter(query, self._seen), update, **options)
         return dict(found) if found is not None else None
 
     async def drop(self) -> None:
@@ -137,7 +141,7 @@ class DatabaseDouble:
         return str(self._db.name)
 
     def get_collection(self, name: str, **options: Any) -> CollectionDouble:
-        return CollectionDouble(self._db.get_collection(name))
+        return CollectionDouble(self._db.get_collection(name), self._client.sent)
 
     def __getitem__(self, name: str) -> CollectionDouble:
         return self.get_collection(name)
@@ -186,6 +190,7 @@ class MongoDouble:
         self.sync = mongomock.MongoClient()  # what the synchronous tenant registry uses
         self.replica_set = replica_set
         self.roles: dict[str, dict[str, Doc]] = {}
+        self.sent: list[Any] = []  # every filter, update and pipeline the adapter sent
         self.closed = False
 
     def hello(self) -> Doc:

@@ -2,6 +2,7 @@
 
     fhir-server serve [--data-dir DIR] [--host H] [--port P] [--workers N] [--demo]
     fhir-server tenant create NAME | tenant list
+    fhir-server import --tenant NAME PATH...   (Bundle .json and .ndjson files, folders, globs)
     fhir-server mongo init [--mongodb-uri URI] [--mongodb-database NAME] [--no-roles]
     fhir-server conformance run --server URL [--auth 'Bearer TOKEN'] SCRIPTS... | coverage
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import click
 
 from fhir_server.cli.conformance import conformance
+from fhir_server.cli.import_cmd import import_command
 from fhir_server.cli.mongo import mongo
 from fhir_server.cli.reindex import reindex
 from fhir_server.cli.serve import serve
@@ -33,6 +35,7 @@ cli.add_command(serve)
 cli.add_command(tenant)
 cli.add_command(conformance)
 cli.add_command(mongo)
+cli.add_command(import_command)
 
 
 def main() -> None:

@@ -1,11 +1,13 @@
 """`fhir-server conformance run|coverage`: TestScripts against any FHIR server.
 
     fhir-server conformance run --server URL [--auth 'Bearer TOKEN'] [--var NAME=VALUE]...
-        [--report-dir DIR] [--post-to URL] [--coverage] SCRIPTS...
+        [--report-dir DIR] [--post-to URL] [--coverage] [--must-pass FILE] SCRIPTS...
     fhir-server conformance coverage --server URL [--auth ...] [--var ...] SCRIPTS...
 
 `run` exits 0 when every TestScript passed, 1 when one failed (or a TestReport could not be
 posted, or with `--coverage` a claimed capability went unexercised), 2 when nothing ran.
+With `--must-pass FILE` (an allow-list, see conformance/allowlist.py) only the scripts it
+lists as must-pass decide the status; every script is still run and reported.
 `coverage` runs the scripts only to see what they exercise, and exits 1 on a gap. The
 engine and the coverage rule live in the `conformance` package (conformance/README.md).
 """
@@ -13,11 +15,14 @@ engine and the coverage rule live in the `conformance` package (conformance/READ
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
 from conformance import main_run
+from conformance.allowlist import AllowListError, load_allowlist
 from conformance.coverage_run import run_with_coverage
+from conformance.loader import discover
 
 __all__ = ["conformance"]
 
@@ -60,6 +65,12 @@ def conformance() -> None:
     is_flag=True,
     help="Also check the suite against the server's CapabilityStatement; fail on a gap",
 )
+@click.option(
+    "--must-pass",
+    "allowlist",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Allow-list file: only the scripts it lists as must-pass decide the exit status",
+)
 @_SCRIPTS
 def run(
     server: str,
@@ -68,15 +79,32 @@ def run(
     report_dir: str | None,
     post_to: str | None,
     coverage: bool,
+    allowlist: str | None,
     scripts: tuple[str, ...],
 ) -> None:
     """Run SCRIPTS (files, or folders searched for TestScripts) against --server."""
     values = _parse_vars(variables)
+    must_pass = _must_pass(allowlist, scripts) if allowlist else None
     if coverage:
-        status = run_with_coverage(server, auth, list(scripts), report_dir, post_to, values)
+        status = run_with_coverage(
+            server, auth, list(scripts), report_dir, post_to, values, must_pass=must_pass
+        )
     else:
-        status = main_run(server, auth, list(scripts), report_dir, post_to, values)
+        status = main_run(
+            server, auth, list(scripts), report_dir, post_to, values, must_pass=must_pass
+        )
     sys.exit(status)
+
+
+def _must_pass(allowlist: str, scripts: tuple[str, ...]) -> list[Path]:
+    try:
+        allow = load_allowlist(Path(allowlist))
+    except AllowListError as exc:
+        raise click.BadParameter(str(exc), param_hint="--must-pass") from exc
+    roots = [Path(s) for s in scripts if Path(s).is_dir()]
+    for script in allow.unlisted(roots, discover([Path(s) for s in scripts])):
+        click.echo(f"note: {script} is neither must-pass nor excluded in {allowlist}")
+    return allow.resolve(roots)
 
 
 @conformance.command("coverage")

@@ -28,7 +28,8 @@ def serve(**flags: Any) -> None:
     import uvicorn
 
     settings = settings_from_flags(**flags)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.storage == "sqlite":
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.demo:
         store = open_registry(settings)
         store.create(parse_tenant_id("demo"), format_instant(now_us()))

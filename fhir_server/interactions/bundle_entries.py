@@ -156,11 +156,14 @@ def _route(method: str, url: str, base_url: str) -> tuple[Route, list[tuple[str,
         if not url.startswith(base_url + "/"):
             raise BadRequest(f"request.url '{url[:120]}' is not on this server's base")
         url = url[len(base_url) + 1 :]
-    parts = urlsplit(url)
-    segments = [unquote(s) for s in parts.path.strip("/").split("/") if s]
+    if "?" in url or "%" in url or "#" in url:
+        parts = urlsplit(url)
+        path, params = parts.path, parse_qsl(parts.query, keep_blank_values=True)
+    else:  # `Patient`, `Patient/123`: most entries, and the hot path of a large transaction
+        path, params = url, []
+    segments = [unquote(s) for s in path.strip("/").split("/") if s]
     if not segments:
         raise BadRequest("request.url must name a resource type")
-    params = parse_qsl(parts.query, keep_blank_values=True)
     # HEAD is GET without the body (http.html#read).
     return route("GET" if method == "HEAD" else method, segments), params
 

@@ -30,13 +30,57 @@ TYPE_INTERACTIONS = (
     Interaction.HISTORY_TYPE,
     Interaction.CREATE,
     Interaction.SEARCH_TYPE,
+    Interaction.PATCH,
 )
-SYSTEM_INTERACTIONS = (Interaction.HISTORY_SYSTEM,)
+SYSTEM_INTERACTIONS = (
+    Interaction.HISTORY_SYSTEM,
+    Interaction.SEARCH_SYSTEM,
+    Interaction.TRANSACTION,
+    Interaction.BATCH,
+)
+# (name, canonical definition, types it applies to (None: every type), what is offered)
+OPERATIONS = (
+    (
+        "validate",
+        "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+        None,
+        "Type and instance level; modes create, update, delete; base R4 structure only",
+    ),
+    (
+        "meta",
+        "http://hl7.org/fhir/OperationDefinition/Resource-meta",
+        None,
+        "Instance and version level only",
+    ),
+    (
+        "meta-add",
+        "http://hl7.org/fhir/OperationDefinition/Resource-meta-add",
+        None,
+        "Instance and version level; changes meta in place, with no new version",
+    ),
+    (
+        "meta-delete",
+        "http://hl7.org/fhir/OperationDefinition/Resource-meta-delete",
+        None,
+        "Instance and version level; changes meta in place, with no new version",
+    ),
+    (
+        "everything",
+        "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+        "Patient",
+        "Instance and type level; _since, _type, _count (start and end are not supported)",
+    ),
+)
 FORMATS = ("application/fhir+json", "json", "application/fhir+xml", "xml")
 
 
 async def capabilities(ctx: Context) -> FhirResponse:
     statement = dict(_static_statement())
+    if not await ctx.store.supports_transactions():
+        # MongoDB without a replica set: transactions are refused, so not claimed.
+        rest = dict(statement["rest"][0])
+        rest["interaction"] = [i for i in rest["interaction"] if i["code"] != "transaction"]
+        statement["rest"] = [rest]
     statement["date"] = format_instant(now_us())
     statement["implementation"] = {
         "description": f"FHIR server, tenant {ctx.request.tenant}",
@@ -69,6 +113,11 @@ def _static_statement() -> dict[str, Any]:
                 "searchParam": [
                     {"name": code, "definition": url, "type": ptype}
                     for code, ptype, url in supported_parameters(rtype, registry)
+                ],
+                "operation": [
+                    {"name": name, "definition": url, "documentation": text}
+                    for name, url, only, text in OPERATIONS
+                    if only in (None, rtype)
                 ],
             }
         )

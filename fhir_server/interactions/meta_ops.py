@@ -75,6 +75,11 @@ def _given_meta(ctx: Context) -> dict[str, Any]:
     parts = parameter_parts(ctx, "meta")
     if len(parts) != 1 or not isinstance(parts[0].get("valueMeta"), dict):
         raise BadRequest("Send a Parameters body with exactly one 'meta' (valueMeta)", ("meta",))
+    assert ctx.request.body is not None
+    issues = ctx.services.validate(ctx.request.body)  # a malformed Meta is refused as sent
+    if issues:
+        first = issues[0]
+        raise InvalidResource(first.diagnostics, first.expression, extra_issues=issues[1:])
     given: dict[str, Any] = parts[0]["valueMeta"]
     return given
 

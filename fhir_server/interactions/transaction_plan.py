@@ -11,7 +11,8 @@ http://hl7.org/fhir/R4/http.html#trules, in order:
 
 Nothing is written here: the caller commits the ops in one database transaction, so a
 failure anywhere leaves no trace. Searches see the database as it was before the
-transaction (a conditional reference cannot match a resource the same Bundle creates).
+transaction, less the resources its DELETEs remove: a conditional create or reference
+cannot match a resource the same Bundle creates or changes.
 """
 
 from __future__ import annotations
@@ -88,15 +89,19 @@ async def plan_transaction(ctx: Context, entries: list[BundleEntry]) -> Plan:
 
 async def _plan(ctx: Context, writes: list[BundleEntry], plan: Plan) -> None:
     targets: dict[int, _Target] = {}
+    deleting: set[tuple[str, str]] = set()  # DELETE targets come first (phase order)
     for entry in writes:
-        targets[entry.index] = await _guard(entry, _target(ctx, entry))
+        target = await _guard(entry, _target(ctx, entry, deleting))
+        targets[entry.index] = target
+        if entry.route.interaction is Interaction.DELETE and target.id is not None:
+            deleting.add((target.resource_type, target.id))
     _refuse_overlaps(writes, targets)
     replacements = {
         entry.full_url: f"{t.resource_type}/{t.id}"
         for entry in writes
         if entry.full_url and (t := targets[entry.index]).id is not None
     }
-    resolver = _Resolver(ctx, replacements)
+    resolver = _Resolver(ctx, replacements, deleting)
     for entry in writes:
         if entry.route.interaction in (Interaction.CREATE, Interaction.UPDATE):
             assert entry.resource is not None
@@ -117,16 +122,28 @@ def _criteria(entry: BundleEntry) -> list[tuple[str, str]]:
     return [(k, v) for k, v in entry.params if k not in CONTROL_PARAMS]
 
 
+async def _matches(
+    ctx: Context, rtype: str, criteria: list[tuple[str, str]], deleting: set[tuple[str, str]]
+) -> list[StoredVersion]:
+    """Matches as the transaction sees them: without what its DELETEs remove."""
+    found = await find_matches(ctx, rtype, criteria)
+    return [m for m in found if (m.resource_type, m.id) not in deleting]
+
+
 async def _one_match(
-    ctx: Context, rtype: str, criteria: list[tuple[str, str]], what: str
+    ctx: Context,
+    rtype: str,
+    criteria: list[tuple[str, str]],
+    what: str,
+    deleting: set[tuple[str, str]],
 ) -> StoredVersion | None:
-    matches = await find_matches(ctx, rtype, criteria)
+    matches = await _matches(ctx, rtype, criteria, deleting)
     if len(matches) > 1:
         raise PreconditionFailed(f"The {what} matched more than one {rtype}")
     return matches[0] if matches else None
 
 
-async def _target(ctx: Context, entry: BundleEntry) -> _Target:
+async def _target(ctx: Context, entry: BundleEntry, deleting: set[tuple[str, str]]) -> _Target:
     interaction = entry.route.interaction
     rtype = entry.route.resource_type
     if interaction not in _WRITES or rtype is None:
@@ -134,7 +151,7 @@ async def _target(ctx: Context, entry: BundleEntry) -> _Target:
     if interaction is Interaction.CREATE:
         criteria = entry.headers.get("if-none-exist")
         if criteria:
-            found = await _one_match(ctx, rtype, parse_criteria(criteria), "ifNoneExist")
+            found = await _one_match(ctx, rtype, parse_criteria(criteria), "ifNoneExist", deleting)
             if found is not None:
                 return _Target(rtype, found.id, existing=found)
         return _Target(rtype, new_id())
@@ -143,21 +160,26 @@ async def _target(ctx: Context, entry: BundleEntry) -> _Target:
         if interaction is Interaction.UPDATE:
             _check_body_id(entry, resource_id)
         return _Target(rtype, resource_id)
-    found = await _one_match(ctx, rtype, _criteria(entry), f"conditional {entry.method}")
+    what = f"conditional {entry.method}"
+    found = await _one_match(ctx, rtype, _criteria(entry), what, deleting)
     if interaction is Interaction.UPDATE:
-        body_id = _check_body_id(entry, found.id if found else None)
+        body_id = _check_body_id(entry, found.id if found else None, required=False)
         return _Target(rtype, found.id if found else (body_id or new_id()))
     if found is None and interaction is Interaction.PATCH:
         raise NotFound(f"No {rtype} matched the conditional PATCH's criteria")
     return _Target(rtype, found.id if found else None)
 
 
-def _check_body_id(entry: BundleEntry, expected: str | None) -> str | None:
+def _check_body_id(
+    entry: BundleEntry, expected: str | None, *, required: bool = True
+) -> str | None:
+    """The body's id, which must be the one the request names (a conditional update's
+    body may leave it out)."""
     assert entry.resource is not None
     body_id = entry.resource.get("id")
     if body_id is not None and not isinstance(body_id, str):
         raise BadRequest("Resource.id must be a string", ("id",))
-    if expected is not None and body_id != expected:
+    if expected is not None and body_id != expected and (required or body_id is not None):
         raise BadRequest(
             f"The resource's id '{str(body_id)[:64]}' must equal the id its request names "
             f"('{expected}')",
@@ -187,9 +209,12 @@ def _refuse_overlaps(writes: list[BundleEntry], targets: dict[int, _Target]) -> 
 class _Resolver:
     """Rewrites a resource's references: fullUrls of the Bundle, conditional references."""
 
-    def __init__(self, ctx: Context, replacements: dict[str, str]) -> None:
+    def __init__(
+        self, ctx: Context, replacements: dict[str, str], deleting: set[tuple[str, str]]
+    ) -> None:
         self._ctx = ctx
         self._replacements = replacements
+        self._deleting = deleting
 
     async def apply(self, resource: dict[str, Any], plan: Plan) -> None:
         holders = list(reference_holders(resource))
@@ -209,7 +234,8 @@ class _Resolver:
         rtype, _, query = reference.partition("?")
         if not is_resource_type(rtype):
             raise BadRequest(f"The conditional reference '{reference[:120]}' names no type")
-        matches = await find_matches(self._ctx, rtype, parse_qsl(query, keep_blank_values=True))
+        criteria = parse_qsl(query, keep_blank_values=True)
+        matches = await _matches(self._ctx, rtype, criteria, self._deleting)
         if len(matches) != 1:
             raise PreconditionFailed(
                 f"The conditional reference '{reference[:120]}' must match exactly one "

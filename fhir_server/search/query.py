@@ -99,8 +99,9 @@ def parse_search(
         resource_type=rtype,
         conditions=tuple(conditions),
         count=count,
-        # `estimate` counts exactly up to ten pages' worth, then stops: a bounded cost
-        estimate_limit=max(100, 10 * count),
+        # `estimate` counts exactly up to two pages' worth and then stops, so that its cost
+        # follows the page; past that the Bundle has no total (ask `_total=accurate`)
+        estimate_limit=max(40, 2 * count),
         cursor=decode_cursor(_last(params, CURSOR_PARAM)),
         total=_total(params, options),
         applied_params=tuple(applied),

@@ -116,8 +116,18 @@ def test_the_command_reports_posts_and_exits_by_the_result(
     failing = _script(tmp_path, "failing", "Patient/cf-never-created", "200")
     reports = tmp_path / "reports"
 
-    ok = _cli("run", "--server", base, "--report-dir", str(reports), "--post-to", base,
-              "--auth", "Bearer not-checked-yet", str(passing))  # fmt: skip
+    ok = _cli(
+        "run",
+        "--server",
+        base,
+        "--report-dir",
+        str(reports),
+        "--post-to",
+        base,
+        "--auth",
+        "Bearer not-checked-yet",
+        str(passing),
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "PASS" in ok.stdout and "posted: " in ok.stdout
     assert (reports / "passing.testreport.json").is_file()
@@ -144,7 +154,14 @@ def test_coverage_lists_what_a_partial_suite_leaves_out(
     assert partial.returncode == 1
     assert "GAP  search parameter type quantity" in partial.stdout
     assert "GAP  interaction read" not in partial.stdout
-    full = _cli("run", "--coverage", "--server", suite_run.server.base,
-                "--report-dir", str(tmp_path), str(SUITES))  # fmt: skip
+    full = _cli(
+        "run",
+        "--coverage",
+        "--server",
+        suite_run.server.base,
+        "--report-dir",
+        str(tmp_path),
+        str(SUITES),
+    )
     assert full.returncode == 0, full.stdout[-3000:]
     assert "0 gap(s)" in (tmp_path / "capability-coverage.txt").read_text()

@@ -314,3 +314,20 @@ async def test_capability_statement_lists_both_formats(client: httpx.AsyncClient
     as_xml = await client.get("metadata", params={"_format": "xml"})
     formats = _xml(as_xml).xpath("/f:CapabilityStatement/f:format/@value", namespaces=NS)
     assert "application/fhir+xml" in formats
+
+
+async def test_a_stored_value_xml_cannot_carry_is_a_406_naming_it(
+    client: httpx.AsyncClient,
+) -> None:
+    # U+0001 has no XML 1.0 form. R4 forbids it in strings (datatypes.html#string); if the
+    # validator lets it through, the XML answer must say so rather than fail with a 500.
+    body = {"resourceType": "Patient", "id": "ctl", "name": [{"family": "a\u0001b"}]}
+    stored = await client.put("Patient/ctl", json=body, headers=FHIR_JSON)
+    if stored.status_code == 400:
+        return  # refused on the way in: nothing unrepresentable is ever stored
+    assert stored.status_code == 201
+    response = await client.get("Patient/ctl", headers={"Accept": "application/fhir+xml"})
+    assert response.status_code == 406
+    root = _xml(response)
+    assert _value(root, "//f:issue/f:expression/@value") == "Patient.name[0].family"
+    assert (await client.get("Patient/ctl")).json()["name"][0]["family"] == "a\u0001b"

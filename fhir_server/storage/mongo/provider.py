@@ -66,5 +66,9 @@ def connect(uri: str, database: str) -> MongoStoreProvider:
 
 def connect_tenants(uri: str, database: str) -> MongoTenantStore:
     """The tenant registry alone, on pymongo's synchronous client (see `tenants`)."""
-    client: MongoClient[dict[str, Any]] = MongoClient(uri, **_OPTIONS)
+    # The registry is read synchronously, on the event loop (once per tenant and
+    # process): wait at most 5 s for a server, not pymongo's default 30.
+    client: MongoClient[dict[str, Any]] = MongoClient(
+        uri, serverSelectionTimeoutMS=5_000, **_OPTIONS
+    )
     return MongoTenantStore(client, database)

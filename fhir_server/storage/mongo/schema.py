@@ -60,6 +60,9 @@ INDEXES = (
     _index(RESOURCES, "idx_token", "tenant", "type", "idx.t.p", "idx.t.c", "idx.t.sy"),
     _index(RESOURCES, "idx_reference", "tenant", "type", "idx.r.p", "idx.r.ri", "idx.r.rt"),
     _index(RESOURCES, "idx_date", "tenant", "type", "idx.d.p", "idx.d.lo", "idx.d.hi"),
+    # `gt`/`ge`/`sa` bound the high end alone: without this their scan of idx_date
+    # would be bounded by the parameter only
+    _index(RESOURCES, "idx_date_high", "tenant", "type", "idx.d.p", "idx.d.hi"),
     _index(RESOURCES, "idx_number", "tenant", "type", "idx.n.p", "idx.n.m"),
     _index(RESOURCES, "idx_quantity", "tenant", "type", "idx.q.p", "idx.q.cc", "idx.q.cm"),
     _index(RESOURCES, "idx_uri", "tenant", "type", "idx.u.p", "idx.u.v"),

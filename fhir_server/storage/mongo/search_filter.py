@@ -32,6 +32,7 @@ from fhir_server.storage.mongo.search_query import (
     any_of,
     element_filter,
     has_element,
+    negation,
     operand,
 )
 
@@ -116,7 +117,7 @@ async def condition_filter(
 def _point(match: RangeMatch, field: str) -> Document:
     """Bounds on a single-valued field (both ends of the range are the field)."""
     tests = all_of([{field: {_OPERATORS[b.op]: operand(b.value)}} for b in match.bounds])
-    return {"$nor": [tests]} if match.negated else tests
+    return negation(tests) if match.negated else tests
 
 
 async def _chain(
@@ -144,6 +145,8 @@ def _referenced(targets: list[tuple[str, str]], rtype: str | None) -> Document:
     if rtype is not None:
         ids = by_type.get(rtype, [])
         return {"id": {"$in": [operand(i) for i in ids]}} if ids else dict(NOTHING)
+    # A system search: the outer filter names the tenant (MongoDB pushes it into each
+    # branch of this $or, which then scans (tenant, type, id)).
     return any_of(
         [
             {"type": operand(t), "id": {"$in": [operand(i) for i in ids]}}

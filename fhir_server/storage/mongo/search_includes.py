@@ -45,13 +45,19 @@ async def _forward(
             targets.setdefault(target_type, []).append(target_id)
     if not targets:
         return []
+    # Each branch names tenant and type itself, so each is one scan of (tenant, type, id).
     which = any_of(
         [
-            {"type": operand(t), "id": {"$in": [operand(i) for i in ids]}}
+            {
+                "tenant": tenant,
+                "type": operand(t),
+                "id": {"$in": [operand(i) for i in ids]},
+                "deleted": False,
+            }
             for t, ids in sorted(targets.items())
         ]
     )
-    return await _fetch(resources, {"tenant": tenant, "deleted": False, "$and": [which]})
+    return await _fetch(resources, which)
 
 
 async def _reverse(

@@ -40,6 +40,9 @@ __all__ = [
     "any_of",
     "clamp_int64",
     "element_filter",
+    "element_tests",
+    "has_element",
+    "negation",
     "operand",
 ]
 
@@ -47,7 +50,8 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 # Larger than any character a FHIR string holds: `p <= v < p + TOP` is "v starts with p".
 TOP = "\U0010ffff"
-NOTHING: Document = {"$nor": [{}]}  # {} matches every document, so this matches none
+# No document has an `_id` in the empty set; an index answers it without reading any.
+NOTHING: Document = {"_id": {"$in": []}}
 
 _OPERATORS = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
 
@@ -74,6 +78,11 @@ def any_of(clauses: list[Document]) -> Document:
     if not clauses:
         return dict(NOTHING)
     return clauses[0] if len(clauses) == 1 else {"$or": clauses}
+
+
+def negation(clause: Document) -> Document:
+    """NOT `clause`; the negation of "everything" (`{}`) is nothing."""
+    return {"$nor": [clause]} if clause else dict(NOTHING)
 
 
 def all_of(clauses: list[Document]) -> Document:
@@ -133,7 +142,7 @@ def _range(tests: Document, negated: bool) -> Document:
     """`ne`: the entry's value lies outside the searched range. A resource with no value
     at all does not match (unlike a token's `:not`), so the negation stays inside the
     entry test, as in the SQLite adapter."""
-    return {"$nor": [tests]} if negated else tests
+    return negation(tests) if negated else tests
 
 
 def _quantity(match: QuantityMatch) -> Document:
@@ -199,7 +208,7 @@ def element_tests(condition: object) -> ElementTests | None:
 
 def has_element(kind: str, param: str, tests: Document) -> Document:
     """The resource has an entry of `kind` for `param` passing `tests`."""
-    if tests.get("$nor") == [{}]:
+    if tests == NOTHING:
         return dict(NOTHING)
     return {f"idx.{ARRAYS[kind]}": {"$elemMatch": {"p": operand(param), **tests}}}
 
@@ -219,5 +228,5 @@ def element_filter(condition: object) -> Document | None:
     parts = []
     for negated, tests in values:
         probe = has_element(kind, param, tests)
-        parts.append({"$nor": [probe]} if negated else probe)
+        parts.append(negation(probe) if negated else probe)
     return any_of(parts)

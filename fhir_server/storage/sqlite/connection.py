@@ -21,7 +21,6 @@ def open_connection(path: Path, *, schema: str | None = None) -> sqlite3.Connect
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache per connection
     if schema is not None:
         conn.executescript(schema)

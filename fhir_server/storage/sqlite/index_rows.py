@@ -71,7 +71,11 @@ def _row(resource_type: str, pk: int, entry: IndexEntry) -> tuple[str, Row]:
 
 
 def insert_index_rows(
-    conn: sqlite3.Connection, resource_type: str, pk: int, entries: Iterable[IndexEntry]
+    conn: sqlite3.Connection,
+    resource_type: str,
+    pk: int,
+    entries: Iterable[IndexEntry],
+    known_widths: KnownWidths | None = None,
 ) -> None:
     """Insert the rows of one resource's index entries, grouped by table."""
     # One row per distinct entry: a resource listed twice under the same value (the same
@@ -85,12 +89,32 @@ def insert_index_rows(
             widths[entry.param] = max(widths.get(entry.param, 0), entry.high - entry.low)
     for table, rows in by_table.items():
         conn.executemany(_INSERTS[table], list(rows))
+    widths = _wider_than_known(known_widths, resource_type, widths)
     if widths:
         conn.executemany(
             "INSERT INTO date_widths VALUES (?, ?, ?) ON CONFLICT (type, param) "
             "DO UPDATE SET width = max(width, excluded.width)",
             [(resource_type, param, width) for param, width in widths.items()],
         )
+
+
+# The widths a store has already recorded (one dict per database, kept by its writer):
+# most writes are no wider than what is known, and then need no upsert. Another process
+# may have recorded wider ones; the upsert's max() keeps the stored value right anyway.
+KnownWidths = dict[tuple[str, str], int]
+
+
+def _wider_than_known(
+    known: KnownWidths | None, resource_type: str, widths: dict[str, int]
+) -> dict[str, int]:
+    if known is None:
+        return widths
+    wider = {}
+    for param, width in widths.items():
+        if width > known.get((resource_type, param), -1):
+            known[(resource_type, param)] = width
+            wider[param] = width
+    return wider
 
 
 def delete_index_rows(conn: sqlite3.Connection, pks: Sequence[int]) -> None:

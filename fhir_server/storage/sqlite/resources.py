@@ -20,7 +20,11 @@ from fhir_server.storage.contracts import (
 )
 from fhir_server.storage.sqlite.connection import open_connection
 from fhir_server.storage.sqlite.history_sql import history_page
-from fhir_server.storage.sqlite.index_rows import delete_index_rows, insert_index_rows
+from fhir_server.storage.sqlite.index_rows import (
+    KnownWidths,
+    delete_index_rows,
+    insert_index_rows,
+)
 from fhir_server.storage.sqlite.schema import TENANT_SCHEMA
 from fhir_server.storage.sqlite.search_page import explain, search_page
 from fhir_server.storage.sqlite.writer import GroupCommitWriter
@@ -53,8 +57,10 @@ class SqliteResourceStore:
         self._path = path
         self._local = threading.local()
         writer_conn = open_connection(path, schema=TENANT_SCHEMA)
+        _backfill_date_widths(writer_conn)
         self._writer = GroupCommitWriter(writer_conn, path.stem, f"{path}.lock")
         self._all_conns: list[sqlite3.Connection] = []
+        self._known_widths: KnownWidths = {}  # touched by the writer thread only
         self._conns_lock = threading.Lock()
 
     def _conn(self) -> sqlite3.Connection:
@@ -92,13 +98,13 @@ class SqliteResourceStore:
         return version_of(row) if row else None
 
     async def commit(self, ops: Sequence[WriteOp]) -> None:
-        await self._writer.submit(lambda conn: _apply_ops(conn, ops))
+        await self._writer.submit(lambda conn: _apply_ops(conn, ops, self._known_widths))
 
     async def supports_transactions(self) -> bool:
         return True  # every commit is one SQLite transaction
 
     def commit_blocking(self, ops: Sequence[WriteOp]) -> None:
-        self._writer.submit_blocking(lambda conn: _apply_ops(conn, ops))
+        self._writer.submit_blocking(lambda conn: _apply_ops(conn, ops, self._known_widths))
 
     async def history(self, query: HistoryQuery) -> HistoryPage:
         return await asyncio.to_thread(lambda: history_page(self._conn(), query))
@@ -111,13 +117,14 @@ class SqliteResourceStore:
     ) -> bool:
         def work(conn: sqlite3.Connection) -> bool:
             row = conn.execute(
-                "SELECT pk FROM resources WHERE type = ? AND id = ? AND version = ? AND deleted = 0",
+                "SELECT pk FROM resources "
+                "WHERE type = ? AND id = ? AND version = ? AND deleted = 0",
                 (resource_type, resource_id, version),
             ).fetchone()
             if row is None:
                 return False
             delete_index_rows(conn, [int(row[0])])
-            insert_index_rows(conn, resource_type, int(row[0]), index)
+            insert_index_rows(conn, resource_type, int(row[0]), index, self._known_widths)
             return True
 
         return bool(await self._writer.submit(work))
@@ -129,7 +136,8 @@ class SqliteResourceStore:
     async def write_setting(self, name: str, value: bytes) -> None:
         await self._writer.submit(
             lambda conn: conn.execute(
-                "INSERT INTO settings VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                "INSERT INTO settings VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 (name, value),
             )
         )
@@ -146,7 +154,22 @@ class SqliteResourceStore:
             self._all_conns.clear()
 
 
-def _apply_ops(conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> None:
+def _backfill_date_widths(conn: sqlite3.Connection) -> None:
+    """A database written before `date_widths` existed: derive the widths once from the
+    date index (date walks rely on them being at least the true maxima)."""
+    if conn.execute("SELECT 1 FROM date_widths LIMIT 1").fetchone() is not None:
+        return
+    if conn.execute("SELECT 1 FROM idx_date LIMIT 1").fetchone() is None:
+        return
+    conn.execute(
+        "INSERT OR IGNORE INTO date_widths "
+        "SELECT type, param, MAX(high - low) FROM idx_date GROUP BY type, param"
+    )
+
+
+def _apply_ops(
+    conn: sqlite3.Connection, ops: Sequence[WriteOp], known_widths: KnownWidths | None = None
+) -> None:
     """Apply each op as a compare-and-swap; runs inside the writer's transaction."""
     for index, op in enumerate(ops):
         row = conn.execute(
@@ -193,7 +216,7 @@ def _apply_ops(conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> None:
             (pk, op.resource_type, op.id, op.version, op.last_updated_us, op.method, op.body),
         )
         if not deleted:
-            insert_index_rows(conn, op.resource_type, pk, op.index)
+            insert_index_rows(conn, op.resource_type, pk, op.index, known_widths)
 
 
 def _replace_in_place(

@@ -39,7 +39,7 @@ CREATE INDEX IF NOT EXISTS resources_type ON resources (type);
 
 CREATE TABLE IF NOT EXISTS history (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    pk INTEGER NOT NULL REFERENCES resources (pk),
+    pk INTEGER NOT NULL,  -- resources.pk (no FOREIGN KEY: the writer keeps them paired)
     type TEXT NOT NULL,
     id TEXT NOT NULL,
     version INTEGER NOT NULL,

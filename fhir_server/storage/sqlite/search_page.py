@@ -133,6 +133,17 @@ def _range_walk(conn: sqlite3.Connection, cond: Condition, rtype: str) -> Walk |
     return None
 
 
+# A chain resolving to more resources than this is walked by probing each candidate
+# instead: a dense match fills the page quickly, and materializing it would cost the set.
+SMALL_SET = 2000
+
+
+def _set_is_small(conn: sqlite3.Connection, rtype: str, cond: Condition) -> bool:
+    members = matching_pks(rtype, cond)
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM ({members.text}) LIMIT ?)"
+    return int(conn.execute(sql, [*members.args, SMALL_SET + 1]).fetchone()[0]) <= SMALL_SET
+
+
 def _low_floor(conn: sqlite3.Connection, rtype: str, param: str, match: RangeMatch) -> Fragment:
     """A redundant lower bound on `low` that lets the walk start near the matches: a range
     whose high end reaches past A began at the earliest A minus the widest range indexed."""
@@ -153,7 +164,9 @@ def _default_walk(conn: sqlite3.Connection, plan: SearchPlan) -> Walk:
         if found is not None:
             return found
         for cond in plan.conditions:
-            if isinstance(cond, ChainCondition | ListCondition | AnyOf):
+            if isinstance(cond, ListCondition | AnyOf) or (
+                isinstance(cond, ChainCondition) and _set_is_small(conn, rtype, cond)
+            ):
                 # Walk the (selective) set the condition resolves to, by pk.
                 members = Fragment("r.pk IN (") + matching_pks(rtype, cond) + Fragment(")")
                 return Walk("resources r", members, [("r.pk", False)], used=cond)

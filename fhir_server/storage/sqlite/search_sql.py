@@ -131,7 +131,9 @@ def predicate(condition: Condition, r: str, rtype: str | None) -> Fragment:
             return probe.wrap("NOT ", "") if missing else probe
         case HasCondition(source_type, param, inner):
             return _has_probe(r, rtype, source_type, param, inner)
-        case ChainCondition() | ListCondition() if rtype is not None:
+        case ChainCondition(param, target_types, inner):
+            return _chain_probe(r, param, target_types, inner)
+        case ListCondition() if rtype is not None:
             return Fragment(f"{r}.pk IN (") + matching_pks(rtype, condition) + Fragment(")")
         case AnyOf(conditions):
             return any_of(predicate(c, r, rtype) for c in conditions)
@@ -197,6 +199,26 @@ def _chain_set(rtype: str, param: str, target_types: tuple[str, ...], inner: Con
         [rtype, param],
     )
     return head + targets + Fragment(")")
+
+
+def _chain_probe(r: str, param: str, target_types: tuple[str, ...], inner: Condition) -> Fragment:
+    """`r` refers through `param` to a target satisfying `inner`, probed from `r`'s own
+    reference entries (the `pk` index), one level of the chain at a time."""
+    c, x = _alias("c"), _alias("x")
+    marks = ", ".join("?" for _ in target_types)
+    head = Fragment(
+        f"EXISTS (SELECT 1 FROM idx_reference {c} INDEXED BY idx_reference_pk "
+        f"CROSS JOIN resources {x} ON {x}.type = {c}.target_type AND {x}.id = {c}.target_id "
+        f"WHERE {c}.pk = {r}.pk AND {c}.param = ? AND {c}.target_type IN ({marks}) "
+        f"AND {x}.deleted = 0 AND ",
+        [param, *target_types],
+    )
+    inners = (
+        any_of(predicate(inner, x, t) for t in target_types)
+        if len(target_types) > 1
+        else predicate(inner, x, target_types[0])
+    )
+    return head + inners + Fragment(")")
 
 
 def _has_probe(

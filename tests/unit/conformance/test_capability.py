@@ -114,8 +114,11 @@ def test_gaps_name_what_is_claimed_but_not_exercised() -> None:
         "search parameter type reference",
         "search parameter type token",
     ]
-    assert result.unsearched == {"date": ["birthdate"], "reference": ["organization"],
-                                 "token": ["code"]}  # fmt: skip
+    assert result.unsearched == {
+        "date": ["birthdate"],
+        "reference": ["organization"],
+        "token": ["code"],
+    }
     assert "10 gap(s)" in result.text()
 
 
@@ -129,7 +132,7 @@ def test_a_suite_that_exercises_every_claim_has_no_gap() -> None:
         _exchange("GET", f"{BASE}/_history"),
         _exchange(
             "POST", BASE, request_content=Content({"resourceType": "Bundle", "type": "batch"})
-        ),  # fmt: skip
+        ),
         _exchange("POST", f"{BASE}/$validate"),
     )
     result = coverage(claims_from(STATEMENT), seen)
