@@ -22,7 +22,7 @@ def load_object(raw: bytes, *, what: str = "The body") -> dict[str, Any]:
     validator, which every stored resource passes through, walks iteratively and reports
     anything deeper than the configured limit as one clear issue.
     """
-    if not raw.strip():
+    if not raw or raw.isspace():
         raise BadRequest(f"{what} is empty; a FHIR resource was expected")
     try:
         value = orjson.loads(raw)

@@ -27,7 +27,7 @@ __all__ = [
 ReferenceHolder = dict[str, Any]
 """An object with a `reference` string (a Reference, wherever it occurs)."""
 
-_CONDITIONAL = re.compile(r"[A-Z][A-Za-z]{1,63}\?.+")
+_CONDITIONAL = re.compile(r"[A-Z][A-Za-z]{1,63}\?.*")
 
 
 def is_placeholder(reference: str) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from fhir_server.interactions.search_setup import SETTING, setup_from_parameters
+from fhir_server.interactions.search_setup import SETTING, forget_setting, setup_from_parameters
 from fhir_server.search.plan import SearchPlan, TokenCondition, TokenMatch
 from fhir_server.storage.contracts import ResourceStore, StoredVersion
 
@@ -66,6 +66,7 @@ async def reindex_tenant(
         if progress is not None and report.resources % BATCH == 0:
             progress(report.resources, total)
     await store.write_setting(SETTING, orjson.dumps(parameters))
+    forget_setting(store)
     if progress is not None:
         progress(report.resources, total)
     return report

@@ -8,6 +8,7 @@ until then searches and writes use the set in force before.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,14 @@ from fhir_server.search.indexer import Indexer
 from fhir_server.search.registry import SearchParameterDef, SearchRegistry, default_registry
 from fhir_server.storage.contracts import ResourceStore
 
-__all__ = ["SETTING", "SearchSetup", "default_setup", "setup_from_parameters", "tenant_setup"]
+__all__ = [
+    "SETTING",
+    "SearchSetup",
+    "default_setup",
+    "forget_setting",
+    "setup_from_parameters",
+    "tenant_setup",
+]
 
 SETTING = "search-parameters"
 
@@ -31,6 +39,11 @@ class SearchSetup:
 _DEFAULT: SearchSetup | None = None
 # Setups by the exact bytes of the stored setting: rebuilt only when it changes.
 _BY_SETTING: dict[bytes, SearchSetup] = {}
+
+
+def forget_setting(store: ResourceStore) -> None:
+    """Drop this process's cached copy of the store's setting (after writing it)."""
+    _READ.pop(id(store), None)
 
 
 def default_setup() -> SearchSetup:
@@ -51,8 +64,21 @@ def setup_from_parameters(resources: list[dict[str, Any]]) -> SearchSetup:
     return SearchSetup(registry, Indexer(registry))
 
 
+# How long a process trusts the setting it last read: a reindex run by another process
+# takes effect within this delay, and a busy server reads the setting once a second per
+# tenant instead of on every write.
+SETTING_TTL_SECONDS = 1.0
+_READ: dict[int, tuple[float, bytes | None]] = {}
+
+
 async def tenant_setup(store: ResourceStore) -> SearchSetup:
-    raw = await store.read_setting(SETTING)
+    now = time.monotonic()
+    cached = _READ.get(id(store))
+    if cached is not None and now - cached[0] < SETTING_TTL_SECONDS:
+        raw = cached[1]
+    else:
+        raw = await store.read_setting(SETTING)
+        _READ[id(store)] = (now, raw)
     if raw is None:
         return default_setup()
     found = _BY_SETTING.get(raw)

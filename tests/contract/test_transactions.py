@@ -25,8 +25,10 @@ def put(rid: str, version: int, body: bytes = b"{}") -> WriteOp:
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_replica_sets_and_sqlite_support_transactions(backend: str, tmp_path: Path) -> None:
     async with open_store(backend, tmp_path) as store:
-        # the double answers `hello` as a replica set; a real test server should be one
-        assert await store.supports_transactions() is True
+        # the double answers `hello` as a replica set; a real test server must be one
+        assert await store.supports_transactions() is True, (
+            "FHIR_TEST_MONGODB_URI must name a replica set (docs/mongodb.md shows one)"
+        )
 
 
 async def test_standalone_mongodb_refuses_a_batch_and_applies_none_of_it() -> None:

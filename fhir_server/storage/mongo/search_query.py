@@ -97,6 +97,10 @@ def all_of(clauses: list[Document]) -> Document:
 
 
 def _token(match: TokenMatch) -> Document:
+    if match.code is None and (not match.system_given or match.system is None):
+        # `|` alone: SQL's `code = NULL` is never true; `{c: null}` would match every
+        # entry without a code (the display-text ones), so say "nothing" outright
+        return dict(NOTHING)
     if not match.system_given:
         return {"c": operand(match.code)}
     if match.system is None:

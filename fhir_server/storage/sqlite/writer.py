@@ -97,14 +97,11 @@ class GroupCommitWriter:
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for job in group:
-                conn.execute("SAVEPOINT job")
-                try:
-                    job.result = job.work(conn)
-                except Exception as exc:  # the job's own failure, reported to its caller
-                    conn.execute("ROLLBACK TO job")
-                    job.error = exc
-                conn.execute("RELEASE job")
+            if len(group) == 1:
+                _run_alone(conn, group[0])
+            else:
+                for job in group:
+                    _run_in_savepoint(conn, job)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:  # the whole group failed to commit: nothing is durable
             if conn.in_transaction:
@@ -115,6 +112,26 @@ class GroupCommitWriter:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         for job in group:
             _resolve(job)
+
+
+def _run_in_savepoint(conn: sqlite3.Connection, job: _Job) -> None:
+    conn.execute("SAVEPOINT job")
+    try:
+        job.result = job.work(conn)
+    except Exception as exc:  # the job's own failure, reported to its caller
+        conn.execute("ROLLBACK TO job")
+        job.error = exc
+    conn.execute("RELEASE job")
+
+
+def _run_alone(conn: sqlite3.Connection, job: _Job) -> None:
+    """A group of one needs no savepoint: on failure the whole transaction rolls back."""
+    try:
+        job.result = job.work(conn)
+    except Exception as exc:  # the job's own failure, reported to its caller
+        conn.execute("ROLLBACK")
+        conn.execute("BEGIN IMMEDIATE")  # an empty transaction, for the COMMIT that follows
+        job.error = exc
 
 
 def _resolve(job: _Job) -> None:

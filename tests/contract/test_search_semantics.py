@@ -1,0 +1,82 @@
+"""Edge cases of condition semantics where SQL and MongoDB differ by nature (NULLs,
+missing fields, arrays, regex metacharacters): every backend must answer as SQLite does."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from fhir_server.search.entries import DateEntry, StringEntry, TokenEntry
+from fhir_server.search.plan import (
+    Bound,
+    Condition,
+    DateCondition,
+    MissingCondition,
+    RangeMatch,
+    SearchPlan,
+    StringCondition,
+    TokenCondition,
+    TokenMatch,
+)
+from fhir_server.storage.contracts import ResourceStore, WriteOp
+from tests.contract.backends import BACKENDS, open_store
+
+
+@pytest.fixture(params=BACKENDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ResourceStore]:
+    async with open_store(request.param, tmp_path) as opened:
+        await opened.commit([op("coded", TokenEntry("code", "http://loinc.org", "1", None))])
+        await opened.commit([op("text-only", TokenEntry("code", None, None, "free text"))])
+        await opened.commit(
+            [op("dated", DateEntry("date", 100, 199), StringEntry("name", "a.c", "A.C"))]
+        )
+        await opened.commit([op("undated", StringEntry("name", "abc", "Abc"))])
+        yield opened
+
+
+def op(rid: str, *index: object) -> WriteOp:
+    return WriteOp("Observation", rid, 0, 1, 1_000, "POST", b"{}", index)  # type: ignore[arg-type]
+
+
+async def ids(store: ResourceStore, *conditions: Condition) -> set[str]:
+    return {m.id for m in (await store.search(SearchPlan("Observation", conditions))).matches}
+
+
+async def test_a_token_without_code_matches_no_entry(store: ResourceStore) -> None:
+    nothing = TokenMatch(None, None, True)  # `code=|`
+    assert await ids(store, TokenCondition("code", (nothing,))) == set()
+    everyone = {"coded", "text-only", "dated", "undated"}
+    assert await ids(store, TokenCondition("code", (nothing,), negated=True)) == everyone
+    bare = TokenMatch(None, "1", True)  # `|1`: code 1 with no system
+    assert await ids(store, TokenCondition("code", (bare,))) == set()
+
+
+async def test_ne_needs_a_value_and_not_needs_none(store: ResourceStore) -> None:
+    ne = RangeMatch((Bound("low", ">=", 100), Bound("high", "<=", 199)), negated=True)
+    assert await ids(store, DateCondition("date", (ne,))) == set()
+    ne_other = RangeMatch((Bound("low", ">=", 500), Bound("high", "<=", 599)), negated=True)
+    assert await ids(store, DateCondition("date", (ne_other,))) == {"dated"}
+    code_1 = TokenMatch(None, "1", False)
+    not_1 = TokenCondition("code", (code_1,), negated=True)
+    assert await ids(store, not_1) == {"text-only", "dated", "undated"}
+
+
+async def test_missing(store: ResourceStore) -> None:
+    assert await ids(store, MissingCondition("date", "date", True)) == {
+        "coded",
+        "text-only",
+        "undated",
+    }
+    assert await ids(store, MissingCondition("date", "date", False)) == {"dated"}
+    assert await ids(store, MissingCondition("code", "token", False)) == {"coded", "text-only"}
+
+
+async def test_string_matching_is_literal(store: ResourceStore) -> None:
+    assert await ids(store, StringCondition("name", (".",), "contains")) == {"dated"}
+    assert await ids(store, StringCondition("name", ("a.",), "starts")) == {"dated"}
+    assert await ids(store, StringCondition("name", ("a",), "starts")) == {"dated", "undated"}
+    assert await ids(store, StringCondition("name", ("[a-z]",), "contains")) == set()
+    assert await ids(store, StringCondition("name", ("A.C",), "exact")) == {"dated"}
+    assert await ids(store, StringCondition("name", ("a.c",), "exact")) == set()
