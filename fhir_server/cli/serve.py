@@ -30,9 +30,11 @@ def serve(**flags: Any) -> None:
     settings = settings_from_flags(**flags)
     if settings.storage == "sqlite":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if settings.demo:
-        store = open_registry(settings)
-        store.create(parse_tenant_id("demo"), format_instant(now_us()))
+    store = open_registry(settings)  # a missing setting fails here, not in every worker
+    try:
+        if settings.demo:
+            store.create(parse_tenant_id("demo"), format_instant(now_us()))
+    finally:
         store.close()
     # Worker processes build their app from the environment: hand them the final settings.
     hidden = {"demo", "mongodb_uri"}
