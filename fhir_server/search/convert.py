@@ -36,6 +36,10 @@ from fhir_server.search.normalize import fold, parse_reference
 __all__ = ["Converter", "converter_for"]
 
 
+# Suffix of the synthetic parameter that holds identifier types (`identifier:of-type`).
+OF_TYPE = ":of-type"
+
+
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -103,6 +107,18 @@ def _identifier(param: str, value: Any, out: list[IndexEntry]) -> None:
     text = _fold_opt(kind.get("text")) if isinstance(kind, dict) else None
     if system is not None or code is not None:
         out.append(TokenEntry(param, system, code, text))
+    if code is not None and isinstance(kind, dict):
+        _identifier_types(param, kind, code, out)
+
+
+def _identifier_types(param: str, kind: dict[str, Any], value: str, out: list[IndexEntry]) -> None:
+    """Entries for `param:of-type=system|code|value` (search.html#token): one per coding of
+    the identifier's type, under the parameter code suffixed ":of-type", with the code and
+    the identifier's value joined as the entry's code."""
+    for coding in kind.get("coding") or ():
+        if isinstance(coding, dict) and (type_code := _str(coding.get("code"))) is not None:
+            system = _str(coding.get("system"))
+            out.append(TokenEntry(f"{param}{OF_TYPE}", system, f"{type_code}|{value}", None))
 
 
 def _contact_point(param: str, value: Any, out: list[IndexEntry]) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from fhir_server.errors import BadRequest
 from fhir_server.resource_types import is_resource_type
+from fhir_server.search.convert import OF_TYPE
 from fhir_server.search.normalize import decimal_range, fold
 from fhir_server.search.plan import (
     ChainCondition,
@@ -24,6 +25,7 @@ from fhir_server.search.plan import (
     ReferenceCondition,
     StringCondition,
     TokenCondition,
+    TokenMatch,
     TokenTextCondition,
     UriCondition,
 )
@@ -59,7 +61,7 @@ _MODIFIERS = {
 # Modifiers the spec defines for a type but this server cannot honour (no terminology
 # server): refused even in lenient mode, since ignoring them would change the results.
 _UNSUPPORTED = {
-    "token": {"above", "below", "in", "not-in", "of-type"},
+    "token": {"above", "below", "in", "not-in"},
     "reference": {"above", "below"},
 }
 
@@ -160,6 +162,8 @@ def _typed(
         case "token":
             if modifier == "text":
                 return TokenTextCondition(code, tuple(fold(unescape(v)) for v in values))
+            if modifier == "of-type":
+                return TokenCondition(code + OF_TYPE, tuple(_of_type(name, v) for v in values))
             return TokenCondition(code, tuple(token_match(v) for v in values), modifier == "not")
         case "date":
             return DateCondition(code, tuple(date_match(code, v) for v in values))
@@ -180,6 +184,18 @@ def _typed(
             )
             return ReferenceCondition(code, matches)
     raise Unsupported(f"The search parameter '{code}' is not supported")
+
+
+def _of_type(name: str, text: str) -> TokenMatch:
+    """`type-system|type-code|identifier-value` (the type's system may be empty)."""
+    parts = [unescape(p) for p in split_escaped(text, "|")]
+    if len(parts) != 3 or not parts[1] or not parts[2]:
+        raise BadRequest(
+            f"'{text[:80]}' is not valid for {name[:80]}: expected system|code|value",
+            (name[:80],),
+        )
+    system, type_code, value = parts
+    return TokenMatch(system or None, f"{type_code}|{value}", system_given=bool(system))
 
 
 def _quantity(param: str, text: str) -> QuantityMatch:

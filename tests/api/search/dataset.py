@@ -68,7 +68,20 @@ async def load(client: httpx.AsyncClient) -> None:
             "gender": "female",
             "birthDate": "1980-05-17",
             "name": [{"family": "Müller", "given": ["Zoë"]}],
-            "identifier": [{"system": "urn:mrn", "value": "A-1"}],
+            "identifier": [
+                {
+                    "system": "urn:mrn",
+                    "value": "A-1",
+                    "type": {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                                "code": "MR",
+                            }
+                        ]
+                    },
+                }
+            ],
             "telecom": [{"system": "email", "value": "zoe@example.org"}],
             "generalPractitioner": [{"reference": "Practitioner/dr1"}],
             "managingOrganization": {"reference": "Organization/org1"},

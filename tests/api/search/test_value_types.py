@@ -40,6 +40,16 @@ async def test_token_forms_and_modifiers(record: httpx.AsyncClient) -> None:
     assert await id_set(record, "Patient", {"email": "zoe@example.org"}) == {"p1"}
 
 
+async def test_identifier_of_type(record: httpx.AsyncClient) -> None:
+    v2 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+    assert await id_set(record, "Patient", {"identifier:of-type": f"{v2}|MR|A-1"}) == {"p1"}
+    assert await id_set(record, "Patient", {"identifier:of-type": "|MR|A-1"}) == {"p1"}
+    assert await id_set(record, "Patient", {"identifier:of-type": f"{v2}|MR|B-2"}) == set()
+    assert await id_set(record, "Patient", {"identifier:of-type": f"{v2}|DL|A-1"}) == set()
+    body = await outcome(record, "Patient", {"identifier:of-type": "MR|A-1"})
+    assert body["issue"][0]["expression"] == ["identifier:of-type"]
+
+
 async def test_date_prefixes_and_precision(record: httpx.AsyncClient) -> None:
     assert await id_set(record, "Patient", {"birthdate": "1980"}) == {"p1"}
     assert await id_set(record, "Patient", {"birthdate": "1980-05"}) == {"p1"}
