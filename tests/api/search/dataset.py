@@ -128,6 +128,21 @@ async def load(client: httpx.AsyncClient) -> None:
             "period": {"start": "2021-03-01T09:00:00Z", "end": "2021-03-01T11:00:00Z"},
         },
     )
+    confidentiality = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+    await put(
+        client,
+        {
+            "resourceType": "Observation",
+            "id": "o5",
+            "status": "final",
+            "code": {"text": "note"},
+            "subject": {"identifier": {"system": "urn:mrn", "value": "B-2"}},
+            "meta": {
+                "security": [{"system": confidentiality, "code": "R"}],
+                "source": "http://lab.example.org/feed#42",
+            },
+        },
+    )
     await put(
         client,
         {

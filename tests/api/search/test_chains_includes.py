@@ -92,10 +92,10 @@ async def test_system_search_with_type(record: httpx.AsyncClient) -> None:
 
 async def test_sort_multiple_keys_and_directions(record: httpx.AsyncClient) -> None:
     response = await record.get("Observation", params={"_sort": "-date"})
-    assert [e["resource"]["id"] for e in response.json()["entry"]] == ["o4", "o2", "o1", "o3"]
+    assert [e["resource"]["id"] for e in response.json()["entry"]] == ["o4", "o2", "o1", "o3", "o5"]
     response = await record.get("Observation", params={"_sort": "code,-date"})
     by_code = [e["resource"]["id"] for e in response.json()["entry"]]
-    assert by_code == ["o2", "o3", "o4", "o1"]
+    assert by_code == ["o2", "o3", "o4", "o1", "o5"]  # o5 has no code: missing values last
     patients = await record.get("Patient", params={"_sort": "birthdate"})
     assert [e["resource"]["id"] for e in patients.json()["entry"]] == ["p2", "p1", "p3"]
     await outcome(record, "Patient", {"_sort": "nonsense"})
@@ -108,13 +108,13 @@ async def test_sorted_paging_walks_every_match_once(record: httpx.AsyncClient) -
         page = (await record.get(url)).json()
         seen += [e["resource"]["id"] for e in page.get("entry", [])]
         url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
-    assert seen == ["o4", "o2", "o1", "o3"]
+    assert seen == ["o4", "o2", "o1", "o3", "o5"]
 
 
 async def test_total_modes(record: httpx.AsyncClient) -> None:
     accurate = (await record.get("Observation", params={"_total": "accurate"})).json()
-    assert accurate["total"] == 4
+    assert accurate["total"] == 5
     none = (await record.get("Observation", params={"_total": "none"})).json()
     assert "total" not in none
     estimate = (await record.get("Observation", params={"_total": "estimate"})).json()
-    assert estimate["total"] == 4
+    assert estimate["total"] == 5

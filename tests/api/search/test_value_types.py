@@ -113,6 +113,20 @@ async def test_meta_parameters(record: httpx.AsyncClient) -> None:
     ) == {"p1"}
 
 
+async def test_reference_by_identifier(record: httpx.AsyncClient) -> None:
+    assert await id_set(record, "Observation", {"subject:identifier": "urn:mrn|B-2"}) == {"o5"}
+    assert await id_set(record, "Observation", {"subject:identifier": "B-2"}) == {"o5"}
+    assert await id_set(record, "Observation", {"subject:identifier": "urn:mrn|A-1"}) == set()
+
+
+async def test_security_and_source(record: httpx.AsyncClient) -> None:
+    confidentiality = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+    assert await id_set(record, "Observation", {"_security": f"{confidentiality}|R"}) == {"o5"}
+    assert await id_set(record, "Observation", {"_source": "http://lab.example.org/feed#42"}) == {
+        "o5"
+    }
+
+
 async def test_list_parameter(record: httpx.AsyncClient) -> None:
     assert await id_set(record, "Patient", {"_list": "l1"}) == {"p1", "p3"}
 
