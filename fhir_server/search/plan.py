@@ -19,9 +19,11 @@ __all__ = [
     "AnyOf",
     "Bound",
     "ChainCondition",
+    "CompositeCondition",
     "Condition",
     "Cursor",
     "DateCondition",
+    "FieldTest",
     "HasCondition",
     "IdCondition",
     "IncludeSpec",
@@ -46,7 +48,9 @@ __all__ = [
 
 TotalMode = Literal["none", "estimate", "accurate"]
 # The index tables (or entry kinds) a condition can look at.
-EntryKind = Literal["string", "token", "reference", "date", "number", "quantity", "uri"]
+EntryKind = Literal[
+    "string", "token", "reference", "date", "number", "quantity", "uri", "composite"
+]
 # A sort key reads an entry field, or (kind "resource") a column of the resource itself.
 SortKind = Literal["string", "token", "reference", "date", "number", "quantity", "uri", "resource"]
 
@@ -163,6 +167,26 @@ class ReferenceCondition:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldTest:
+    """A comparison on one field of one component of a composite entry. Component fields
+    are strings (numbers and dates in an order-preserving encoding, see `entries`), so
+    every comparison is a string comparison."""
+
+    component: int
+    field: int
+    op: Literal["=", "<", "<=", ">", ">="]
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeCondition:
+    """`param=a$b,c$d`: some composite entry passes all tests of one value (ORed)."""
+
+    param: str
+    values: tuple[tuple[FieldTest, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class MissingCondition:
     """`param:missing=true|false`: whether the resource has any entry for the parameter."""
 
@@ -228,6 +252,7 @@ Condition = (
     | NumberCondition
     | QuantityCondition
     | ReferenceCondition
+    | CompositeCondition
     | MissingCondition
     | IdCondition
     | LastUpdatedCondition

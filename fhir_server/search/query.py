@@ -18,10 +18,10 @@ from fhir_server.errors import BadRequest
 from fhir_server.resource_types import RESOURCE_TYPES, is_resource_type
 from fhir_server.search.plan import Condition, Cursor, IncludeSpec, SearchPlan, SortKey, TotalMode
 from fhir_server.search.query_conditions import (
-    INDEXED_TYPES,
     ConditionContext,
     Unsupported,
     parse_condition,
+    searchable,
 )
 from fhir_server.search.registry import SearchRegistry
 
@@ -288,6 +288,6 @@ def supported_parameters(
     for definition in registry.for_type(resource_type):
         if definition.code in ("_id", "_lastUpdated"):
             continue
-        if definition.type in INDEXED_TYPES and definition.expression:
+        if searchable(definition, registry):
             found.append((definition.code, definition.type, definition.url))
     return sorted(set(found))

@@ -29,6 +29,7 @@ from fhir_server.search.plan import (
     TokenTextCondition,
     UriCondition,
 )
+from fhir_server.search.query_composite import component_types, composite_condition
 from fhir_server.search.query_references import reference_match, uri_above
 from fhir_server.search.registry import SearchParameterDef, SearchRegistry
 from fhir_server.search.ucum import canonical_unit
@@ -42,10 +43,18 @@ from fhir_server.search.values import (
     unescape,
 )
 
-__all__ = ["INDEXED_TYPES", "ConditionContext", "Unsupported", "parse_condition"]
+__all__ = [
+    "INDEXED_TYPES",
+    "ConditionContext",
+    "Unsupported",
+    "parse_condition",
+    "searchable",
+]
 
 # Parameter types whose values the indexer extracts and the plan can express.
-INDEXED_TYPES = frozenset({"string", "token", "reference", "date", "number", "quantity", "uri"})
+INDEXED_TYPES = frozenset(
+    {"string", "token", "reference", "date", "number", "quantity", "uri", "composite"}
+)
 UCUM = "http://unitsofmeasure.org"
 MAX_CHAIN_DEPTH = 4
 
@@ -57,6 +66,7 @@ _MODIFIERS = {
     "date": {"missing"},
     "number": {"missing"},
     "quantity": {"missing"},
+    "composite": {"missing"},
 }
 # Modifiers the spec defines for a type but this server cannot honour (no terminology
 # server): refused even in lenient mode, since ignoring them would change the results.
@@ -103,9 +113,17 @@ def parse_condition(
 
 def _definition(rtype: str, code: str, ctx: ConditionContext) -> SearchParameterDef:
     definition = ctx.registry.get(rtype, code)
-    if definition is None or definition.type not in INDEXED_TYPES or not definition.expression:
+    if definition is None or not searchable(definition, ctx.registry):
         raise Unsupported(f"The search parameter '{code[:80]}' is not supported for {rtype}")
     return definition
+
+
+def searchable(definition: SearchParameterDef, registry: SearchRegistry) -> bool:
+    """Whether the server indexes and searches this parameter (the CapabilityStatement
+    lists exactly these)."""
+    if definition.type not in INDEXED_TYPES or not definition.expression:
+        return False
+    return definition.type != "composite" or component_types(definition, registry) is not None
 
 
 def _special(code: str, modifier: str, value: str, name: str) -> Condition | None:
@@ -178,6 +196,8 @@ def _typed(
                 )
             uris = tuple(unescape(v) for v in values)
             return UriCondition(code, uris, "below" if modifier == "below" else "exact")
+        case "composite":
+            return composite_condition(definition, ctx.registry, values, name[:80])
         case "reference":
             matches = tuple(
                 reference_match(definition, modifier, v, ctx.base_url, name) for v in values

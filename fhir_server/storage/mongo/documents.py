@@ -14,7 +14,7 @@ entry, each element a small sub-document for one `IndexEntry`:
     idx.n  number     {p, lo, hi, m}              m = (lo + hi) / 2: the stated value
     idx.q  quantity   {p, lo, hi, m, sy, c, un: unit, clo, chi, cm, cc: canonical UCUM}
     idx.u  uri        {p, v}
-    idx.c  composite  {p, k: component keys joined by COMPONENT_SEPARATOR}
+    idx.c  composite  {p, k: [[component key fields], ...]}
 
 One array per kind, rather than one array of every entry, because a multikey index holds
 a key for every element of the array it covers: with a single array each of the nine
@@ -50,7 +50,6 @@ from fhir_server.storage.contracts import StoredVersion, WriteOp
 
 __all__ = [
     "ARRAYS",
-    "COMPONENT_SEPARATOR",
     "FIELDS",
     "Document",
     "history_document",
@@ -62,7 +61,6 @@ __all__ = [
 Document = dict[str, Any]
 
 # The same separator as the SQLite adapter: it cannot occur in FHIR strings.
-COMPONENT_SEPARATOR = "\x1f"
 
 # Entry kind (the R4 search parameter type) -> its array under `idx`.
 ARRAYS = {
@@ -120,8 +118,8 @@ _KINDS: dict[type, str] = {
 
 def _element(kind: str, entry: IndexEntry) -> Document:
     if isinstance(entry, CompositeEntry):
-        key = COMPONENT_SEPARATOR.join("|".join(part) for part in entry.components)
-        return {"p": entry.param, "k": key}
+        # Component key arrays as nested arrays: searches address `k.<component>.<field>`.
+        return {"p": entry.param, "k": [list(part) for part in entry.components]}
     element = {
         short: value
         for name, short in FIELDS[kind].items()

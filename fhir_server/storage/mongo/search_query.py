@@ -17,7 +17,9 @@ from typing import Any
 
 from fhir_server.search.plan import (
     Bound,
+    CompositeCondition,
     DateCondition,
+    FieldTest,
     NumberCondition,
     QuantityCondition,
     QuantityMatch,
@@ -207,7 +209,19 @@ def element_tests(condition: object) -> ElementTests | None:
             return "quantity", [(False, _quantity(v)) for v in values]
         case ReferenceCondition(_, values):
             return "reference", [(False, _reference(v)) for v in values]
+        case CompositeCondition(_, values):
+            return "composite", [(False, _composite(tests)) for tests in values]
     return None
+
+
+def _composite(tests: tuple[FieldTest, ...]) -> Document:
+    """Tests on `k.<component>.<field>` (integers only), merged per field."""
+    fields: Document = {}
+    for test in tests:
+        path = f"k.{int(test.component)}.{int(test.field)}"
+        operator = "$eq" if test.op == "=" else _OPERATORS[test.op]
+        fields.setdefault(path, {})[operator] = operand(test.value)
+    return fields
 
 
 def has_element(kind: str, param: str, tests: Document) -> Document:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 
+import orjson
+
 from fhir_server.search.entries import (
     CompositeEntry,
     DateEntry,
@@ -32,9 +34,6 @@ _INSERTS = {
     "idx_uri": "INSERT INTO idx_uri VALUES (?, ?, ?, ?)",
     "idx_composite": "INSERT INTO idx_composite VALUES (?, ?, ?, ?)",
 }
-
-# Composite components are joined with a separator that cannot occur in FHIR strings.
-COMPONENT_SEPARATOR = "\x1f"
 
 
 def _row(resource_type: str, pk: int, entry: IndexEntry) -> tuple[str, Row]:
@@ -65,7 +64,8 @@ def _row(resource_type: str, pk: int, entry: IndexEntry) -> tuple[str, Row]:
         case UriEntry(param, value):
             return "idx_uri", (resource_type, param, value, pk)
         case CompositeEntry(param, components):
-            key = COMPONENT_SEPARATOR.join("|".join(part) for part in components)
+            # A JSON array of component key arrays: searches read fields with json_extract.
+            key = orjson.dumps([list(part) for part in components]).decode()
             return "idx_composite", (resource_type, param, key, pk)
     raise TypeError(f"unknown index entry {type(entry).__name__}")
 

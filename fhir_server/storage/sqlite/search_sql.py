@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from fhir_server.search.plan import (
     AnyOf,
     ChainCondition,
+    CompositeCondition,
     Condition,
     DateCondition,
+    FieldTest,
     HasCondition,
     IdCondition,
     LastUpdatedCondition,
@@ -79,7 +81,19 @@ def entry_tests(condition: Condition) -> EntryTest | None:
             return "idx_quantity", [(False, quantity_match("e", v)) for v in values]
         case ReferenceCondition(_, values):
             return "idx_reference", [(False, reference_match("e", v)) for v in values]
+        case CompositeCondition(_, values):
+            return "idx_composite", [(False, _composite(tests)) for tests in values]
     return None
+
+
+def _composite(tests: tuple[FieldTest, ...]) -> Fragment:
+    # Field paths are built from integers only: `$[component][field]`.
+    return all_of(
+        Fragment(
+            f"json_extract(e.key, '$[{int(t.component)}][{int(t.field)}]') {t.op} ?", [t.value]
+        )
+        for t in tests
+    )
 
 
 def _range(test: Fragment, negated: bool) -> Fragment:

@@ -1,0 +1,61 @@
+"""Composite parameters: the components must hold together on one element
+(search.html#composite)."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.api.search.dataset import FHIR_JSON, LOINC, UCUM
+from tests.api.search.helpers import id_set, outcome
+
+
+async def test_code_value_quantity(record: httpx.AsyncClient) -> None:
+    assert await id_set(
+        record, "Observation", {"code-value-quantity": f"{LOINC}|8302-2$gt170"}
+    ) == {"o4"}
+    assert await id_set(record, "Observation", {"code-value-quantity": "8302-2$lt170"}) == {"o1"}
+    # 90000 g is 90 kg: canonical UCUM units inside the composite too
+    heavy = f"{LOINC}|29463-7$gt80|{UCUM}|kg"
+    assert await id_set(record, "Observation", {"code-value-quantity": heavy}) == {"o3"}
+    either = f"{LOINC}|8302-2$gt170,{LOINC}|29463-7$le65"
+    assert await id_set(record, "Observation", {"code-value-quantity": either}) == {"o4", "o2"}
+
+
+async def test_components_must_come_from_the_same_element(client: httpx.AsyncClient) -> None:
+    bp = {
+        "resourceType": "Observation",
+        "id": "bp",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "85354-9"}]},
+        "component": [
+            {
+                "code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+                "valueQuantity": {"value": 110, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"},
+            },
+            {
+                "code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
+                "valueQuantity": {"value": 70, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"},
+            },
+        ],
+    }
+    assert (await client.put("Observation/bp", json=bp, headers=FHIR_JSON)).status_code == 201
+    param = "component-code-value-quantity"
+    assert await id_set(client, "Observation", {param: f"{LOINC}|8480-6$gt100"}) == {"bp"}
+    # systolic is 110 and diastolic 70: no single component is a diastolic above 100
+    assert await id_set(client, "Observation", {param: f"{LOINC}|8462-4$gt100"}) == set()
+    assert await id_set(client, "Observation", {param: f"{LOINC}|8462-4$lt100"}) == {"bp"}
+
+
+async def test_bad_composite_values_are_400(record: httpx.AsyncClient) -> None:
+    body = await outcome(record, "Observation", {"code-value-quantity": "8302-2"})
+    assert body["issue"][0]["expression"] == ["code-value-quantity"]
+    await outcome(record, "Observation", {"code-value-quantity": "8302-2$ne170"})
+    await outcome(record, "Observation", {"code-value-quantity": "8302-2$abc"})
+
+
+async def test_composites_are_claimed(client: httpx.AsyncClient) -> None:
+    statement = (await client.get("metadata")).json()
+    observation = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Observation")
+    claimed = {p["name"]: p["type"] for p in observation["searchParam"]}
+    assert claimed["code-value-quantity"] == "composite"
+    assert claimed["component-code-value-quantity"] == "composite"
