@@ -47,6 +47,8 @@ async def test_every_claimed_search_parameter_is_accepted_strictly(
     statement = (await client.get("metadata")).json()
     for resource in statement["rest"][0]["resource"][:40]:
         for param in resource["searchParam"]:
+            if param["type"] == "composite":
+                continue  # values depend on the components: tests/api/search/test_composite.py
             value = {"date": "2020", "number": "1", "quantity": "1"}.get(param["type"], "x")
             response = await client.get(
                 resource["type"],
