@@ -54,10 +54,14 @@ def parse_fhir_datetime_range(text: str) -> tuple[int, int] | None:
         low, step = _low_and_step(parts)
     except ValueError:
         return None
-    offset = _tz_offset(parts["tz"])
-    low_us = _us_since_epoch(low - offset)
-    high_us = _us_since_epoch(_add_step(low, step) - offset) - 1
-    return low_us, high_us
+    # Integer arithmetic from here on: 9999-12-31 (a common "no end") has no datetime
+    # after it, and a time zone can shift a range past year 1 or 9999.
+    offset_us = _us_since_epoch(_EPOCH + _tz_offset(parts["tz"]))
+    try:
+        end_us = _us_since_epoch(_add_step(low, step))
+    except (OverflowError, ValueError):
+        end_us = _us_since_epoch(datetime.max.replace(tzinfo=UTC)) + 1
+    return _us_since_epoch(low) - offset_us, end_us - offset_us - 1
 
 
 def _low_and_step(parts: dict[str, str | None]) -> tuple[datetime, str]:

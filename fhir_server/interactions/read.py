@@ -39,7 +39,8 @@ async def vread(ctx: Context) -> FhirResponse:
     request = ctx.request
     rtype, rid, vid = request.resource_type, request.resource_id, request.version_id
     assert rtype is not None and rid is not None and vid is not None
-    stored = await ctx.store.vread(rtype, rid, int(vid)) if vid.isdigit() else None
+    known = vid.isdigit() and 0 < int(vid) < 2**63  # versions are positive int64s
+    stored = await ctx.store.vread(rtype, rid, int(vid)) if known else None
     if stored is None:
         raise NotFound(f"{rtype}/{rid} has no version '{vid}'")
     if stored.deleted:

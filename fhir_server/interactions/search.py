@@ -25,7 +25,7 @@ from fhir_server.search.plan import (
     SearchPlan,
 )
 from fhir_server.search.query import CURSOR_PARAM, QueryOptions, encode_cursor, parse_search
-from fhir_server.storage.contracts import SearchPage, StoredVersion
+from fhir_server.storage.contracts import InvalidCursor, SearchPage, StoredVersion
 
 __all__ = ["search", "strict_handling"]
 
@@ -72,7 +72,10 @@ async def search(ctx: Context) -> FhirResponse:
     summary, elements = representation_options(request)
     if summary == "count":
         plan = replace(plan, count=0, total="accurate")
-    page = await ctx.store.search(plan)
+    try:
+        page = await ctx.store.search(plan)
+    except InvalidCursor as exc:
+        raise BadRequest("The paging cursor is not one this server issued", ("_cursor",)) from exc
     path = "/".join(compartment) if compartment else (rtype or "")
     body = _bundle(ctx, plan, page, path, summary, elements)
     return FhirResponse(200, body, {}, target)

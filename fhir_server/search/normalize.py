@@ -116,8 +116,7 @@ def parse_reference(text: str) -> ParsedReference | None:
 
     - ``#id`` (a contained resource) -> None: it is not a search target of its own;
     - ``Patient/123`` (and ``Patient/123/_history/2``) -> type, id (and version);
-    - ``http://server/fhir/Patient/123`` -> the url, and type/id from its last two
-      segments when they look like a FHIR resource reference;
+    - ``http://server/fhir/Patient/123`` -> the url and the type, never the id (below);
     - ``http://x/ValueSet/vs|1.0`` (a canonical with a version) -> url and version;
     - ``urn:uuid:...``, ``urn:oid:...``, a conditional reference ``Patient?identifier=...``
       (which a transaction resolves before indexing) and anything else -> the url only.
@@ -141,7 +140,11 @@ def parse_reference(text: str) -> ParsedReference | None:
     segments = text.split("/")
     target_type, target_id = _type_and_id(segments)
     if "://" in text:
-        return ParsedReference(target_type, target_id, text, version)
+        # An absolute URL names a resource on *some* server: it is never taken for the
+        # local Patient/123 (that would file another server's or tenant's data in this
+        # patient's compartment). Its type is kept: `where(resolve() is Patient)` reads it.
+        # Searches for this server's own absolute URLs become local ones on the query side.
+        return ParsedReference(target_type, None, text, version)
     if target_type is not None and len(segments) == 2:
         return ParsedReference(target_type, target_id, None, version)
     return ParsedReference(None, None, text, version)

@@ -263,6 +263,10 @@ def decode_cursor(token: str | None) -> Cursor | None:
         position, direction, values = int(data["p"]), data["d"], data.get("v", [])
         if direction not in ("a", "b") or not isinstance(values, list):
             raise ValueError("bad cursor")
+        if not 0 <= position < 2**63 or len(values) > 16:
+            raise ValueError("bad cursor")
+        if any(isinstance(v, int) and not -(2**63) <= v < 2**63 for v in values):
+            raise ValueError("bad cursor")
         if not all(v is None or isinstance(v, str | int | float) for v in values):
             raise ValueError("bad cursor")
     except (binascii.Error, ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:

@@ -22,6 +22,7 @@ from tenancy import TenantId
 __all__ = [
     "HistoryPage",
     "HistoryQuery",
+    "InvalidCursor",
     "ResourceStore",
     "SearchPage",
     "StoreProvider",
@@ -69,6 +70,10 @@ class WriteOp:
     body: bytes | None
     index: Sequence[IndexEntry] = ()
     in_place: bool = False
+
+
+class InvalidCursor(ValueError):
+    """A search cursor that does not fit the plan's result order (forged or stale)."""
 
 
 class TransactionsUnsupported(Exception):

@@ -75,6 +75,9 @@ def _real_date(value: str) -> bool:
     return day <= _DAYS[month - 1]
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def _string_checker(p: Primitive) -> Checker:
     pattern = re.compile(p.regex, re.ASCII) if p.regex else None  # Java-like \s and \S
     max_length = p.max_length
@@ -97,6 +100,10 @@ def _string_checker(p: Primitive) -> Checker:
             return bad if len(value) % 4 else None
         if pattern is not None and pattern.fullmatch(value) is None:
             return bad
+        if _CONTROL.search(value):
+            # datatypes.html#string: no characters below U+0020 but tab, CR and LF (XML
+            # cannot carry them either)
+            return "contains a control character (only tab, CR and LF are allowed)"
         if is_date and not _real_date(value):
             return f"not a valid {p.name}: no such day in the calendar"
         return None

@@ -184,7 +184,9 @@ def element_tests(condition: object) -> ElementTests | None:
     answered by one entry; None for other conditions. Mirrors SQLite's `entry_tests`."""
     match condition:
         case TokenCondition(_, values, negated):
-            return "token", [(negated, _token(v)) for v in values]
+            if negated:  # `:not=a,b`: no value is a or b (not: some value is not a)
+                return "token", [(True, any_of([_token(v) for v in values]))]
+            return "token", [(False, _token(v)) for v in values]
         case TokenTextCondition(_, prefixes):
             return "token", [(False, _prefix("tx", p)) for p in prefixes]
         case StringCondition(_, values, mode):

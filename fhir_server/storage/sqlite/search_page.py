@@ -33,7 +33,7 @@ from fhir_server.search.plan import (
     TokenCondition,
     UriCondition,
 )
-from fhir_server.storage.contracts import SearchPage, StoredVersion
+from fhir_server.storage.contracts import InvalidCursor, SearchPage, StoredVersion
 from fhir_server.storage.sqlite.entry_match import (
     bounds_on,
     prefix_range,
@@ -247,6 +247,8 @@ def _sorted_walk(conn: sqlite3.Connection, plan: SearchPlan) -> Walk:
 def _cursor_test(order: list[tuple[str, bool]], cursor: Cursor, back: bool) -> Fragment:
     """Rows strictly after (or before) the cursor in `order`."""
     values = [*cursor.sort_values, cursor.position]
+    if len(values) != len(order):
+        raise InvalidCursor("the cursor does not fit this search's order")
     ors = []
     for i, (expr, desc) in enumerate(order):
         op = "<" if desc != back else ">"

@@ -59,7 +59,9 @@ def entry_tests(condition: Condition) -> EntryTest | None:
     indexable condition, written over alias `e`; None for other conditions."""
     match condition:
         case TokenCondition(_, values, negated):
-            return "idx_token", [(negated, token_match("e", v)) for v in values]
+            if negated:  # `:not=a,b`: no value is a or b (not: some value is not a)
+                return "idx_token", [(True, any_of(token_match("e", v) for v in values))]
+            return "idx_token", [(False, token_match("e", v)) for v in values]
         case TokenTextCondition(_, prefixes):
             return "idx_token", [(False, prefix_range("e.text", p)) for p in prefixes]
         case StringCondition(_, values, mode):

@@ -118,3 +118,25 @@ async def test_total_modes(record: httpx.AsyncClient) -> None:
     assert "total" not in none
     estimate = (await record.get("Observation", params={"_total": "estimate"})).json()
     assert estimate["total"] == 5
+
+
+async def test_absolute_references_to_other_servers_are_not_local(
+    record: httpx.AsyncClient,
+) -> None:
+    elsewhere = {
+        "resourceType": "Observation",
+        "id": "remote",
+        "status": "final",
+        "code": {"text": "from elsewhere"},
+        "subject": {"reference": "http://other-hospital.example/fhir/Patient/p1"},
+    }
+    await record.put(
+        "Observation/remote", json=elsewhere, headers={"Content-Type": "application/fhir+json"}
+    )
+    assert "remote" not in await id_set(record, "Patient/p1/Observation")
+    assert "remote" not in await id_set(record, "Observation", {"subject": "Patient/p1"})
+    assert "remote" not in await id_set(record, "Patient/p1/$everything")
+    found = await id_set(
+        record, "Observation", {"subject": "http://other-hospital.example/fhir/Patient/p1"}
+    )
+    assert found == {"remote"}

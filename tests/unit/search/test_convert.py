@@ -131,7 +131,7 @@ class TestReference:
     def test_canonical_with_version(self) -> None:
         assert entries("reference", "canonical", "http://x.org/fhir/Questionnaire/q|2") == [
             ReferenceEntry(
-                "p", "Questionnaire", "q", "http://x.org/fhir/Questionnaire/q", "2", None, None
+                "p", "Questionnaire", None, "http://x.org/fhir/Questionnaire/q", "2", None, None
             )
         ]
 

@@ -124,10 +124,11 @@ class TestParseReference:
         found = parse_reference("Patient/123/_history/4")
         assert found == ParsedReference("Patient", "123", None, "4")
 
-    def test_absolute_fhir_url_keeps_url_and_parses_type_and_id(self) -> None:
+    def test_absolute_fhir_url_keeps_url_and_type_but_never_a_local_id(self) -> None:
+        # another server's Observation/abc-1 must not be taken for this server's
         found = parse_reference("https://example.org/fhir/Observation/abc-1")
         assert found == ParsedReference(
-            "Observation", "abc-1", "https://example.org/fhir/Observation/abc-1", None
+            "Observation", None, "https://example.org/fhir/Observation/abc-1", None
         )
 
     def test_absolute_non_fhir_url(self) -> None:
@@ -137,7 +138,7 @@ class TestParseReference:
     def test_canonical_with_version(self) -> None:
         found = parse_reference("http://hl7.org/fhir/ValueSet/my-vs|1.0")
         assert found == ParsedReference(
-            "ValueSet", "my-vs", "http://hl7.org/fhir/ValueSet/my-vs", "1.0"
+            "ValueSet", None, "http://hl7.org/fhir/ValueSet/my-vs", "1.0"
         )
 
     def test_urn_uuid_is_kept_as_url(self) -> None:

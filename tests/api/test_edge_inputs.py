@@ -1,0 +1,89 @@
+"""Inputs at the edges that once answered 500: far dates, forged cursors, huge versions,
+control characters. Each must be a clear 2xx or 4xx."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import httpx
+import pytest
+
+from tests.api.resources import FHIR_JSON, patient
+
+
+@pytest.mark.parametrize("birth", ["9999", "9999-12-31", "0001-01-01"])
+async def test_far_dates_are_stored_and_searchable(client: httpx.AsyncClient, birth: str) -> None:
+    created = await client.post("Patient", json=patient(birthDate=birth), headers=FHIR_JSON)
+    assert created.status_code == 201, created.text
+    found = await client.get("Patient", params={"birthdate": birth})
+    assert [e["resource"]["id"] for e in found.json()["entry"]] == [created.json()["id"]]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"birthdate": "ge9999"},
+        {"birthdate": "sa9999-12-31"},
+        {"birthdate": "0001-01-01T00:00:00+14:00"},
+        {"birthdate": "9999-12-31T23:59:59-14:00"},
+        {"_lastUpdated": "9999"},
+        {"birthdate": "ap9999"},
+    ],
+)
+async def test_far_date_searches(client: httpx.AsyncClient, params: dict[str, str]) -> None:
+    response = await client.get("Patient", params=params)
+    assert response.status_code == 200, response.text
+
+
+async def test_far_dates_in_history(client: httpx.AsyncClient) -> None:
+    assert (
+        await client.get("_history", params={"_since": "9999-12-31T23:59:59Z"})
+    ).status_code == 200
+    assert (await client.get("_history", params={"_at": "9999"})).status_code == 200
+
+
+def _cursor(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("query", "cursor"),
+    [
+        ({"_sort": "family"}, {"p": 1, "d": "a", "v": []}),
+        ({}, {"p": 10**30, "d": "a", "v": []}),
+        ({"birthdate": "ge2000"}, {"p": 1, "d": "a", "v": ["x"]}),
+        ({}, {"p": -5, "d": "b", "v": []}),
+    ],
+)
+async def test_forged_cursors_are_400(
+    client: httpx.AsyncClient, query: dict[str, str], cursor: dict
+) -> None:
+    await client.post("Patient", json=patient(), headers=FHIR_JSON)
+    response = await client.get("Patient", params={**query, "_cursor": _cursor(cursor)})
+    assert response.status_code == 400, response.text
+    assert response.json()["issue"][0]["expression"] == ["_cursor"]
+
+
+async def test_huge_version_is_404(client: httpx.AsyncClient) -> None:
+    pid = (await client.post("Patient", json=patient(), headers=FHIR_JSON)).json()["id"]
+    response = await client.get(f"Patient/{pid}/_history/99999999999999999999999")
+    assert response.status_code == 404
+
+
+async def test_control_characters_are_refused(client: httpx.AsyncClient) -> None:
+    sent = patient()
+    sent["name"][0]["family"] = "Smith\u0007"
+    response = await client.post("Patient", json=sent, headers=FHIR_JSON)
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["expression"] == ["Patient.name[0].family"]
+    tab = patient()
+    tab["name"][0]["text"] = "Smith\tJr"
+    assert (await client.post("Patient", json=tab, headers=FHIR_JSON)).status_code == 201
+
+
+async def test_not_with_several_values_excludes_each(client: httpx.AsyncClient) -> None:
+    for gender in ("male", "female", "other"):
+        await client.post("Patient", json=patient(gender=gender), headers=FHIR_JSON)
+    found = (await client.get("Patient", params={"gender:not": "male,female"})).json()
+    assert [e["resource"]["gender"] for e in found["entry"]] == ["other"]
