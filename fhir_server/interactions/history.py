@@ -18,7 +18,8 @@ from fhir_server.storage.contracts import HistoryQuery, StoredVersion
 
 __all__ = ["history"]
 
-_STATUS = {"POST": "201 Created", "PUT": "200 OK", "PATCH": "200 OK", "DELETE": "204 No Content"}
+# What the interaction that made each version answered (a PUT of version 1 created it).
+_STATUS = {"POST": "201 Created", "PUT": "200 OK", "PATCH": "200 OK", "DELETE": "200 OK"}
 
 
 async def history(ctx: Context) -> FhirResponse:
@@ -87,7 +88,9 @@ def _entry(base: str, version: StoredVersion) -> bytes:
             "url": version.resource_type if version.method == "POST" else url,
         },
         response={
-            "status": _STATUS.get(version.method, "200 OK"),
+            "status": "201 Created"
+            if version.version == 1
+            else _STATUS.get(version.method, "200 OK"),
             "etag": etag(version.version),
             "lastModified": format_instant(version.last_updated_us),
         },

@@ -9,6 +9,7 @@ until then searches and writes use the set in force before.
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,13 +38,15 @@ class SearchSetup:
 
 
 _DEFAULT: SearchSetup | None = None
-# Setups by the exact bytes of the stored setting: rebuilt only when it changes.
+# Setups by the exact bytes of the stored setting: rebuilt only when it changes. Bounded:
+# a process serves few distinct sets of custom parameters.
 _BY_SETTING: dict[bytes, SearchSetup] = {}
+_MAX_SETUPS = 64
 
 
 def forget_setting(store: ResourceStore) -> None:
     """Drop this process's cached copy of the store's setting (after writing it)."""
-    _READ.pop(id(store), None)
+    _READ.pop(store, None)
 
 
 def default_setup() -> SearchSetup:
@@ -68,21 +71,27 @@ def setup_from_parameters(resources: list[dict[str, Any]]) -> SearchSetup:
 # takes effect within this delay, and a busy server reads the setting once a second per
 # tenant instead of on every write.
 SETTING_TTL_SECONDS = 1.0
-_READ: dict[int, tuple[float, bytes | None]] = {}
+# Per store object (weakly held: a closed store's entry goes with it), never by id(),
+# which Python reuses once an object is gone.
+_READ: weakref.WeakKeyDictionary[ResourceStore, tuple[float, bytes | None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 async def tenant_setup(store: ResourceStore) -> SearchSetup:
     now = time.monotonic()
-    cached = _READ.get(id(store))
+    cached = _READ.get(store)
     if cached is not None and now - cached[0] < SETTING_TTL_SECONDS:
         raw = cached[1]
     else:
         raw = await store.read_setting(SETTING)
-        _READ[id(store)] = (now, raw)
+        _READ[store] = (now, raw)
     if raw is None:
         return default_setup()
     found = _BY_SETTING.get(raw)
     if found is None:
         found = setup_from_parameters(orjson.loads(raw))
+        if len(_BY_SETTING) >= _MAX_SETUPS:
+            _BY_SETTING.clear()
         _BY_SETTING[raw] = found
     return found

@@ -218,7 +218,9 @@ def _include_specs(
     rtype: str | None, value: str, registry: SearchRegistry, reverse: bool, iterate: bool, name: str
 ) -> list[IncludeSpec]:
     if value == "*":
-        sources = [rtype] if rtype and not reverse else []
+        if reverse:
+            raise BadRequest("_revinclude=* is not supported: name Source:param", (name[:80],))
+        sources = [rtype] if rtype else []
         return [
             IncludeSpec(s, d.code, None, reverse, iterate)
             for s in sources

@@ -9,6 +9,7 @@ pipeline.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -54,16 +55,24 @@ class FhirEndpoint:
             response = await self._pipeline.handle(request)
             rendered = render_response(response, media, pretty)
         except FhirError as error:
-            rendered = render_error(error, media, pretty)
-        except Exception as exc:  # never a stack trace to the client
-            _log.exception("unhandled error: %s", type(exc).__name__)
-            rendered = render_error(ServerFault("The server could not complete the request"), media)
+            try:
+                rendered = render_error(error, media, pretty)
+            except Exception:  # e.g. a message quoting text that cannot be encoded
+                rendered = _fault(FHIR_JSON)
+        except Exception as exc:  # never a stack trace to the client, nor to the log:
+            # exception messages can quote request values, which can be PHI
+            _log.error("unhandled error: %s", type(exc).__name__)
+            rendered = _fault(media)
         await _send(send, rendered)
 
     async def _fhir_request(
         self, scope: Scope, receive: Any, headers: dict[str, str], params: list[tuple[str, str]]
     ) -> FhirRequest:
-        segments = [unquote(s) for s in scope["path"].split("/")[2:]]
+        # Split the raw path, then decode each segment once (`scope["path"]` is already
+        # decoded: splitting it would cut an id at an encoded '/', decoding it again would
+        # turn '%2525' into '%').
+        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+        segments = [unquote(s.decode("latin-1")) for s in raw_path.split(b"?")[0].split(b"/")[2:]]
         while segments and segments[-1] == "":
             segments.pop()
         if not segments:
@@ -109,7 +118,25 @@ class FhirEndpoint:
         if self._settings.base_url:
             return f"{self._settings.base_url.rstrip('/')}/fhir/{tenant}"
         host = headers.get("host") or "localhost"
+        if not _HOST.fullmatch(host):
+            # The Host header ends up in fullUrl, Location and links: only a host[:port].
+            raise BadRequest("The Host header is not a valid host name (set FHIR_BASE_URL)")
         return f"{scope.get('scheme', 'http')}://{host}/fhir/{tenant}"
+
+
+_HOST = re.compile(r"[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
+_FAULT_BODY = (
+    b'{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"exception",'
+    b'"diagnostics":"The server could not complete the request"}]}'
+)
+
+
+def _fault(media: str) -> RenderedResponse:
+    """The 500 OperationOutcome; fixed bytes if even rendering it fails."""
+    try:
+        return render_error(ServerFault("The server could not complete the request"), media)
+    except Exception:  # rendering is the last resort: answer with constant JSON
+        return 500, [(b"content-type", b"application/fhir+json; charset=utf-8")], _FAULT_BODY
 
 
 def _last(params: list[tuple[str, str]], name: str) -> str | None:

@@ -87,3 +87,22 @@ async def test_not_with_several_values_excludes_each(client: httpx.AsyncClient) 
         await client.post("Patient", json=patient(gender=gender), headers=FHIR_JSON)
     found = (await client.get("Patient", params={"gender:not": "male,female"})).json()
     assert [e["resource"]["gender"] for e in found["entry"]] == ["other"]
+
+
+async def test_revinclude_wildcard_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.get("Patient", params={"_revinclude": "*"})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("host", ['evil.com/"><script>', "a b", "x\ty"])
+async def test_a_malformed_host_header_never_reaches_links(
+    client: httpx.AsyncClient, host: str
+) -> None:
+    response = await client.get("Patient", headers={"Host": host})
+    assert response.status_code == 400
+    assert "script" not in response.text
+
+
+async def test_an_encoded_slash_stays_inside_the_id(client: httpx.AsyncClient) -> None:
+    response = await client.get("Patient/a%2Fb")
+    assert response.status_code == 400  # one segment 'a/b': not a valid id, not Patient/a/b

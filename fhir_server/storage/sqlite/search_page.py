@@ -1,247 +1,40 @@
-"""One page of search results: choosing the driving scan, ordering, cursors, totals.
+"""One page of search results: cursors, totals and includes over the chosen walk.
 
-The page is read by walking one index in its own order and keeping the rows that pass
-the other conditions, so a first page costs about the page, not the number of matches:
-- an equality on a token, reference or uri (a single value) walks that index by `pk`;
-- otherwise a single date, number or string value walks its index by value;
-- otherwise the resources of the type are walked by `pk`.
-`_sort` on one parameter with no equality condition walks the sort parameter's index
-(resources without a value follow, by `pk`); any other sort orders the full match set.
-Every order ends with `pk`, so it is total and a cursor (the last row's order values) says
-exactly where the next page starts.
+The page is read by walking one index in its own order (`search_walks`) and keeping the
+rows that pass the other conditions, so a first page costs about the page, not the number
+of matches. Every order ends with `pk`, so it is total, and a cursor (the last row's order
+values) says exactly where the next page starts.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from fhir_server.search.plan import (
-    AnyOf,
-    ChainCondition,
-    Condition,
     Cursor,
-    DateCondition,
-    IdCondition,
-    ListCondition,
-    NumberCondition,
-    RangeMatch,
     ReferenceCondition,
     SearchPlan,
-    SortKey,
-    StringCondition,
     TokenCondition,
     UriCondition,
 )
 from fhir_server.storage.contracts import InvalidCursor, SearchPage, StoredVersion
-from fhir_server.storage.sqlite.entry_match import (
-    bounds_on,
-    prefix_range,
-    reference_match,
-    token_match,
-)
 from fhir_server.storage.sqlite.search_includes import included
 from fhir_server.storage.sqlite.search_sql import entry_tests, matching_pks, predicate
+from fhir_server.storage.sqlite.search_walks import (
+    MISSING,
+    Walk,
+    default_walk,
+    index_sort_walk,
+    missing_walk,
+    sorted_walk,
+    type_filter,
+)
 from fhir_server.storage.sqlite.sql import Fragment, all_of
-
-__all__ = ["explain", "search_page"]
 
 _COLUMNS = "r.type, r.id, r.version, r.last_updated_us, r.method, r.body, r.pk"
 
-
-@dataclass(slots=True)
-class Walk:
-    """How rows are produced: FROM, driver-specific WHERE, and the order (expr, desc)."""
-
-    source: str
-    where: Fragment
-    order: list[tuple[str, bool]]
-    used: Condition | None = None
-    extra: list[Fragment] = field(default_factory=list)
-
-
-def _type_filter(plan: SearchPlan) -> Fragment:
-    if plan.resource_type is not None:
-        return Fragment("r.type = ?", [plan.resource_type])
-    if plan.types:
-        return Fragment(f"r.type IN ({', '.join('?' for _ in plan.types)})", list(plan.types))
-    return Fragment("1 = 1")
-
-
-def _entry_walk(table: str, param: str, rtype: str, test: Fragment, order: list[str]) -> Walk:
-    where = Fragment("d.type = ? AND d.param = ? AND ", [rtype, param]) + test
-    walk = Walk(f"{table} d JOIN resources r ON r.pk = d.pk", where, [(c, False) for c in order])
-    if order != ["d.pk"]:
-        # A resource with several matching entries shows once: at its first in walk order.
-        keys = ", ".join(order[:-1])
-        keys2 = keys.replace("d.", "d2.")
-        walk.extra.append(
-            Fragment(
-                f"NOT EXISTS (SELECT 1 FROM {table} d2 INDEXED BY {table}_pk "
-                f"WHERE d2.pk = d.pk AND d2.param = d.param "
-                f"AND d2.type = d.type AND ",
-            )
-            + Fragment(test.text.replace("d.", "d2."), list(test.args))
-            + Fragment(f" AND ({keys2}, d2.rowid) < ({keys}, d.rowid))")
-        )
-    return walk
-
-
-def _driver(conn: sqlite3.Connection, plan: SearchPlan, rtype: str) -> Walk | None:
-    """The first condition that can drive the walk: equalities (pk order) first, then a
-    single range or prefix (value order). The walk enforces that condition itself."""
-    for cond in plan.conditions:
-        walk = _equality_walk(cond, rtype)
-        if walk is not None:
-            walk.used = cond
-            return walk
-    for cond in plan.conditions:
-        walk = _range_walk(conn, cond, rtype)
-        if walk is not None:
-            walk.used = cond
-            return walk
-    return None
-
-
-def _equality_walk(cond: Condition, rtype: str) -> Walk | None:
-    match cond:
-        case IdCondition():
-            marks = ", ".join("?" for _ in cond.ids)
-            return Walk(
-                "resources r", Fragment(f"r.id IN ({marks})", list(cond.ids)), [("r.pk", False)]
-            )
-        case TokenCondition(param, (value,), False) if value.code and value.system_given:
-            return _entry_walk("idx_token", param, rtype, token_match("d", value), ["d.pk"])
-        case ReferenceCondition(param, (value,)) if value.target_id and value.target_type:
-            return _entry_walk("idx_reference", param, rtype, reference_match("d", value), ["d.pk"])
-        case UriCondition(param, (value,), "exact"):
-            return _entry_walk("idx_uri", param, rtype, Fragment("d.value = ?", [value]), ["d.pk"])
-    return None
-
-
-def _range_walk(conn: sqlite3.Connection, cond: Condition, rtype: str) -> Walk | None:
-    match cond:
-        case DateCondition(param, (m,)) if not m.negated:
-            test = all_of([bounds_on("d", m), _low_floor(conn, rtype, param, m)])
-            return _entry_walk("idx_date", param, rtype, test, ["d.low", "d.high", "d.pk"])
-        case NumberCondition(param, (m,)) if not m.negated:
-            order = ["d.low", "d.high", "d.pk"]
-            return _entry_walk("idx_number", param, rtype, bounds_on("d", m), order)
-        case StringCondition(param, (value,), "starts"):
-            test = prefix_range("d.value", value)
-            return _entry_walk("idx_string", param, rtype, test, ["d.value", "d.pk"])
-    return None
-
-
-# A chain resolving to more resources than this is walked by probing each candidate
-# instead: a dense match fills the page quickly, and materializing it would cost the set.
-SMALL_SET = 2000
-
-
-def _set_is_small(conn: sqlite3.Connection, rtype: str, cond: Condition) -> bool:
-    members = matching_pks(rtype, cond)
-    sql = f"SELECT count(*) FROM (SELECT 1 FROM ({members.text}) LIMIT ?)"
-    return int(conn.execute(sql, [*members.args, SMALL_SET + 1]).fetchone()[0]) <= SMALL_SET
-
-
-def _low_floor(conn: sqlite3.Connection, rtype: str, param: str, match: RangeMatch) -> Fragment:
-    """A redundant lower bound on `low` that lets the walk start near the matches: a range
-    whose high end reaches past A began at the earliest A minus the widest range indexed."""
-    floors = [b.value for b in match.bounds if b.end == "high" and b.op in (">", ">=")]
-    if not floors:
-        return Fragment("1 = 1")
-    row = conn.execute(
-        "SELECT width FROM date_widths WHERE type = ? AND param = ?", (rtype, param)
-    ).fetchone()
-    width = int(row[0]) if row else 0
-    return Fragment("d.low >= ?", [int(max(floors)) - width])
-
-
-def _default_walk(conn: sqlite3.Connection, plan: SearchPlan) -> Walk:
-    rtype = plan.resource_type
-    if rtype is not None:
-        found = _driver(conn, plan, rtype)
-        if found is not None:
-            return found
-        for cond in plan.conditions:
-            if isinstance(cond, ListCondition | AnyOf) or (
-                isinstance(cond, ChainCondition) and _set_is_small(conn, rtype, cond)
-            ):
-                # Walk the (selective) set the condition resolves to, by pk.
-                members = Fragment("r.pk IN (") + matching_pks(rtype, cond) + Fragment(")")
-                return Walk("resources r", members, [("r.pk", False)], used=cond)
-    return Walk("resources r", Fragment("1 = 1"), [("r.pk", False)])
-
-
-def _sort_expr(key: SortKey) -> str:
-    if key.kind == "resource":
-        return {"id": "r.id", "last_updated_us": "r.last_updated_us"}[key.field]
-    aggregate = "MAX" if key.descending else "MIN"
-    return (
-        f"(SELECT {aggregate}(e.{key.field}) FROM idx_{key.kind} e "
-        f"WHERE e.pk = r.pk AND e.param = '{_safe(key.param)}')"
-    )
-
-
-def _safe(param: str) -> str:
-    # Parameter codes come from the registry ([A-Za-z0-9_-]); refuse anything else outright.
-    if not all(ch.isalnum() or ch in "-_" for ch in param):
-        raise ValueError(f"unexpected parameter code {param!r}")
-    return param
-
-
-MISSING = "~missing"  # cursor mark: the walk has reached the resources without a sort value
-
-
-def _index_sort_walk(conn: sqlite3.Connection, plan: SearchPlan) -> Walk | None:
-    """With one sort key and no equality to walk by, walk the sort parameter's own index in
-    sort order: each resource at its lowest (ascending) or highest (descending) entry."""
-    if len(plan.sort) != 1 or plan.resource_type is None:
-        return None
-    key = plan.sort[0]
-    default = _default_walk(conn, plan)
-    if key.kind == "resource" or default.order == [("d.pk", False)]:
-        return None  # an equality walk: its matches are few enough to sort
-    if default.source == "resources r" and default.used is not None:
-        return None  # an _id or set walk: sort what it holds
-    table, column, desc = f"idx_{key.kind}", key.field, key.descending
-    better = ">" if desc else "<"
-    walk = Walk(
-        f"{table} s JOIN resources r ON r.pk = s.pk",
-        Fragment("s.type = ? AND s.param = ?", [plan.resource_type, key.param]),
-        [(f"s.{column}", desc), ("s.pk", desc)],
-    )
-    walk.extra.append(
-        Fragment(
-            f"NOT EXISTS (SELECT 1 FROM {table} s2 INDEXED BY {table}_pk WHERE s2.pk = s.pk "
-            f"AND s2.param = s.param AND s2.type = s.type "
-            f"AND (s2.{column}, s2.rowid) {better} (s.{column}, s.rowid))"
-        )
-    )
-    return walk
-
-
-def _missing_walk(plan: SearchPlan) -> Walk:
-    """After the index walk of `_index_sort_walk`: the resources with no sort value."""
-    key = plan.sort[0]
-    absent = Fragment(
-        f"NOT EXISTS (SELECT 1 FROM idx_{key.kind} s2 INDEXED BY idx_{key.kind}_pk "
-        f"WHERE s2.pk = r.pk AND s2.param = ?)",
-        [key.param],
-    )
-    return Walk("resources r", absent, [("r.pk", False)])
-
-
-def _sorted_walk(conn: sqlite3.Connection, plan: SearchPlan) -> Walk:
-    """Order the full match set by the sort keys (missing values last), then pk."""
-    walk = _default_walk(conn, plan)
-    order: list[tuple[str, bool]] = []
-    for key in plan.sort:
-        expr = _sort_expr(key)
-        order.append((f"({expr} IS NULL)", False))
-        order.append((f"IFNULL({expr}, 0)", key.descending))
-    walk.order = [*order, ("r.pk", False)]
-    return walk
+__all__ = ["explain", "search_page"]
 
 
 def _cursor_test(order: list[tuple[str, bool]], cursor: Cursor, back: bool) -> Fragment:
@@ -261,7 +54,7 @@ def _cursor_test(order: list[tuple[str, bool]], cursor: Cursor, back: bool) -> F
 
 def _where(plan: SearchPlan, walk: Walk) -> Fragment:
     rtype = plan.resource_type
-    parts = [walk.where, _type_filter(plan), Fragment("r.deleted = 0"), *walk.extra]
+    parts = [walk.where, type_filter(plan), Fragment("r.deleted = 0"), *walk.extra]
     # the walk's own condition is already enforced by the walk (entry walks re-check it
     # cheaply; a set walk would materialize its set twice)
     parts += [predicate(c, "r", rtype) for c in plan.conditions if c is not walk.used]
@@ -280,8 +73,8 @@ def _page_query(plan: SearchPlan, walk: Walk, limit: int, back: bool) -> tuple[s
 
 def explain(conn: sqlite3.Connection, plan: SearchPlan) -> list[str]:
     """SQLite's query plan for the first page of `plan` (tests check it uses indexes)."""
-    index_walk = _index_sort_walk(conn, plan) if plan.sort else None
-    walk = index_walk or (_sorted_walk(conn, plan) if plan.sort else _default_walk(conn, plan))
+    index_walk = index_sort_walk(conn, plan) if plan.sort else None
+    walk = index_walk or (sorted_walk(conn, plan) if plan.sort else default_walk(conn, plan))
     sql, args = _page_query(plan, walk, plan.count + 1, back=False)
     return [str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", args)]
 
@@ -313,7 +106,7 @@ def _total(conn: sqlite3.Connection, plan: SearchPlan) -> int | None:
     fast = _index_count(plan)
     if fast is not None and plan.total == "accurate":
         return int(conn.execute(f"SELECT count(*) FROM ({fast.text})", fast.args).fetchone()[0])
-    walk = _default_walk(conn, plan)
+    walk = default_walk(conn, plan)
     where = _where(plan, walk)
     inner = f"SELECT 1 FROM {walk.source} WHERE {where.text}"
     if plan.total == "accurate":
@@ -344,10 +137,10 @@ def search_page(conn: sqlite3.Connection, plan: SearchPlan) -> SearchPage:
     total = _total(conn, plan)
     if plan.count == 0:
         return SearchPage([], total, has_next=False, has_previous=False)
-    index_walk = _index_sort_walk(conn, plan) if plan.sort else None
+    index_walk = index_sort_walk(conn, plan) if plan.sort else None
     if index_walk is not None:
         return _index_sorted_page(conn, plan, index_walk, total)
-    walk = _sorted_walk(conn, plan) if plan.sort else _default_walk(conn, plan)
+    walk = sorted_walk(conn, plan) if plan.sort else default_walk(conn, plan)
     back = plan.cursor is not None and plan.cursor.direction == "before"
     rows = _rows(conn, plan, walk, plan.count + 1, back)
     more = len(rows) > plan.count
@@ -377,7 +170,7 @@ def _index_sorted_page(
         rows = _rows(conn, plan, walk, plan.count + 1, back=False)
         cursors = [Cursor(int(str(r[6])), "after", _cursor_of(r, walk)) for r in rows]
     if len(rows) <= plan.count:
-        missing = _missing_walk(plan)
+        missing = missing_walk(plan)
         tail_plan = plan if in_missing else replace(plan, cursor=None)
         if in_missing and cursor is not None:
             tail_plan = replace(plan, cursor=Cursor(cursor.position, "after"))
