@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 
+from fhir_server.validation.narrative import check_xhtml
 from fhir_server.validation.structure import Primitive
 
 __all__ = ["Checker", "build_checkers", "describe"]
@@ -159,4 +160,20 @@ def build_checkers(primitives: Mapping[str, Primitive]) -> dict[str, Checker]:
         "number": _decimal_checker,
         "string": _string_checker,
     }
-    return {name: factories[p.json](p) for name, p in primitives.items()}
+    checkers = {name: factories[p.json](p) for name, p in primitives.items()}
+    if "xhtml" in checkers:
+        checkers["xhtml"] = _xhtml_checker(checkers["xhtml"])
+    return checkers
+
+
+def _xhtml_checker(as_string: Checker) -> Checker:
+    """A JSON string (as every string), holding acceptable narrative XHTML."""
+
+    def check(value: object) -> str | None:
+        problem = as_string(value)
+        if problem is not None:
+            return problem
+        assert isinstance(value, str)
+        return check_xhtml(value)
+
+    return check

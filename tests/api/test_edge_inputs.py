@@ -106,3 +106,29 @@ async def test_a_malformed_host_header_never_reaches_links(
 async def test_an_encoded_slash_stays_inside_the_id(client: httpx.AsyncClient) -> None:
     response = await client.get("Patient/a%2Fb")
     assert response.status_code == 400  # one segment 'a/b': not a valid id, not Patient/a/b
+
+
+@pytest.mark.parametrize(
+    "div",
+    [
+        "not xhtml at all",
+        "<div><unclosed></div>",
+        '<div xmlns="http://www.w3.org/1999/xhtml">&nbsp;</div>',
+        '<div xmlns="http://www.w3.org/1999/xhtml"><script>alert(1)</script></div>',
+        '<div xmlns="http://www.w3.org/1999/xhtml"><img src="x" onerror="alert(1)"/></div>',
+        '<div xmlns="http://www.w3.org/1999/xhtml"><a href="javascript:alert(1)">x</a></div>',
+    ],
+)
+async def test_hostile_or_broken_narrative_is_refused(client: httpx.AsyncClient, div: str) -> None:
+    sent = patient(text={"status": "generated", "div": div})
+    response = await client.post("Patient", json=sent, headers=FHIR_JSON)
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["expression"] == ["Patient.text.div"]
+
+
+async def test_plain_narrative_is_kept(client: httpx.AsyncClient) -> None:
+    div = '<div xmlns="http://www.w3.org/1999/xhtml"><p>Peter &amp; <b>Jim</b> &#160;</p></div>'
+    sent = patient(text={"status": "generated", "div": div})
+    created = await client.post("Patient", json=sent, headers=FHIR_JSON)
+    assert created.status_code == 201
+    assert created.json()["text"]["div"] == div
