@@ -14,6 +14,7 @@ from fhir_server.errors import BadRequest, NotFound
 from fhir_server.exchange import FhirResponse
 from fhir_server.interactions.bundles import bundle_bytes, entry_bytes, link_url
 from fhir_server.interactions.context import Context
+from fhir_server.interactions.includes import included
 from fhir_server.interactions.responses import representation_options, shape_resource
 from fhir_server.search.compartment import default_patient_compartment
 from fhir_server.search.plan import (
@@ -77,7 +78,8 @@ async def search(ctx: Context) -> FhirResponse:
     except InvalidCursor as exc:
         raise BadRequest("The paging cursor is not one this server issued", ("_cursor",)) from exc
     path = "/".join(compartment) if compartment else (rtype or "")
-    body = _bundle(ctx, plan, page, path, summary, elements)
+    extra = await included(ctx.store, plan.includes, page.matches) if plan.includes else []
+    body = _bundle(ctx, plan, page, extra, path, summary, elements)
     return FhirResponse(200, body, {}, target)
 
 
@@ -106,6 +108,7 @@ def _bundle(
     ctx: Context,
     plan: SearchPlan,
     page: SearchPage,
+    extra: list[StoredVersion],
     path: str,
     summary: str | None,
     elements: list[str] | None,
@@ -127,7 +130,7 @@ def _bundle(
             ("previous", link_url(request.base_url, path, [*base_params, (CURSOR_PARAM, before)]))
         )
     entries = [_entry(request.base_url, m, "match", summary, elements) for m in page.matches]
-    entries += [_entry(request.base_url, m, "include", summary, elements) for m in page.extra]
+    entries += [_entry(request.base_url, m, "include", summary, elements) for m in extra]
     return bundle_bytes("searchset", total=page.total, links=links, entries=entries)
 
 

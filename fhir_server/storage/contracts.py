@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from fhir_server.search.entries import IndexEntry
-from fhir_server.search.plan import Cursor, SearchPlan
+from fhir_server.search.plan import Cursor, IncludeSpec, SearchPlan
 from tenancy import TenantId
 
 __all__ = [
@@ -148,7 +148,17 @@ class ResourceStore(Protocol):
 
     async def history(self, query: HistoryQuery) -> HistoryPage: ...
 
-    async def search(self, plan: SearchPlan) -> SearchPage: ...
+    async def search(self, plan: SearchPlan) -> SearchPage:
+        """One page of matches (`SearchPage.extra` stays empty: includes are `include`)."""
+        ...
+
+    async def include(
+        self, spec: IncludeSpec, sources: Sequence[StoredVersion]
+    ) -> list[StoredVersion]:
+        """One step of `_include` (the current resources `sources` refer to through
+        `spec.param`) or `_revinclude` (the current `spec.source_type` resources that
+        refer to `sources` through it); the iteration and its limits are the caller's."""
+        ...
 
     async def replace_index(
         self, resource_type: str, resource_id: str, version: int, index: Sequence[IndexEntry]

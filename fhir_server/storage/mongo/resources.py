@@ -14,7 +14,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from fhir_server.search.entries import IndexEntry
-from fhir_server.search.plan import SearchPlan
+from fhir_server.search.plan import IncludeSpec, SearchPlan
 from fhir_server.storage.contracts import (
     HistoryPage,
     HistoryQuery,
@@ -26,6 +26,7 @@ from fhir_server.storage.contracts import (
 from fhir_server.storage.mongo.backend import MongoBackend
 from fhir_server.storage.mongo.documents import index_document, stored_version
 from fhir_server.storage.mongo.history_query import history_filter
+from fhir_server.storage.mongo.search_includes import include_step
 from fhir_server.storage.mongo.search_page import search_page
 from fhir_server.storage.mongo.search_query import clamp_int64
 from fhir_server.storage.mongo.writes import allocate_positions, apply_ops
@@ -114,6 +115,12 @@ class MongoResourceStore:
     async def search(self, plan: SearchPlan) -> SearchPage:
         await self._backend.ready()
         return await search_page(self._tenant, self._cols.resources, plan)
+
+    async def include(
+        self, spec: IncludeSpec, sources: Sequence[StoredVersion]
+    ) -> list[StoredVersion]:
+        await self._backend.ready()
+        return await include_step(self._tenant, self._cols.resources, spec, list(sources))
 
     async def replace_index(
         self, resource_type: str, resource_id: str, version: int, index: Sequence[IndexEntry]

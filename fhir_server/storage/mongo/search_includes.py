@@ -1,24 +1,20 @@
-"""`_include` and `_revinclude` (with `:iterate`) for a page of matches.
-
-Mirrors `fhir_server.storage.sqlite.search_includes`: forward includes follow the
-page's references, reverse includes find the resources referring to the page, and
-`:iterate` repeats on what was just included, within the same limits.
-See http://hl7.org/fhir/R4/search.html#include.
+"""One step of `_include` or `_revinclude` (search.html#include), mirroring
+`fhir_server.storage.sqlite.search_includes`: forward, the current resources the sources
+refer to; reverse, the current resources referring to the sources.
+`fhir_server.interactions.includes` iterates.
 """
 
 from __future__ import annotations
 
-from fhir_server.search.plan import IncludeSpec, SearchPlan
+from fhir_server.search.plan import IncludeSpec
 from fhir_server.storage.contracts import StoredVersion
 from fhir_server.storage.mongo.documents import Document, stored_version
 from fhir_server.storage.mongo.search_filter import Finder
+from fhir_server.storage.mongo.search_page import CollectionFinder
 from fhir_server.storage.mongo.search_query import any_of, has_element, operand
 from fhir_server.storage.mongo.writes import Collection
 
-__all__ = ["MAX_INCLUDED", "MAX_ROUNDS", "included"]
-
-MAX_INCLUDED = 1000  # resources added to one page, whatever the include graph looks like
-MAX_ROUNDS = 8  # iterations of `:iterate`
+__all__ = ["include_step"]
 
 _NO_INDEX = {"idx": 0}
 
@@ -80,33 +76,13 @@ async def _reverse(
     return found
 
 
-async def included(
+async def include_step(
     tenant: str,
     resources: Collection,
-    finder: Finder,
-    plan: SearchPlan,
-    matches: list[StoredVersion],
+    spec: IncludeSpec,
+    sources: list[StoredVersion],
 ) -> list[StoredVersion]:
-    """The resources the plan's includes add to `matches` (none of the matches repeated)."""
-    seen = {(m.resource_type, m.id) for m in matches}
-    result: list[StoredVersion] = []
-    frontier = list(matches)
-    for round_number in range(MAX_ROUNDS):
-        specs = [s for s in plan.includes if round_number == 0 or s.iterate]
-        new: list[StoredVersion] = []
-        for spec in specs:
-            step = (
-                await _reverse(tenant, resources, spec, frontier)
-                if spec.reverse
-                else await _forward(tenant, resources, finder, spec, frontier)
-            )
-            for version in step:
-                key = (version.resource_type, version.id)
-                if key not in seen and len(result) + len(new) < MAX_INCLUDED:
-                    seen.add(key)
-                    new.append(version)
-        if not new:
-            break
-        result += new
-        frontier = new
-    return result
+    """One `_include` or `_revinclude` step (the iteration is the caller's)."""
+    if spec.reverse:
+        return await _reverse(tenant, resources, spec, sources)
+    return await _forward(tenant, resources, CollectionFinder(resources), spec, sources)

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from fhir_server.errors import BadRequest
 from fhir_server.search.plan import Cursor, SearchPlan
-from fhir_server.storage.contracts import SearchPage, StoredVersion
+from fhir_server.storage.contracts import SearchPage
 from fhir_server.storage.mongo.documents import Document, stored_version
 from fhir_server.storage.mongo.search_filter import plan_filter
-from fhir_server.storage.mongo.search_includes import included
 from fhir_server.storage.mongo.search_query import operand
 from fhir_server.storage.mongo.search_sort import (
     OrderField,
@@ -110,11 +109,8 @@ async def search_page(tenant: str, resources: Collection, plan: SearchPlan) -> S
         docs.reverse()
     matches = [stored_version(d, "pos") for d in docs]
     cursors = [Cursor(int(d["pos"]), "after", _sort_values(d, order)) for d in docs]
-    extra: list[StoredVersion] = []
-    if plan.includes:
-        extra = await included(tenant, resources, finder, plan, matches)
     has_next, has_previous = (True, more) if back else (more, plan.cursor is not None)
-    return SearchPage(matches, total, has_next, has_previous, extra, cursors)
+    return SearchPage(matches, total, has_next, has_previous, [], cursors)
 
 
 def _sort_values(doc: Document, order: list[OrderField]) -> tuple[str | int | float | None, ...]:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fhir_server.search.entries import IndexEntry
-from fhir_server.search.plan import SearchPlan
+from fhir_server.search.plan import IncludeSpec, SearchPlan
 from fhir_server.storage.contracts import (
     HistoryPage,
     HistoryQuery,
@@ -26,6 +26,7 @@ from fhir_server.storage.sqlite.index_rows import (
     insert_index_rows,
 )
 from fhir_server.storage.sqlite.schema import TENANT_SCHEMA
+from fhir_server.storage.sqlite.search_includes import include_step
 from fhir_server.storage.sqlite.search_page import explain, search_page
 from fhir_server.storage.sqlite.writer import GroupCommitWriter
 
@@ -141,6 +142,11 @@ class SqliteResourceStore:
                 (name, value),
             )
         )
+
+    async def include(
+        self, spec: IncludeSpec, sources: Sequence[StoredVersion]
+    ) -> list[StoredVersion]:
+        return await asyncio.to_thread(lambda: include_step(self._conn(), spec, list(sources)))
 
     def explain_search(self, plan: SearchPlan) -> list[str]:
         """SQLite's plan for the plan's first page (for the index-use checks)."""

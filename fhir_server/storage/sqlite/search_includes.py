@@ -1,22 +1,16 @@
-"""`_include` and `_revinclude` (with `:iterate`) for a page of matches.
-
-Forward includes follow the page's references through the reference index; reverse
-includes find the resources whose references point at the page. `:iterate` repeats on
-what was just included, until nothing new appears or the limits below are reached.
-See http://hl7.org/fhir/R4/search.html#include.
+"""One step of `_include` or `_revinclude` (search.html#include), through the reference
+index: forward, the current resources the sources refer to; reverse, the current
+resources referring to the sources. `fhir_server.interactions.includes` iterates.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-from fhir_server.search.plan import IncludeSpec, SearchPlan
+from fhir_server.search.plan import IncludeSpec
 from fhir_server.storage.contracts import StoredVersion
 
-__all__ = ["MAX_INCLUDED", "included"]
-
-MAX_INCLUDED = 1000  # resources added to one page, whatever the include graph looks like
-MAX_ROUNDS = 8  # iterations of `:iterate`
+__all__ = ["include_step"]
 
 _COLUMNS = "r.type, r.id, r.version, r.last_updated_us, r.method, r.body, r.pk"
 
@@ -76,27 +70,8 @@ def _reverse(
     return found
 
 
-def included(
-    conn: sqlite3.Connection, plan: SearchPlan, matches: list[StoredVersion]
+def include_step(
+    conn: sqlite3.Connection, spec: IncludeSpec, sources: list[StoredVersion]
 ) -> list[StoredVersion]:
-    """The resources the plan's includes add to `matches` (none of the matches repeated)."""
-    seen = {(m.resource_type, m.id) for m in matches}
-    result: list[StoredVersion] = []
-    frontier = list(matches)
-    for round_number in range(MAX_ROUNDS):
-        specs = [s for s in plan.includes if round_number == 0 or s.iterate]
-        new: list[StoredVersion] = []
-        for spec in specs:
-            step = (
-                _reverse(conn, spec, frontier) if spec.reverse else _forward(conn, spec, frontier)
-            )
-            for version in step:
-                key = (version.resource_type, version.id)
-                if key not in seen and len(result) + len(new) < MAX_INCLUDED:
-                    seen.add(key)
-                    new.append(version)
-        if not new:
-            break
-        result += new
-        frontier = new
-    return result
+    """One `_include` or `_revinclude` step (the iteration is the caller's)."""
+    return _reverse(conn, spec, sources) if spec.reverse else _forward(conn, spec, sources)

@@ -19,7 +19,6 @@ from fhir_server.search.plan import (
     UriCondition,
 )
 from fhir_server.storage.contracts import InvalidCursor, SearchPage, StoredVersion
-from fhir_server.storage.sqlite.search_includes import included
 from fhir_server.storage.sqlite.search_sql import entry_tests, matching_pks, predicate
 from fhir_server.storage.sqlite.search_walks import (
     MISSING,
@@ -147,9 +146,8 @@ def search_page(conn: sqlite3.Connection, plan: SearchPlan) -> SearchPage:
     rows = rows[1:] if back and more else rows[: plan.count]
     matches = [_version(row) for row in rows]
     cursors = [Cursor(int(str(row[6])), "after", _cursor_of(row, walk)) for row in rows]
-    extra = included(conn, plan, matches) if plan.includes else []
     has_next, has_previous = (True, more) if back else (more, plan.cursor is not None)
-    return SearchPage(matches, total, has_next, has_previous, extra, cursors)
+    return SearchPage(matches, total, has_next, has_previous, [], cursors)
 
 
 def _cursor_of(row: tuple[object, ...], walk: Walk) -> tuple[str | int | float | None, ...]:
@@ -180,5 +178,4 @@ def _index_sorted_page(
     more = len(rows) > plan.count
     rows, cursors = rows[: plan.count], cursors[: plan.count]
     matches = [_version(row) for row in rows]
-    extra = included(conn, plan, matches) if plan.includes else []
-    return SearchPage(matches, total, more, False, extra, cursors)
+    return SearchPage(matches, total, more, False, [], cursors)
