@@ -22,9 +22,9 @@ from fhir_server.interactions.fhirpath_patch import apply_fhirpath_patch, is_fhi
 from fhir_server.interactions.json_patch import apply_json_patch
 from fhir_server.interactions.responses import resource_response
 from fhir_server.interactions.update import parse_if_match
-from fhir_server.interactions.writes import prepare_put
+from fhir_server.interactions.writes import prepare_put, try_commit
 from fhir_server.search.query import CONTROL_PARAMS
-from fhir_server.storage.contracts import StoredVersion, VersionConflict
+from fhir_server.storage.contracts import StoredVersion
 
 __all__ = ["PatchBody", "patch", "patched_resource"]
 
@@ -92,14 +92,7 @@ async def patch(ctx: Context) -> FhirResponse:
             current=current,
             method="PATCH",
         )
-        try:
-            await ctx.store.commit([op])
-        except VersionConflict as exc:
-            if expected is not None:
-                raise PreconditionFailed(
-                    f"{rtype}/{resource_id} was changed concurrently; version {expected} is no "
-                    "longer current"
-                ) from exc
+        if not await try_commit(ctx, op, expected):
             continue
         stored = StoredVersion(rtype, resource_id, op.version, op.last_updated_us, "PATCH", op.body)
         return resource_response(request, stored, status=200)

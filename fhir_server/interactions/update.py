@@ -14,10 +14,10 @@ from fhir_server.exchange import FhirResponse
 from fhir_server.interactions.conditional import find_matches
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.responses import resource_response
-from fhir_server.interactions.writes import new_id, prepare_put, validate_body
+from fhir_server.interactions.writes import new_id, prepare_put, try_commit, validate_body
 from fhir_server.routing import check_id
 from fhir_server.search.query import CONTROL_PARAMS
-from fhir_server.storage.contracts import StoredVersion, VersionConflict
+from fhir_server.storage.contracts import StoredVersion
 
 __all__ = ["parse_if_match", "update"]
 
@@ -88,14 +88,7 @@ async def _write(
         op, _ = prepare_put(
             ctx, body, resource_type=rtype, resource_id=resource_id, current=current, method="PUT"
         )
-        try:
-            await ctx.store.commit([op])
-        except VersionConflict as exc:
-            if expected is not None:
-                raise PreconditionFailed(
-                    f"{rtype}/{resource_id} was changed concurrently; version {expected} is no "
-                    "longer current"
-                ) from exc
+        if not await try_commit(ctx, op, expected):
             continue
         created = current is None or current.deleted
         stored = StoredVersion(rtype, resource_id, op.version, op.last_updated_us, "PUT", op.body)

@@ -11,13 +11,20 @@ import threading
 import uuid
 from typing import Any
 
-from fhir_server.errors import BadRequest, InvalidResource
+from fhir_server.errors import BadRequest, InvalidResource, PreconditionFailed
 from fhir_server.instants import format_instant, now_us
 from fhir_server.interactions.context import Context
 from fhir_server.resource_json import dump, with_server_meta
-from fhir_server.storage.contracts import StoredVersion, WriteOp
+from fhir_server.storage.contracts import StoredVersion, VersionConflict, WriteOp
 
-__all__ = ["new_id", "next_timestamp", "prepare_delete", "prepare_put", "validate_body"]
+__all__ = [
+    "new_id",
+    "next_timestamp",
+    "prepare_delete",
+    "prepare_put",
+    "try_commit",
+    "validate_body",
+]
 
 
 class _RandomPool:
@@ -115,3 +122,19 @@ def prepare_delete(resource_type: str, resource_id: str, current: StoredVersion)
         method="DELETE",
         body=None,
     )
+
+
+async def try_commit(ctx: Context, op: WriteOp, expected: int | None) -> bool:
+    """Commit one write; False when a concurrent writer got there first and the caller
+    should read again and retry. With `If-Match` (`expected`) there is no retry: the
+    version the client named is gone, which is a 412 (http.html#concurrency)."""
+    try:
+        await ctx.store.commit([op])
+    except VersionConflict as exc:
+        if expected is not None:
+            raise PreconditionFailed(
+                f"{op.resource_type}/{op.id} was changed concurrently; version {expected} is "
+                "no longer current"
+            ) from exc
+        return False
+    return True

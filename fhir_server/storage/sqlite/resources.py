@@ -25,6 +25,7 @@ from fhir_server.storage.sqlite.index_rows import (
     delete_index_rows,
     insert_index_rows,
 )
+from fhir_server.storage.sqlite.rows import version_of
 from fhir_server.storage.sqlite.schema import TENANT_SCHEMA
 from fhir_server.storage.sqlite.search_includes import include_step
 from fhir_server.storage.sqlite.search_page import explain, search_page
@@ -33,20 +34,6 @@ from fhir_server.storage.sqlite.writer import GroupCommitWriter
 __all__ = ["SqliteResourceStore"]
 
 _CURRENT = "SELECT type, id, version, last_updated_us, method, body, pk FROM resources"
-
-
-def version_of(row: tuple[object, ...]) -> StoredVersion:
-    """A StoredVersion from a (type, id, version, last_updated_us, method, body, pos) row."""
-    rtype, rid, version, updated, method, body, position = row
-    return StoredVersion(
-        resource_type=str(rtype),
-        id=str(rid),
-        version=int(str(version)),
-        last_updated_us=int(str(updated)),
-        method=str(method),
-        body=bytes(body) if isinstance(body, bytes | memoryview) else None,
-        position=int(str(position)),
-    )
 
 
 class SqliteResourceStore:

@@ -9,25 +9,13 @@ import sqlite3
 
 from fhir_server.search.plan import IncludeSpec
 from fhir_server.storage.contracts import StoredVersion
+from fhir_server.storage.sqlite.rows import VERSION_COLUMNS, version_of
 
 __all__ = ["include_step"]
 
-_COLUMNS = "r.type, r.id, r.version, r.last_updated_us, r.method, r.body, r.pk"
 
-
-def _versions(rows: list[tuple[object, ...]]) -> list[StoredVersion]:
-    return [
-        StoredVersion(
-            str(t),
-            str(i),
-            int(str(v)),
-            int(str(u)),
-            str(m),
-            bytes(b) if isinstance(b, bytes) else None,
-            int(str(p)),
-        )
-        for t, i, v, u, m, b, p in rows
-    ]
+def _rows_as_versions(rows: list[tuple[object, ...]]) -> list[StoredVersion]:
+    return [version_of(row) for row in rows]
 
 
 def _forward(
@@ -43,11 +31,11 @@ def _forward(
         target_test = " AND c.target_type = ?"
         args.append(spec.target_type)
     sql = (
-        f"SELECT DISTINCT {_COLUMNS} FROM idx_reference c JOIN resources r "
+        f"SELECT DISTINCT {VERSION_COLUMNS} FROM idx_reference c JOIN resources r "
         f"ON r.type = c.target_type AND r.id = c.target_id "
         f"WHERE c.pk IN ({marks}) AND c.param = ?{target_test} AND r.deleted = 0"
     )
-    return _versions(conn.execute(sql, args).fetchall())
+    return _rows_as_versions(conn.execute(sql, args).fetchall())
 
 
 def _reverse(
@@ -61,12 +49,13 @@ def _reverse(
     for target_type, ids in by_type.items():
         marks = ", ".join("?" for _ in ids)
         sql = (
-            f"SELECT DISTINCT {_COLUMNS} FROM idx_reference c JOIN resources r ON r.pk = c.pk "
+            f"SELECT DISTINCT {VERSION_COLUMNS} FROM idx_reference c "
+            f"JOIN resources r ON r.pk = c.pk "
             f"WHERE c.type = ? AND c.param = ? AND c.target_id IN ({marks}) "
             f"AND c.target_type = ? AND r.deleted = 0"
         )
         args = [spec.source_type, spec.param, *ids, target_type]
-        found += _versions(conn.execute(sql, args).fetchall())
+        found += _rows_as_versions(conn.execute(sql, args).fetchall())
     return found
 
 

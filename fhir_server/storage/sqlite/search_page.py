@@ -18,7 +18,8 @@ from fhir_server.search.plan import (
     TokenCondition,
     UriCondition,
 )
-from fhir_server.storage.contracts import InvalidCursor, SearchPage, StoredVersion
+from fhir_server.storage.contracts import InvalidCursor, SearchPage
+from fhir_server.storage.sqlite.rows import VERSION_COLUMNS, version_of
 from fhir_server.storage.sqlite.search_sql import entry_tests, matching_pks, predicate
 from fhir_server.storage.sqlite.search_walks import (
     MISSING,
@@ -30,8 +31,6 @@ from fhir_server.storage.sqlite.search_walks import (
     type_filter,
 )
 from fhir_server.storage.sqlite.sql import Fragment, all_of
-
-_COLUMNS = "r.type, r.id, r.version, r.last_updated_us, r.method, r.body, r.pk"
 
 __all__ = ["explain", "search_page"]
 
@@ -65,7 +64,7 @@ def _page_query(plan: SearchPlan, walk: Walk, limit: int, back: bool) -> tuple[s
     if plan.cursor is not None:
         where = all_of([where, _cursor_test(walk.order, plan.cursor, back)])
     exprs = ", ".join(e for e, _ in walk.order[:-1])
-    select = f"SELECT {_COLUMNS}{', ' + exprs if exprs else ''} FROM {walk.source}"
+    select = f"SELECT {VERSION_COLUMNS}{', ' + exprs if exprs else ''} FROM {walk.source}"
     order_by = ", ".join(f"{e} {'DESC' if d != back else 'ASC'}" for e, d in walk.order)
     return f"{select} WHERE {where.text} ORDER BY {order_by} LIMIT ?", [*where.args, limit]
 
@@ -84,19 +83,6 @@ def _rows(
     sql, args = _page_query(plan, walk, limit, back)
     rows = conn.execute(sql, args).fetchall()
     return list(reversed(rows)) if back else rows
-
-
-def _version(row: tuple[object, ...]) -> StoredVersion:
-    rtype, rid, version, updated, method, body, pk = row[:7]
-    return StoredVersion(
-        resource_type=str(rtype),
-        id=str(rid),
-        version=int(str(version)),
-        last_updated_us=int(str(updated)),
-        method=str(method),
-        body=bytes(body) if isinstance(body, bytes | memoryview) else None,
-        position=int(str(pk)),
-    )
 
 
 def _total(conn: sqlite3.Connection, plan: SearchPlan) -> int | None:
@@ -144,7 +130,7 @@ def search_page(conn: sqlite3.Connection, plan: SearchPlan) -> SearchPage:
     rows = _rows(conn, plan, walk, plan.count + 1, back)
     more = len(rows) > plan.count
     rows = rows[1:] if back and more else rows[: plan.count]
-    matches = [_version(row) for row in rows]
+    matches = [version_of(row) for row in rows]
     cursors = [Cursor(int(str(row[6])), "after", _cursor_of(row, walk)) for row in rows]
     has_next, has_previous = (True, more) if back else (more, plan.cursor is not None)
     return SearchPage(matches, total, has_next, has_previous, [], cursors)
@@ -177,5 +163,5 @@ def _index_sorted_page(
         cursors += [Cursor(int(str(r[6])), "after", (MISSING,)) for r in tail]
     more = len(rows) > plan.count
     rows, cursors = rows[: plan.count], cursors[: plan.count]
-    matches = [_version(row) for row in rows]
+    matches = [version_of(row) for row in rows]
     return SearchPage(matches, total, more, False, [], cursors)
