@@ -141,11 +141,15 @@ def _entry(index: int, raw: object, base_url: str) -> BundleEntry:
     resource = raw.get("resource")
     if resource is not None and not isinstance(resource, dict):
         raise BadRequest("The entry's resource must be a JSON object")
-    headers = {
-        name: str(request[key])
-        for key, name in _HEADERS.items()
-        if isinstance(request.get(key), str) and request[key]
-    }
+    headers = {}
+    for key, name in _HEADERS.items():
+        value = request.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value:
+            # A condition silently dropped would turn the entry into an unconditional write.
+            raise BadRequest(f"request.{key} must be a non-empty string", (f"request.{key}",))
+        headers[name] = value
     entry = BundleEntry(index, method, url, target, full_url, params, headers, resource)
     _check_body(entry)
     return entry

@@ -132,3 +132,22 @@ async def test_plain_narrative_is_kept(client: httpx.AsyncClient) -> None:
     created = await client.post("Patient", json=sent, headers=FHIR_JSON)
     assert created.status_code == 201
     assert created.json()["text"]["div"] == div
+
+
+async def test_a_non_string_condition_in_a_transaction_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": patient(),
+                "request": {"method": "POST", "url": "Patient", "ifNoneExist": 123},
+            }
+        ],
+    }
+    response = await client.post("", json=bundle, headers=FHIR_JSON)
+    assert response.status_code == 400
+    assert "ifNoneExist" in response.json()["issue"][0]["diagnostics"]
+    assert (await client.get("Patient", params={"_summary": "count"})).json()["total"] == 0
