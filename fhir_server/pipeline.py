@@ -10,6 +10,7 @@ including refused and failed ones. Nothing reaches storage except through here.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -34,6 +35,9 @@ from tenancy import TenantId, TenantStore
 __all__ = ["AfterHook", "BeforeHook", "Outcome", "Pipeline"]
 
 _log = logging.getLogger(__name__)
+
+_UNKNOWN_TTL_SECONDS = 1.0
+_MAX_UNKNOWN = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +92,24 @@ class Pipeline:
         self.before_hooks: list[BeforeHook] = []
         self.after_hooks: list[AfterHook] = []
         self._known_tenants: set[TenantId] = set()
+        self._unknown_tenants: dict[TenantId, float] = {}  # name -> trusted until
 
     def tenant_exists(self, tenant: TenantId) -> bool:
         # Tenants are never removed while the server runs, so a positive answer is cached;
-        # one created by `fhir-server tenant create` meanwhile is found on first use.
+        # one created by `fhir-server tenant create` meanwhile is found on first use. A
+        # negative answer is trusted for a second, so that a stream of requests to made-up
+        # tenant names costs one registry read per name and second, not one per request.
         if tenant in self._known_tenants:
             return True
-        if self._tenants.get(tenant) is None:
+        now = time.monotonic()
+        if self._unknown_tenants.get(tenant, 0.0) > now:
             return False
+        if self._tenants.get(tenant) is None:
+            if len(self._unknown_tenants) > _MAX_UNKNOWN:
+                self._unknown_tenants.clear()
+            self._unknown_tenants[tenant] = now + _UNKNOWN_TTL_SECONDS
+            return False
+        self._unknown_tenants.pop(tenant, None)
         self._known_tenants.add(tenant)
         return True
 

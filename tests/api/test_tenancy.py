@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
+from fhir_server.web.app import FhirApp
+from tenancy import TenantId
 from tests.api.resources import FHIR_JSON, patient
 
 
@@ -32,6 +36,16 @@ async def test_writes_in_other_tenant_do_not_touch_first(
 
 async def test_unknown_tenant_is_404(client: httpx.AsyncClient) -> None:
     for path in ("/fhir/nobody/Patient", "/fhir/nobody/metadata", "/fhir/NOT_VALID/Patient/1"):
-        response = await client.get(path)
+        # an absolute URL: httpx would put a relative one under the client's /fhir/acme/
+        response = await client.get(f"http://testserver{path}")
         assert response.status_code == 404
-        assert response.json()["resourceType"] == "OperationOutcome"
+        assert "tenant" in response.json()["issue"][0]["diagnostics"]
+
+
+async def test_a_tenant_created_while_running_is_served_within_a_second(
+    app: FhirApp, client: httpx.AsyncClient
+) -> None:
+    assert (await client.get("http://testserver/fhir/latecomer/metadata")).status_code == 404
+    app.stores.tenants.create(TenantId("latecomer"), "2026-01-01T00:00:00Z")
+    await asyncio.sleep(1.1)  # unknown names are trusted for a second
+    assert (await client.get("http://testserver/fhir/latecomer/metadata")).status_code == 200
