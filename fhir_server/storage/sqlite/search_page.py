@@ -119,16 +119,18 @@ def _index_count(plan: SearchPlan) -> Fragment | None:
 
 
 def search_page(conn: sqlite3.Connection, plan: SearchPlan) -> SearchPage:
-    total = _total(conn, plan)
     if plan.count == 0:
-        return SearchPage([], total, has_next=False, has_previous=False)
+        return SearchPage([], _total(conn, plan), has_next=False, has_previous=False)
     index_walk = index_sort_walk(conn, plan) if plan.sort else None
     if index_walk is not None:
-        return _index_sorted_page(conn, plan, index_walk, total)
+        return _index_sorted_page(conn, plan, index_walk, _total(conn, plan))
     walk = sorted_walk(conn, plan) if plan.sort else default_walk(conn, plan)
     back = plan.cursor is not None and plan.cursor.direction == "before"
     rows = _rows(conn, plan, walk, plan.count + 1, back)
     more = len(rows) > plan.count
+    # A first page that holds every match is its own count: no second query.
+    complete = plan.cursor is None and not more and plan.total != "none"
+    total = len(rows) if complete else _total(conn, plan)
     rows = rows[1:] if back and more else rows[: plan.count]
     matches = [version_of(row) for row in rows]
     cursors = [Cursor(int(str(row[6])), "after", _cursor_of(row, walk)) for row in rows]
