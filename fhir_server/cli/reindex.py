@@ -43,7 +43,9 @@ def reindex(
         async def run() -> ReindexReport:
             await stores.start()
             try:
-                return await reindex_tenant(stores.for_tenant(tenant), progress)
+                base = settings.base_url
+                tenant_base = f"{base.rstrip('/')}/fhir/{tenant}" if base else None
+                return await reindex_tenant(stores.for_tenant(tenant), progress, tenant_base)
             finally:
                 await stores.aclose()
 

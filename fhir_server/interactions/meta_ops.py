@@ -19,6 +19,7 @@ from fhir_server.errors import BadRequest, Gone, InvalidResource, NotFound, Prec
 from fhir_server.exchange import FhirResponse
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.operation_params import parameter_parts
+from fhir_server.interactions.writes import index_entries
 from fhir_server.resource_json import dump
 from fhir_server.storage.contracts import StoredVersion, VersionConflict, WriteOp
 
@@ -105,7 +106,7 @@ async def _change(ctx: Context, *, add: bool) -> FhirResponse:
             last_updated_us=stored.last_updated_us,
             method=stored.method,
             body=dump(resource),
-            index=ctx.indexer.index(resource) if is_current else (),
+            index=index_entries(ctx, resource) if is_current else (),
             in_place=True,
         )
         try:

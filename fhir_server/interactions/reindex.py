@@ -16,6 +16,8 @@ from typing import Any
 import orjson
 
 from fhir_server.interactions.search_setup import SETTING, forget_setting, setup_from_parameters
+from fhir_server.interactions.writes import localized
+from fhir_server.search.indexer import Indexer
 from fhir_server.search.plan import SearchPlan, TokenCondition, TokenMatch
 from fhir_server.storage.contracts import ResourceStore, StoredVersion
 
@@ -53,16 +55,20 @@ async def _walk(store: ResourceStore, plan: SearchPlan) -> AsyncIterator[StoredV
 
 
 async def reindex_tenant(
-    store: ResourceStore, progress: Callable[[int, int], None] | None = None
+    store: ResourceStore,
+    progress: Callable[[int, int], None] | None = None,
+    tenant_base: str | None = None,
 ) -> ReindexReport:
-    """Reindex every current resource; `progress(done, total)` after each batch."""
+    """Reindex every current resource; `progress(done, total)` after each batch. With
+    `tenant_base` (the tenant's public FHIR base), references written as absolute URLs
+    under it are indexed as local ones, as the server does on writes."""
     parameters = await _active_search_parameters(store)
     setup = setup_from_parameters(parameters)
     report = ReindexReport(custom_parameters=[str(p.get("code")) for p in parameters])
     counted = await store.search(SearchPlan(None, count=0, total="accurate"))
     total = counted.total or 0
     async for version in _walk(store, SearchPlan(None, count=BATCH, total="none")):
-        await _reindex_one(store, setup.indexer, version, report)
+        await _reindex_one(store, setup.indexer, version, report, tenant_base)
         if progress is not None and report.resources % BATCH == 0:
             progress(report.resources, total)
     await store.write_setting(SETTING, orjson.dumps(parameters))
@@ -73,10 +79,16 @@ async def reindex_tenant(
 
 
 async def _reindex_one(
-    store: ResourceStore, indexer: Any, version: StoredVersion, report: ReindexReport
+    store: ResourceStore,
+    indexer: Indexer,
+    version: StoredVersion,
+    report: ReindexReport,
+    tenant_base: str | None,
 ) -> None:
     assert version.body is not None
     entries = indexer.index(orjson.loads(version.body))
+    if tenant_base is not None:
+        entries = localized(entries, tenant_base)
     if await store.replace_index(version.resource_type, version.id, version.version, entries):
         report.resources += 1
     else:

@@ -9,15 +9,20 @@ from __future__ import annotations
 import os
 import threading
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from fhir_server.errors import BadRequest, InvalidResource, PreconditionFailed
 from fhir_server.instants import format_instant, now_us
 from fhir_server.interactions.context import Context
 from fhir_server.resource_json import dump, with_server_meta
+from fhir_server.search.entries import IndexEntry, ReferenceEntry
+from fhir_server.search.normalize import parse_reference
 from fhir_server.storage.contracts import StoredVersion, VersionConflict, WriteOp
 
 __all__ = [
+    "index_entries",
+    "localized",
     "new_id",
     "next_timestamp",
     "prepare_delete",
@@ -106,7 +111,7 @@ def prepare_put(
         last_updated_us=updated,
         method=method,
         body=dump(stamped),
-        index=ctx.indexer.index(stamped),
+        index=index_entries(ctx, stamped),
     )
     return op, stamped
 
@@ -138,3 +143,28 @@ async def try_commit(ctx: Context, op: WriteOp, expected: int | None) -> bool:
             ) from exc
         return False
     return True
+
+
+def index_entries(ctx: Context, resource: dict[str, Any]) -> list[IndexEntry]:
+    """The resource's search index entries, with references written as this tenant's own
+    absolute URLs (`{base}/Patient/123`) indexed as the local references they are. The
+    indexer never takes an absolute URL for a local resource (another server's
+    Patient/123 is not ours); only here is the tenant's base known."""
+    return localized(ctx.indexer.index(resource), ctx.request.base_url)
+
+
+def localized(entries: list[IndexEntry], tenant_base: str) -> list[IndexEntry]:
+    """`entries` with references under `tenant_base` made local."""
+    prefix = tenant_base.rstrip("/") + "/"
+    return [_localized(entry, prefix) for entry in entries]
+
+
+def _localized(entry: IndexEntry, prefix: str) -> IndexEntry:
+    if not isinstance(entry, ReferenceEntry) or entry.target_id is not None:
+        return entry
+    if entry.url is None or not entry.url.startswith(prefix):
+        return entry
+    local = parse_reference(entry.url[len(prefix) :])
+    if local is None or local.target_type is None or local.target_id is None:
+        return entry
+    return replace(entry, target_type=local.target_type, target_id=local.target_id)

@@ -51,6 +51,8 @@ def component_key(entry: IndexEntry) -> tuple[str, ...] | None:
     if isinstance(entry, TokenEntry):
         return None if entry.code is None else (entry.system or "", entry.code)
     if isinstance(entry, QuantityEntry):
+        low, high = entry.canonical_low, entry.canonical_high
+        canonical_value = None if low is None or high is None else (low + high) / 2.0
         return (
             float_key(entry.low),
             float_key(entry.high),
@@ -59,11 +61,14 @@ def component_key(entry: IndexEntry) -> tuple[str, ...] | None:
             _opt_float(entry.canonical_low),
             _opt_float(entry.canonical_high),
             entry.canonical_code or "",
+            float_key((entry.low + entry.high) / 2.0),
+            _opt_float(canonical_value),
         )
     if isinstance(entry, DateEntry):
         return int_key(entry.low), int_key(entry.high)
     if isinstance(entry, NumberEntry):
-        return float_key(entry.low), float_key(entry.high)
+        middle = (entry.low + entry.high) / 2.0
+        return float_key(entry.low), float_key(entry.high), float_key(middle)
     if isinstance(entry, StringEntry):
         return entry.value, entry.exact
     if isinstance(entry, ReferenceEntry):

@@ -40,6 +40,12 @@ __all__ = ["Converter", "converter_for"]
 OF_TYPE = ":of-type"
 
 
+def of_type_code(type_code: str, value: str) -> str:
+    """The entry code of `:of-type`: the type code and the identifier value, joined by a
+    separator that FHIR strings cannot hold (a `|` in either could forge a match)."""
+    return f"{type_code}\x1f{value}"
+
+
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -118,7 +124,9 @@ def _identifier_types(param: str, kind: dict[str, Any], value: str, out: list[In
     for coding in kind.get("coding") or ():
         if isinstance(coding, dict) and (type_code := _str(coding.get("code"))) is not None:
             system = _str(coding.get("system"))
-            out.append(TokenEntry(f"{param}{OF_TYPE}", system, f"{type_code}|{value}", None))
+            out.append(
+                TokenEntry(f"{param}{OF_TYPE}", system, of_type_code(type_code, value), None)
+            )
 
 
 def _contact_point(param: str, value: Any, out: list[IndexEntry]) -> None:

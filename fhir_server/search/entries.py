@@ -178,11 +178,13 @@ QUANTITY_KEY_FIELDS = (
     "canonical_low",
     "canonical_high",
     "canonical_code",
+    "value",  # the stated value (the middle of [low, high]): prefixes compare with it
+    "canonical_value",
 )
 QUANTITY_LOW = 0
 QUANTITY_HIGH = 1
 DATE_KEY_FIELDS = ("low", "high")
-NUMBER_KEY_FIELDS = ("low", "high")
+NUMBER_KEY_FIELDS = ("low", "high", "value")
 STRING_KEY_FIELDS = ("value", "exact")
 REFERENCE_KEY_FIELDS = ("target_type", "target_id", "url", "version")
 URI_KEY_FIELDS = ("value",)

@@ -84,23 +84,31 @@ def _component(i: int, kind: str, text: str, name: str) -> list[FieldTest]:
     return _number(i, kind, text, name)
 
 
-def _range_tests(
-    i: int, low_field: int, prefix: str, low: str, high: str, point: str
+def _point_tests(
+    i: int, field: int, prefix: str, value: float, low: float, high: float
 ) -> list[FieldTest]:
-    """Prefix semantics on an encoded [low, high] pair, as for plain number/quantity search:
-    `eq` keeps entries inside the search range, the ordering prefixes compare with the
-    stated value."""
-    lo, hi = low_field, low_field + 1
+    """The prefix on the stated value (field `field`), as plain number search does
+    (search.html#number): `eq` keeps values inside the search value's precision range,
+    the ordering prefixes compare with the search value itself."""
     if prefix == "eq":
-        return [FieldTest(i, lo, ">=", low), FieldTest(i, hi, "<=", high)]
+        return [
+            FieldTest(i, field, ">=", float_key(low)),
+            FieldTest(i, field, "<", float_key(high)),
+        ]
     if prefix in ("gt", "sa"):
-        return [FieldTest(i, lo, ">", point)]
+        return [FieldTest(i, field, ">", float_key(value))]
     if prefix in ("lt", "eb"):
-        return [FieldTest(i, hi, "<", point)]
+        return [FieldTest(i, field, "<", float_key(value))]
     if prefix == "ge":
-        return [FieldTest(i, hi, ">=", point)]
+        return [FieldTest(i, field, ">=", float_key(value))]
     if prefix == "le":
-        return [FieldTest(i, lo, "<=", point)]
+        return [FieldTest(i, field, "<=", float_key(value))]
+    if prefix == "ap":
+        gap = abs(value) * 0.1
+        return [
+            FieldTest(i, field, ">=", float_key(value - gap)),
+            FieldTest(i, field, "<=", float_key(value + gap)),
+        ]
     raise BadRequest(f"The prefix '{prefix}' is not supported inside a composite value")
 
 
@@ -118,10 +126,9 @@ def _number(i: int, kind: str, text: str, name: str) -> list[FieldTest]:
     canonical = canonical_unit(unit) if system == UCUM and unit else None
     if canonical is not None:
         value, low, high = (v * canonical.factor + canonical.offset for v in (value, low, high))
-        keys = float_key(low), float_key(high), float_key(value)
-        return [*_range_tests(i, 4, prefix, *keys), FieldTest(i, 6, "=", canonical.code)]
-    keys = float_key(low), float_key(high), float_key(value)
-    tests = _range_tests(i, 0, prefix, *keys)
+        return [*_point_tests(i, 8, prefix, value, low, high), FieldTest(i, 6, "=", canonical.code)]
+    # the stated value: field 7 of a quantity key, field 2 of a number key
+    tests = _point_tests(i, 7 if kind == "quantity" else 2, prefix, value, low, high)
     if system:
         tests.append(FieldTest(i, 2, "=", system))
     if unit:
@@ -137,10 +144,14 @@ def _date(i: int, text: str, name: str) -> list[FieldTest]:
     low, high = int_key(found[0]), int_key(found[1])
     if prefix == "eq":
         return [FieldTest(i, 0, ">=", low), FieldTest(i, 1, "<=", high)]
-    if prefix in ("gt", "sa"):
+    if prefix == "gt":
         return [FieldTest(i, 1, ">", high)]
-    if prefix in ("lt", "eb"):
+    if prefix == "lt":
         return [FieldTest(i, 0, "<", low)]
+    if prefix == "sa":  # starts after: the whole range is past the search range
+        return [FieldTest(i, 0, ">", high)]
+    if prefix == "eb":  # ends before
+        return [FieldTest(i, 1, "<", low)]
     if prefix == "ge":
         return [FieldTest(i, 1, ">=", low)]
     if prefix == "le":

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from fhir_server.errors import BadRequest
 from fhir_server.resource_types import is_resource_type
-from fhir_server.search.convert import OF_TYPE
+from fhir_server.search.convert import OF_TYPE, of_type_code
 from fhir_server.search.normalize import decimal_range, fold
 from fhir_server.search.plan import (
     ChainCondition,
@@ -86,8 +86,17 @@ class ConditionContext:
     base_url: str  # references to this server's own base are local references
 
 
+# ORed values one parameter may carry: a bound on the size of the query it becomes.
+MAX_VALUES = 100
+
+
 def _values(text: str) -> list[str]:
-    return [v for v in split_escaped(text, ",") if v != ""]
+    values = [v for v in split_escaped(text, ",") if v != ""]
+    if len(values) > MAX_VALUES:
+        raise BadRequest(
+            f"A search parameter takes at most {MAX_VALUES} values separated by commas"
+        )
+    return values
 
 
 def parse_condition(
@@ -123,7 +132,15 @@ def searchable(definition: SearchParameterDef, registry: SearchRegistry) -> bool
     lists exactly these)."""
     if definition.type not in INDEXED_TYPES or not definition.expression:
         return False
+    if definition.url in _BROKEN_IN_R4:
+        return False
     return definition.type != "composite" or component_types(definition, registry) is not None
+
+
+# R4 parameters whose published definition cannot work: DocumentReference-relationship
+# gives its components each other's expressions (relatesto -> code, relation -> target),
+# so no entry is ever made for it. Not claimed rather than claimed and always empty.
+_BROKEN_IN_R4 = frozenset({"http://hl7.org/fhir/SearchParameter/DocumentReference-relationship"})
 
 
 def _special(code: str, modifier: str, value: str, name: str) -> Condition | None:
@@ -181,6 +198,10 @@ def _typed(
             if modifier == "text":
                 return TokenTextCondition(code, tuple(fold(unescape(v)) for v in values))
             if modifier == "of-type":
+                if not code.endswith("identifier"):
+                    raise BadRequest(
+                        f":of-type applies to identifier parameters, not '{code}'", (name[:80],)
+                    )
                 return TokenCondition(code + OF_TYPE, tuple(_of_type(name, v) for v in values))
             return TokenCondition(code, tuple(token_match(v) for v in values), modifier == "not")
         case "date":
@@ -215,7 +236,7 @@ def _of_type(name: str, text: str) -> TokenMatch:
             (name[:80],),
         )
     system, type_code, value = parts
-    return TokenMatch(system or None, f"{type_code}|{value}", system_given=bool(system))
+    return TokenMatch(system or None, of_type_code(type_code, value), system_given=bool(system))
 
 
 def _quantity(param: str, text: str) -> QuantityMatch:

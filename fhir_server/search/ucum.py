@@ -14,6 +14,7 @@ exponents: ``mg/dL`` -> value x 10 in ``g.m-3``; ``[lb_av]`` -> value x 453.5923
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -156,14 +157,19 @@ def canonical_unit(code: str) -> Canonical | None:
     factor = 1.0
     dims: dict[str, int] = {}
     # UCUM's "/" divides by the next term only: "mL/min/{1.73_m2}" is mL . min-1 . 1-1.
-    for sign, piece in _terms(code):
-        term = _term(piece)
-        if term is None:
-            return None
-        term_factor, term_dims = term
-        factor *= term_factor**sign
-        for name, power in term_dims.items():
-            dims[name] = dims.get(name, 0) + sign * power
+    try:
+        for sign, piece in _terms(code):
+            term = _term(piece)
+            if term is None:
+                return None
+            term_factor, term_dims = term
+            factor *= term_factor**sign
+            for name, power in term_dims.items():
+                dims[name] = dims.get(name, 0) + sign * power
+    except (OverflowError, ZeroDivisionError):
+        return None  # `10*999`: no finite factor; the unit is then compared as written
+    if not math.isfinite(factor) or factor == 0.0:
+        return None
     # 15 significant digits drop the float noise of products like 10*3/uL (1e12, not
     # 999999999999.9999), so equal units always give bit-identical canonical values.
     return Canonical(float(f"{factor:.15g}"), 0.0, _code(dims))

@@ -151,3 +151,54 @@ async def test_a_non_string_condition_in_a_transaction_is_refused(
     assert response.status_code == 400
     assert "ifNoneExist" in response.json()["issue"][0]["diagnostics"]
     assert (await client.get("Patient", params={"_summary": "count"})).json()["total"] == 0
+
+
+async def test_a_huge_ucum_exponent_is_not_a_500(client: httpx.AsyncClient) -> None:
+    obs = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "x"},
+        "valueQuantity": {"value": 1, "system": "http://unitsofmeasure.org", "code": "10*999"},
+    }
+    assert (await client.post("Observation", json=obs, headers=FHIR_JSON)).status_code == 201
+    response = await client.get(
+        "Observation", params={"value-quantity": "1|http://unitsofmeasure.org|10*999"}
+    )
+    assert response.status_code == 200
+    assert len(response.json()["entry"]) == 1
+
+
+async def test_too_many_or_values_are_400(client: httpx.AsyncClient) -> None:
+    response = await client.get("Patient", params={"gender": ",".join(["male"] * 1500)})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "href", ["java&#x09;script:alert(1)", "java&#10;script:alert(1)", " JAVASCRIPT:x"]
+)
+async def test_script_links_hidden_by_whitespace_are_refused(
+    client: httpx.AsyncClient, href: str
+) -> None:
+    div = f'<div xmlns="http://www.w3.org/1999/xhtml"><a href="{href}">x</a></div>'
+    sent = patient(text={"status": "generated", "div": div})
+    assert (await client.post("Patient", json=sent, headers=FHIR_JSON)).status_code == 400
+
+
+async def test_references_to_this_servers_own_absolute_url_are_local(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.put("Patient/p9", json=patient(id="p9"), headers=FHIR_JSON)
+    own = "http://testserver/fhir/acme/Patient/p9"
+    obs = {
+        "resourceType": "Observation",
+        "id": "own",
+        "status": "final",
+        "code": {"text": "x"},
+        "subject": {"reference": own},
+    }
+    await client.put("Observation/own", json=obs, headers=FHIR_JSON)
+    for params in ({"subject": "Patient/p9"}, {"subject": own}, {"patient": "p9"}):
+        found = (await client.get("Observation", params=params)).json()
+        assert [e["resource"]["id"] for e in found["entry"]] == ["own"], params
+    compartment = (await client.get("Patient/p9/Observation")).json()
+    assert [e["resource"]["id"] for e in compartment["entry"]] == ["own"]

@@ -59,3 +59,50 @@ async def test_composites_are_claimed(client: httpx.AsyncClient) -> None:
     claimed = {p["name"]: p["type"] for p in observation["searchParam"]}
     assert claimed["code-value-quantity"] == "composite"
     assert claimed["component-code-value-quantity"] == "composite"
+
+
+async def test_composite_numbers_compare_the_stated_value(client: httpx.AsyncClient) -> None:
+    obs = {
+        "resourceType": "Observation",
+        "id": "mg",
+        "status": "final",
+        "code": {"coding": [{"system": "urn:codes", "code": "A"}]},
+        "valueQuantity": {"value": 100, "unit": "mg", "system": UCUM, "code": "mg"},
+    }
+    await client.put("Observation/mg", json=obs, headers=FHIR_JSON)
+    for value, expected in (
+        ("100.0", {"mg"}),
+        ("gt99.7", {"mg"}),
+        ("lt100.3", {"mg"}),
+        ("ge100.3", set()),
+        ("le99.7", set()),
+        (f"0.1|{UCUM}|g", {"mg"}),
+    ):
+        found = await id_set(client, "Observation", {"code-value-quantity": f"urn:codes|A${value}"})
+        assert found == expected, value
+    # the same answers as the plain parameter
+    assert await id_set(client, "Observation", {"value-quantity": "ge100.3"}) == set()
+
+
+async def test_composite_date_sa_and_eb(client: httpx.AsyncClient) -> None:
+    obs = {
+        "resourceType": "Observation",
+        "id": "period",
+        "status": "final",
+        "code": {"coding": [{"system": "urn:codes", "code": "C"}]},
+        "valuePeriod": {"start": "2020-01-01", "end": "2020-12-31"},
+    }
+    await client.put("Observation/period", json=obs, headers=FHIR_JSON)
+    assert (
+        await id_set(client, "Observation", {"code-value-date": "urn:codes|C$sa2020-02"}) == set()
+    )
+    assert (
+        await id_set(client, "Observation", {"code-value-date": "urn:codes|C$eb2020-06"}) == set()
+    )
+    assert await id_set(client, "Observation", {"code-value-date": "urn:codes|C$sa2019-06"}) == {
+        "period"
+    }
+    assert await id_set(client, "Observation", {"code-value-date": "urn:codes|C$2020-06"}) == set()
+    assert await id_set(client, "Observation", {"code-value-date": "urn:codes|C$ge2020-06"}) == {
+        "period"
+    }
