@@ -90,6 +90,10 @@ class VersionConflict(Exception):
         self.op_index = op_index
         self.current_version = current_version
 
+    def __reduce__(self) -> tuple[type[VersionConflict], tuple[int, int]]:
+        # Rebuilt from its fields when pickled (Exception's default uses the message only).
+        return (VersionConflict, (self.op_index, self.current_version))
+
 
 @dataclass(frozen=True, slots=True)
 class HistoryQuery:

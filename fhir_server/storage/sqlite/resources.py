@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from fhir_server.search.entries import IndexEntry
@@ -15,16 +16,11 @@ from fhir_server.storage.contracts import (
     HistoryQuery,
     SearchPage,
     StoredVersion,
-    VersionConflict,
     WriteOp,
 )
+from fhir_server.storage.sqlite import write_jobs
 from fhir_server.storage.sqlite.connection import open_connection
 from fhir_server.storage.sqlite.history_sql import history_page
-from fhir_server.storage.sqlite.index_rows import (
-    KnownWidths,
-    delete_index_rows,
-    insert_index_rows,
-)
 from fhir_server.storage.sqlite.rows import version_of
 from fhir_server.storage.sqlite.schema import TENANT_SCHEMA
 from fhir_server.storage.sqlite.search_includes import include_step
@@ -48,7 +44,7 @@ class SqliteResourceStore:
         _backfill_date_widths(writer_conn)
         self._writer = GroupCommitWriter(writer_conn, path.stem, f"{path}.lock")
         self._all_conns: list[sqlite3.Connection] = []
-        self._known_widths: KnownWidths = {}  # touched by the writer thread only
+        self._db = str(path)
         self._conns_lock = threading.Lock()
 
     def _conn(self) -> sqlite3.Connection:
@@ -86,13 +82,13 @@ class SqliteResourceStore:
         return version_of(row) if row else None
 
     async def commit(self, ops: Sequence[WriteOp]) -> None:
-        await self._writer.submit(lambda conn: _apply_ops(conn, ops, self._known_widths))
+        await self._writer.submit(partial(write_jobs.apply_ops, path=self._db, ops=ops))
 
     async def supports_transactions(self) -> bool:
         return True  # every commit is one SQLite transaction
 
     def commit_blocking(self, ops: Sequence[WriteOp]) -> None:
-        self._writer.submit_blocking(lambda conn: _apply_ops(conn, ops, self._known_widths))
+        self._writer.submit_blocking(partial(write_jobs.apply_ops, path=self._db, ops=ops))
 
     async def history(self, query: HistoryQuery) -> HistoryPage:
         return await asyncio.to_thread(lambda: history_page(self._conn(), query))
@@ -103,32 +99,22 @@ class SqliteResourceStore:
     async def replace_index(
         self, resource_type: str, resource_id: str, version: int, index: Sequence[IndexEntry]
     ) -> bool:
-        def work(conn: sqlite3.Connection) -> bool:
-            row = conn.execute(
-                "SELECT pk FROM resources "
-                "WHERE type = ? AND id = ? AND version = ? AND deleted = 0",
-                (resource_type, resource_id, version),
-            ).fetchone()
-            if row is None:
-                return False
-            delete_index_rows(conn, [int(row[0])])
-            insert_index_rows(conn, resource_type, int(row[0]), index, self._known_widths)
-            return True
-
-        return bool(await self._writer.submit(work))
+        job = partial(
+            write_jobs.replace_index,
+            path=self._db,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            version=version,
+            index=index,
+        )
+        return bool(await self._writer.submit(job))
 
     async def read_setting(self, name: str) -> bytes | None:
         row = self._conn().execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
         return bytes(row[0]) if row else None
 
     async def write_setting(self, name: str, value: bytes) -> None:
-        await self._writer.submit(
-            lambda conn: conn.execute(
-                "INSERT INTO settings VALUES (?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                (name, value),
-            )
-        )
+        await self._writer.submit(partial(write_jobs.write_setting, name=name, value=value))
 
     async def include(
         self, spec: IncludeSpec, sources: Sequence[StoredVersion]
@@ -158,75 +144,3 @@ def _backfill_date_widths(conn: sqlite3.Connection) -> None:
         "INSERT OR IGNORE INTO date_widths "
         "SELECT type, param, MAX(high - low) FROM idx_date GROUP BY type, param"
     )
-
-
-def _apply_ops(
-    conn: sqlite3.Connection, ops: Sequence[WriteOp], known_widths: KnownWidths | None = None
-) -> None:
-    """Apply each op as a compare-and-swap; runs inside the writer's transaction."""
-    for index, op in enumerate(ops):
-        row = conn.execute(
-            "SELECT pk, version FROM resources WHERE type = ? AND id = ?",
-            (op.resource_type, op.id),
-        ).fetchone()
-        current = int(row[1]) if row else 0
-        if op.in_place:
-            _replace_in_place(conn, index, op, int(row[0]) if row else None, current)
-            continue
-        if current != op.expected_version:
-            raise VersionConflict(index, current)
-        deleted = op.body is None
-        if row:
-            pk = int(row[0])
-            conn.execute(
-                "UPDATE resources SET version = ?, last_updated_us = ?, method = ?, "
-                "deleted = ?, body = ? WHERE pk = ?",
-                (op.version, op.last_updated_us, op.method, deleted, op.body, pk),
-            )
-            conn.execute(
-                "UPDATE history SET ended_us = ? WHERE pk = ? AND ended_us IS NULL",
-                (op.last_updated_us, pk),
-            )
-            delete_index_rows(conn, [pk])
-        else:
-            cursor = conn.execute(
-                "INSERT INTO resources (type, id, version, last_updated_us, method, deleted, body)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    op.resource_type,
-                    op.id,
-                    op.version,
-                    op.last_updated_us,
-                    op.method,
-                    deleted,
-                    op.body,
-                ),
-            )
-            pk = int(cursor.lastrowid or 0)
-        conn.execute(
-            "INSERT INTO history (pk, type, id, version, last_updated_us, method, body) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (pk, op.resource_type, op.id, op.version, op.last_updated_us, op.method, op.body),
-        )
-        if not deleted:
-            insert_index_rows(conn, op.resource_type, pk, op.index, known_widths)
-
-
-def _replace_in_place(
-    conn: sqlite3.Connection, index: int, op: WriteOp, pk: int | None, current: int
-) -> None:
-    """Replace the body of an existing version without adding one (WriteOp.in_place)."""
-    if pk is None or op.body is None:
-        raise VersionConflict(index, current)
-    if op.version == current:
-        if op.expected_version != current:
-            raise VersionConflict(index, current)
-        conn.execute("UPDATE resources SET body = ? WHERE pk = ?", (op.body, pk))
-        delete_index_rows(conn, [pk])
-        insert_index_rows(conn, op.resource_type, pk, op.index)
-    cursor = conn.execute(
-        "UPDATE history SET body = ? WHERE pk = ? AND version = ? AND body IS NOT NULL",
-        (op.body, pk, op.version),
-    )
-    if cursor.rowcount != 1:
-        raise VersionConflict(index, current)

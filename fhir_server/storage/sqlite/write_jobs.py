@@ -1,0 +1,123 @@
+"""The writes a tenant's writer runs: module-level functions of plain data, bound with
+`functools.partial` by the store, so that the store holds no write logic of its own and a
+job could as well be sent to another process (they pickle).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Sequence
+
+from fhir_server.search.entries import IndexEntry
+from fhir_server.storage.contracts import VersionConflict, WriteOp
+from fhir_server.storage.sqlite.index_rows import (
+    KnownWidths,
+    delete_index_rows,
+    insert_index_rows,
+)
+
+__all__ = ["apply_ops", "replace_index", "write_setting"]
+
+# Date widths this process has recorded, per database file (path and inode: a file
+# deleted and made anew at the same path starts from nothing).
+_WIDTHS: dict[tuple[str, int], KnownWidths] = {}
+
+
+def _known_widths(path: str) -> KnownWidths:
+    return _WIDTHS.setdefault((path, os.stat(path).st_ino), {})
+
+
+def apply_ops(conn: sqlite3.Connection, path: str, ops: Sequence[WriteOp]) -> None:
+    """Apply each op as a compare-and-swap; runs inside the writer's transaction."""
+    widths = _known_widths(path)
+    for index, op in enumerate(ops):
+        _apply_op(conn, index, op, widths)
+
+
+def _apply_op(conn: sqlite3.Connection, index: int, op: WriteOp, widths: KnownWidths) -> None:
+    row = conn.execute(
+        "SELECT pk, version FROM resources WHERE type = ? AND id = ?",
+        (op.resource_type, op.id),
+    ).fetchone()
+    current = int(row[1]) if row else 0
+    pk = int(row[0]) if row else None
+    if op.in_place:
+        _replace_in_place(conn, index, op, pk, current)
+        return
+    if current != op.expected_version:
+        raise VersionConflict(index, current)
+    deleted = op.body is None
+    if pk is not None:
+        conn.execute(
+            "UPDATE resources SET version = ?, last_updated_us = ?, method = ?, "
+            "deleted = ?, body = ? WHERE pk = ?",
+            (op.version, op.last_updated_us, op.method, deleted, op.body, pk),
+        )
+        conn.execute(
+            "UPDATE history SET ended_us = ? WHERE pk = ? AND ended_us IS NULL",
+            (op.last_updated_us, pk),
+        )
+        delete_index_rows(conn, [pk])
+    else:
+        cursor = conn.execute(
+            "INSERT INTO resources (type, id, version, last_updated_us, method, deleted, body)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (op.resource_type, op.id, op.version, op.last_updated_us, op.method, deleted, op.body),
+        )
+        pk = int(cursor.lastrowid or 0)
+    conn.execute(
+        "INSERT INTO history (pk, type, id, version, last_updated_us, method, body) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (pk, op.resource_type, op.id, op.version, op.last_updated_us, op.method, op.body),
+    )
+    if not deleted:
+        insert_index_rows(conn, op.resource_type, pk, op.index, widths)
+
+
+def _replace_in_place(
+    conn: sqlite3.Connection, index: int, op: WriteOp, pk: int | None, current: int
+) -> None:
+    """Replace the body of an existing version without adding one (WriteOp.in_place)."""
+    if pk is None or op.body is None:
+        raise VersionConflict(index, current)
+    if op.version == current:
+        if op.expected_version != current:
+            raise VersionConflict(index, current)
+        conn.execute("UPDATE resources SET body = ? WHERE pk = ?", (op.body, pk))
+        delete_index_rows(conn, [pk])
+        insert_index_rows(conn, op.resource_type, pk, op.index)
+    cursor = conn.execute(
+        "UPDATE history SET body = ? WHERE pk = ? AND version = ? AND body IS NOT NULL",
+        (op.body, pk, op.version),
+    )
+    if cursor.rowcount != 1:
+        raise VersionConflict(index, current)
+
+
+def replace_index(
+    conn: sqlite3.Connection,
+    path: str,
+    resource_type: str,
+    resource_id: str,
+    version: int,
+    index: Sequence[IndexEntry],
+) -> bool:
+    """Replace the index rows of the current version (a reindex); False if superseded."""
+    row = conn.execute(
+        "SELECT pk FROM resources WHERE type = ? AND id = ? AND version = ? AND deleted = 0",
+        (resource_type, resource_id, version),
+    ).fetchone()
+    if row is None:
+        return False
+    delete_index_rows(conn, [int(row[0])])
+    insert_index_rows(conn, resource_type, int(row[0]), index, _known_widths(path))
+    return True
+
+
+def write_setting(conn: sqlite3.Connection, name: str, value: bytes) -> None:
+    conn.execute(
+        "INSERT INTO settings VALUES (?, ?) "
+        "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        (name, value),
+    )
