@@ -24,6 +24,7 @@ from fhir_server.search.composite import CompositeExpression
 from fhir_server.search.convert import Converter
 from fhir_server.search.entries import IndexEntry
 from fhir_server.search.expression import Unsupported
+from fhir_server.search.near import near_entries
 from fhir_server.search.registry import SearchParameterDef, SearchRegistry
 from fhir_server.search.walker import Runner
 
@@ -92,6 +93,8 @@ class Indexer:
             expression.extract_engine(code, resource, resource, out)
         for code, composite in plan.composites:
             composite.extract(code, resource, out)
+        if resource_type == "Location":
+            near_entries(resource, out)  # `near` is a "special" parameter, not an expression
         # The same value reached twice (two unions, repeated codings) is one entry.
         return list(dict.fromkeys(out))
 

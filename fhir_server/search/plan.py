@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "AllOf",
     "AnyOf",
     "Bound",
     "ChainCondition",
@@ -237,6 +238,13 @@ class ListCondition:
 
 
 @dataclass(frozen=True, slots=True)
+class AllOf:
+    """Every one of the conditions holds (`near`: a latitude band and a longitude band)."""
+
+    conditions: tuple[Condition, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AnyOf:
     """At least one of the conditions holds (compartments: subject OR performer...)."""
 
@@ -260,6 +268,7 @@ Condition = (
     | HasCondition
     | ListCondition
     | AnyOf
+    | AllOf
 )
 
 

@@ -294,6 +294,9 @@ def supported_parameters(
     for definition in registry.for_type(resource_type):
         if definition.code in ("_id", "_lastUpdated"):
             continue
-        if searchable(definition, registry):
+        if searchable(definition, registry) or (definition.code, resource_type) == (
+            "near",
+            "Location",
+        ):
             found.append((definition.code, definition.type, definition.url))
     return sorted(set(found))

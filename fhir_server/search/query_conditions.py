@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from fhir_server.errors import BadRequest
 from fhir_server.resource_types import is_resource_type
 from fhir_server.search.convert import OF_TYPE, of_type_code
+from fhir_server.search.near import near_condition
 from fhir_server.search.normalize import decimal_range, fold
 from fhir_server.search.plan import (
     ChainCondition,
@@ -114,6 +115,8 @@ def parse_condition(
     special = _special(code, modifier, value, name)
     if special is not None:
         return special
+    if rtype == "Location" and code == "near" and not modifier:
+        return near_condition(value, name[:80])
     definition = _definition(rtype, code, ctx)
     if modifier == "missing":
         return _missing(definition, value, name)

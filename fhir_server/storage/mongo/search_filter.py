@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from fhir_server.search.plan import (
+    AllOf,
     AnyOf,
     ChainCondition,
     Condition,
@@ -111,6 +112,8 @@ async def condition_filter(
             return _referenced(await finder.references(lists, "item"), rtype)
         case AnyOf(conditions):
             return any_of([await condition_filter(tenant, c, rtype, finder) for c in conditions])
+        case AllOf(conditions):
+            return all_of([await condition_filter(tenant, c, rtype, finder) for c in conditions])
     raise TypeError(f"unsupported condition {type(condition).__name__}")
 
 

@@ -12,6 +12,7 @@ import itertools
 from collections.abc import Iterator
 
 from fhir_server.search.plan import (
+    AllOf,
     AnyOf,
     ChainCondition,
     CompositeCondition,
@@ -153,6 +154,8 @@ def predicate(condition: Condition, r: str, rtype: str | None) -> Fragment:
             return Fragment(f"{r}.pk IN (") + matching_pks(rtype, condition) + Fragment(")")
         case AnyOf(conditions):
             return any_of(predicate(c, r, rtype) for c in conditions)
+        case AllOf(conditions):
+            return all_of(predicate(c, r, rtype) for c in conditions)
     raise TypeError(f"unsupported condition {type(condition).__name__}")
 
 
