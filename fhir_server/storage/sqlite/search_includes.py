@@ -30,10 +30,12 @@ def _forward(
     if spec.target_type is not None:
         target_test = " AND c.target_type = ?"
         args.append(spec.target_type)
+    # Distinct by pk in the subquery: a DISTINCT over whole rows would sort the bodies.
     sql = (
-        f"SELECT DISTINCT {VERSION_COLUMNS} FROM idx_reference c JOIN resources r "
-        f"ON r.type = c.target_type AND r.id = c.target_id "
-        f"WHERE c.pk IN ({marks}) AND c.param = ?{target_test} AND r.deleted = 0"
+        f"SELECT {VERSION_COLUMNS} FROM resources r WHERE r.deleted = 0 AND r.pk IN ("
+        f"SELECT x.pk FROM idx_reference c INDEXED BY idx_reference_pk JOIN resources x "
+        f"ON x.type = c.target_type AND x.id = c.target_id "
+        f"WHERE c.pk IN ({marks}) AND c.param = ?{target_test}) ORDER BY r.pk"
     )
     return _rows_as_versions(conn.execute(sql, args).fetchall())
 
@@ -49,10 +51,9 @@ def _reverse(
     for target_type, ids in by_type.items():
         marks = ", ".join("?" for _ in ids)
         sql = (
-            f"SELECT DISTINCT {VERSION_COLUMNS} FROM idx_reference c "
-            f"JOIN resources r ON r.pk = c.pk "
-            f"WHERE c.type = ? AND c.param = ? AND c.target_id IN ({marks}) "
-            f"AND c.target_type = ? AND r.deleted = 0"
+            f"SELECT {VERSION_COLUMNS} FROM resources r WHERE r.deleted = 0 AND r.pk IN ("
+            f"SELECT c.pk FROM idx_reference c WHERE c.type = ? AND c.param = ? "
+            f"AND c.target_id IN ({marks}) AND c.target_type = ?) ORDER BY r.pk"
         )
         args = [spec.source_type, spec.param, *ids, target_type]
         found += _rows_as_versions(conn.execute(sql, args).fetchall())
