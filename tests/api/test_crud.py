@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+import uuid
+
 import httpx
 
 from tests.api.resources import FHIR_JSON, patient
@@ -125,3 +129,34 @@ async def test_recreate_after_delete_continues_versions(client: httpx.AsyncClien
     response = await client.put(f"Patient/{pid}", json=patient(id=pid), headers=FHIR_JSON)
     assert response.status_code == 201
     assert response.json()["meta"]["versionId"] == "3"
+
+
+async def test_server_ids_are_time_ordered_version_7_uuids(client: httpx.AsyncClient) -> None:
+    ids = []
+    for _ in range(3):
+        ids.append((await create(client, patient())).json()["id"])
+        await asyncio.sleep(0.002)  # the next millisecond
+    parsed = [uuid.UUID(value) for value in ids]
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in parsed)
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    created_ms = parsed[0].int >> 80
+    assert abs(created_ms - time.time() * 1000) < 60_000
+
+
+async def test_many_index_rows_of_one_resource_are_all_searchable(
+    client: httpx.AsyncClient,
+) -> None:
+    # 89 identifiers: index rows go in multi-row INSERTs of 64, 16, 4 and 1 rows.
+    values = [f"mrn-{n}" for n in range(89)]
+    sent = patient(identifier=[{"system": "urn:mrn", "value": v} for v in values])
+    created = (await create(client, sent)).json()
+    for value in (values[0], values[63], values[64], values[80], values[88]):
+        found = await client.get("Patient", params={"identifier": f"urn:mrn|{value}"})
+        assert [e["resource"]["id"] for e in found.json()["entry"]] == [created["id"]]
+    # An update replaces every one of those rows.
+    updated = {**created, "identifier": [{"system": "urn:mrn", "value": "only"}]}
+    await client.put(f"Patient/{created['id']}", json=updated, headers=FHIR_JSON)
+    gone = await client.get("Patient", params={"identifier": f"urn:mrn|{values[70]}"})
+    assert "entry" not in gone.json()
+    kept = await client.get("Patient", params={"identifier": "urn:mrn|only"})
+    assert len(kept.json()["entry"]) == 1

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import orjson
 
@@ -20,28 +22,30 @@ from fhir_server.search.entries import (
 )
 from fhir_server.storage.sqlite.schema import INDEX_TABLES
 
-__all__ = ["delete_index_rows", "insert_index_rows"]
+__all__ = ["PreparedIndex", "delete_index_rows", "insert_index_rows", "prepare_index"]
 
 Row = tuple[object, ...]
 
-_INSERTS = {
-    "idx_string": "INSERT INTO idx_string VALUES (?, ?, ?, ?, ?)",
-    "idx_token": "INSERT INTO idx_token VALUES (?, ?, ?, ?, ?, ?)",
-    "idx_reference": "INSERT INTO idx_reference VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    "idx_date": "INSERT INTO idx_date VALUES (?, ?, ?, ?, ?)",
-    "idx_number": "INSERT INTO idx_number VALUES (?, ?, ?, ?, ?)",
-    "idx_quantity": "INSERT INTO idx_quantity VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    "idx_uri": "INSERT INTO idx_uri VALUES (?, ?, ?, ?)",
-    "idx_composite": "INSERT INTO idx_composite VALUES (?, ?, ?, ?)",
+# Columns per table, the resource's `pk` last (bound once per statement, as ?1).
+_COLUMNS = {
+    "idx_string": 5,
+    "idx_token": 6,
+    "idx_reference": 9,
+    "idx_date": 5,
+    "idx_number": 5,
+    "idx_quantity": 11,
+    "idx_uri": 4,
+    "idx_composite": 4,
 }
 
 
-def _row(resource_type: str, pk: int, entry: IndexEntry) -> tuple[str, Row]:
+def _row(resource_type: str, entry: IndexEntry) -> tuple[str, Row]:
+    """The entry's table and its row, but for the trailing `pk`."""
     match entry:
         case StringEntry(param, value, exact):
-            return "idx_string", (resource_type, param, value, exact, pk)
+            return "idx_string", (resource_type, param, value, exact)
         case TokenEntry(param, system, code, text):
-            return "idx_token", (resource_type, param, system, code, text, pk)
+            return "idx_token", (resource_type, param, system, code, text)
         case ReferenceEntry(param, ttype, tid, url, version, isys, ivalue):
             return "idx_reference", (
                 resource_type,
@@ -52,50 +56,97 @@ def _row(resource_type: str, pk: int, entry: IndexEntry) -> tuple[str, Row]:
                 version,
                 isys,
                 ivalue,
-                pk,
             )
         case DateEntry(param, low, high):
-            return "idx_date", (resource_type, param, low, high, pk)
+            return "idx_date", (resource_type, param, low, high)
         case NumberEntry(param, low, high):
-            return "idx_number", (resource_type, param, low, high, pk)
+            return "idx_number", (resource_type, param, low, high)
         case QuantityEntry(param, low, high, system, code, unit, clow, chigh, ccode):
-            row = (resource_type, param, low, high, system, code, unit, clow, chigh, ccode, pk)
+            row = (resource_type, param, low, high, system, code, unit, clow, chigh, ccode)
             return "idx_quantity", row
         case UriEntry(param, value):
-            return "idx_uri", (resource_type, param, value, pk)
+            return "idx_uri", (resource_type, param, value)
         case CompositeEntry(param, components):
             # A JSON array of component key arrays: searches read fields with json_extract.
             key = orjson.dumps([list(part) for part in components]).decode()
-            return "idx_composite", (resource_type, param, key, pk)
+            return "idx_composite", (resource_type, param, key)
     raise TypeError(f"unknown index entry {type(entry).__name__}")
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedIndex:
+    """One resource's index rows, ready to insert under any `pk`: built before the writer
+    takes the database lock, so the lock is held for SQLite's work alone."""
+
+    rows: dict[str, list[Row]]  # per table, distinct rows without their pk
+    date_widths: dict[str, int]  # per date parameter, the widest range (high - low)
+
+
+def prepare_index(resource_type: str, entries: Iterable[IndexEntry]) -> PreparedIndex:
+    # One row per distinct entry: a resource listed twice under the same value (the same
+    # identifier on two slots) must still come out of a search once.
+    by_table: dict[str, dict[Row, None]] = {}
+    widths: dict[str, int] = {}
+    for entry in entries:
+        table, row = _row(resource_type, entry)
+        by_table.setdefault(table, {})[row] = None
+        if isinstance(entry, DateEntry):
+            widths[entry.param] = max(widths.get(entry.param, 0), entry.high - entry.low)
+    return PreparedIndex({table: list(rows) for table, rows in by_table.items()}, widths)
 
 
 def insert_index_rows(
     conn: sqlite3.Connection,
     resource_type: str,
     pk: int,
-    entries: Iterable[IndexEntry],
+    prepared: PreparedIndex,
     known_widths: KnownWidths | None = None,
 ) -> None:
-    """Insert the rows of one resource's index entries, grouped by table."""
-    # One row per distinct entry: a resource listed twice under the same value (the same
-    # identifier on two slots) must still come out of a search once.
-    by_table: dict[str, dict[Row, None]] = {}
-    widths: dict[str, int] = {}
-    for entry in entries:
-        table, row = _row(resource_type, pk, entry)
-        by_table.setdefault(table, {})[row] = None
-        if isinstance(entry, DateEntry):
-            widths[entry.param] = max(widths.get(entry.param, 0), entry.high - entry.low)
-    for table, rows in by_table.items():
-        conn.executemany(_INSERTS[table], list(rows))
-    widths = _wider_than_known(known_widths, resource_type, widths)
+    """Insert one resource's prepared rows. Several rows go in one multi-row INSERT: each
+    statement is a step that lets go of the GIL and must win it back, which under load
+    costs more than the insert itself."""
+    for table, rows in prepared.rows.items():
+        start = 0
+        for size in _chunk_sizes(len(rows)):
+            chunk = rows[start : start + size]
+            start += size
+            values: list[object] = [pk]
+            for row in chunk:
+                values.extend(row)
+            conn.execute(_insert_sql(table, size), values)
+    widths = _wider_than_known(known_widths, resource_type, prepared.date_widths)
     if widths:
         conn.executemany(
             "INSERT INTO date_widths VALUES (?, ?, ?) ON CONFLICT (type, param) "
             "DO UPDATE SET width = max(width, excluded.width)",
             [(resource_type, param, width) for param, width in widths.items()],
         )
+
+
+# Row counts of one INSERT: any count is a sum of these, so a handful of statement texts
+# per table (kept by the connection's statement cache) serve every resource.
+_SIZES = (64, 16, 4, 1)
+
+
+def _chunk_sizes(count: int) -> list[int]:
+    sizes = []
+    for size in _SIZES:
+        while count >= size:
+            sizes.append(size)
+            count -= size
+    return sizes
+
+
+@functools.cache
+def _insert_sql(table: str, rows: int) -> str:
+    """`INSERT INTO t VALUES (?2, ?3, ..., ?1), (...)`: every row ends with the pk, ?1."""
+    width = _COLUMNS[table] - 1
+    groups = []
+    for row in range(rows):
+        first = 2 + row * width
+        params = ", ".join(f"?{n}" for n in range(first, first + width))
+        groups.append(f"({params}, ?1)")
+    return f"INSERT INTO {table} VALUES " + ", ".join(groups)
 
 
 # The widths a store has already recorded (one dict per database, kept by its writer):

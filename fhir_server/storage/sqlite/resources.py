@@ -21,6 +21,7 @@ from fhir_server.storage.contracts import (
 from fhir_server.storage.sqlite import write_jobs
 from fhir_server.storage.sqlite.connection import open_connection
 from fhir_server.storage.sqlite.history_sql import history_page
+from fhir_server.storage.sqlite.index_rows import prepare_index
 from fhir_server.storage.sqlite.rows import version_of
 from fhir_server.storage.sqlite.schema import TENANT_SCHEMA
 from fhir_server.storage.sqlite.search_includes import include_step
@@ -82,13 +83,18 @@ class SqliteResourceStore:
         return version_of(row) if row else None
 
     async def commit(self, ops: Sequence[WriteOp]) -> None:
-        await self._writer.submit(partial(write_jobs.apply_ops, path=self._db, ops=ops))
+        await self._writer.submit(self._apply_job(ops))
 
     async def supports_transactions(self) -> bool:
         return True  # every commit is one SQLite transaction
 
     def commit_blocking(self, ops: Sequence[WriteOp]) -> None:
-        self._writer.submit_blocking(partial(write_jobs.apply_ops, path=self._db, ops=ops))
+        self._writer.submit_blocking(self._apply_job(ops))
+
+    def _apply_job(self, ops: Sequence[WriteOp]) -> partial[None]:
+        # Index rows are built here, on the caller's thread, not under the database lock.
+        indexes = [prepare_index(op.resource_type, op.index) for op in ops]
+        return partial(write_jobs.apply_ops, path=self._db, ops=ops, indexes=indexes)
 
     async def history(self, query: HistoryQuery) -> HistoryPage:
         return await asyncio.to_thread(lambda: history_page(self._conn(), query))
@@ -105,7 +111,7 @@ class SqliteResourceStore:
             resource_type=resource_type,
             resource_id=resource_id,
             version=version,
-            index=index,
+            prepared=prepare_index(resource_type, index),
         )
         return bool(await self._writer.submit(job))
 

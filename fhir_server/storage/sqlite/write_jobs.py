@@ -9,10 +9,10 @@ import os
 import sqlite3
 from collections.abc import Sequence
 
-from fhir_server.search.entries import IndexEntry
 from fhir_server.storage.contracts import VersionConflict, WriteOp
 from fhir_server.storage.sqlite.index_rows import (
     KnownWidths,
+    PreparedIndex,
     delete_index_rows,
     insert_index_rows,
 )
@@ -28,14 +28,26 @@ def _known_widths(path: str) -> KnownWidths:
     return _WIDTHS.setdefault((path, os.stat(path).st_ino), {})
 
 
-def apply_ops(conn: sqlite3.Connection, path: str, ops: Sequence[WriteOp]) -> None:
-    """Apply each op as a compare-and-swap; runs inside the writer's transaction."""
+def apply_ops(
+    conn: sqlite3.Connection,
+    path: str,
+    ops: Sequence[WriteOp],
+    indexes: Sequence[PreparedIndex],
+) -> None:
+    """Apply each op as a compare-and-swap; runs inside the writer's transaction.
+    `indexes[i]` holds the index rows of `ops[i]` (`prepare_index` of its entries)."""
     widths = _known_widths(path)
-    for index, op in enumerate(ops):
-        _apply_op(conn, index, op, widths)
+    for index, (op, prepared) in enumerate(zip(ops, indexes, strict=True)):
+        _apply_op(conn, index, op, prepared, widths)
 
 
-def _apply_op(conn: sqlite3.Connection, index: int, op: WriteOp, widths: KnownWidths) -> None:
+def _apply_op(
+    conn: sqlite3.Connection,
+    index: int,
+    op: WriteOp,
+    prepared: PreparedIndex,
+    widths: KnownWidths,
+) -> None:
     row = conn.execute(
         "SELECT pk, version FROM resources WHERE type = ? AND id = ?",
         (op.resource_type, op.id),
@@ -43,7 +55,7 @@ def _apply_op(conn: sqlite3.Connection, index: int, op: WriteOp, widths: KnownWi
     current = int(row[1]) if row else 0
     pk = int(row[0]) if row else None
     if op.in_place:
-        _replace_in_place(conn, index, op, pk, current)
+        _replace_in_place(conn, index, op, prepared, pk, current)
         return
     if current != op.expected_version:
         raise VersionConflict(index, current)
@@ -72,11 +84,16 @@ def _apply_op(conn: sqlite3.Connection, index: int, op: WriteOp, widths: KnownWi
         (pk, op.resource_type, op.id, op.version, op.last_updated_us, op.method, op.body),
     )
     if not deleted:
-        insert_index_rows(conn, op.resource_type, pk, op.index, widths)
+        insert_index_rows(conn, op.resource_type, pk, prepared, widths)
 
 
 def _replace_in_place(
-    conn: sqlite3.Connection, index: int, op: WriteOp, pk: int | None, current: int
+    conn: sqlite3.Connection,
+    index: int,
+    op: WriteOp,
+    prepared: PreparedIndex,
+    pk: int | None,
+    current: int,
 ) -> None:
     """Replace the body of an existing version without adding one (WriteOp.in_place)."""
     if pk is None or op.body is None:
@@ -86,7 +103,7 @@ def _replace_in_place(
             raise VersionConflict(index, current)
         conn.execute("UPDATE resources SET body = ? WHERE pk = ?", (op.body, pk))
         delete_index_rows(conn, [pk])
-        insert_index_rows(conn, op.resource_type, pk, op.index)
+        insert_index_rows(conn, op.resource_type, pk, prepared)
     cursor = conn.execute(
         "UPDATE history SET body = ? WHERE pk = ? AND version = ? AND body IS NOT NULL",
         (op.body, pk, op.version),
@@ -101,7 +118,7 @@ def replace_index(
     resource_type: str,
     resource_id: str,
     version: int,
-    index: Sequence[IndexEntry],
+    prepared: PreparedIndex,
 ) -> bool:
     """Replace the index rows of the current version (a reindex); False if superseded."""
     row = conn.execute(
@@ -111,7 +128,7 @@ def replace_index(
     if row is None:
         return False
     delete_index_rows(conn, [int(row[0])])
-    insert_index_rows(conn, resource_type, int(row[0]), index, _known_widths(path))
+    insert_index_rows(conn, resource_type, int(row[0]), prepared, _known_widths(path))
     return True
 
 
