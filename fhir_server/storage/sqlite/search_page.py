@@ -85,13 +85,15 @@ def _rows(
     return list(reversed(rows)) if back else rows
 
 
-def _total(conn: sqlite3.Connection, plan: SearchPlan) -> int | None:
+def _total(conn: sqlite3.Connection, plan: SearchPlan, walk: Walk | None = None) -> int | None:
+    """The total the plan asks for; `walk`, when given, is the plan's default walk (a chain
+    resolved once already)."""
     if plan.total == "none":
         return None
     fast = _index_count(plan)
     if fast is not None and plan.total == "accurate":
         return int(conn.execute(f"SELECT count(*) FROM ({fast.text})", fast.args).fetchone()[0])
-    walk = default_walk(conn, plan)
+    walk = walk or default_walk(conn, plan)
     where = _where(plan, walk)
     inner = f"SELECT 1 FROM {walk.source} WHERE {where.text}"
     if plan.total == "accurate":
@@ -130,7 +132,7 @@ def search_page(conn: sqlite3.Connection, plan: SearchPlan) -> SearchPage:
     more = len(rows) > plan.count
     # A first page that holds every match is its own count: no second query.
     complete = plan.cursor is None and not more and plan.total != "none"
-    total = len(rows) if complete else _total(conn, plan)
+    total = len(rows) if complete else _total(conn, plan, None if plan.sort else walk)
     rows = rows[1:] if back and more else rows[: plan.count]
     matches = [version_of(row) for row in rows]
     cursors = [Cursor(int(str(row[6])), "after", _cursor_of(row, walk)) for row in rows]

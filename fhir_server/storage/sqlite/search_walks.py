@@ -4,8 +4,9 @@
   index, in `pk` order;
 - otherwise a single date, number or string-prefix value: that index, in value order,
   from a floor for dates;
-- otherwise `_list`, a compartment, or a chain resolving to at most SMALL_SET resources:
-  that set, by `pk`;
+- otherwise `_list`, a compartment, a chain resolving to at most SMALL_SET resources, or a
+  `_has` whose referring resources are at most SMALL_SET: that set, by `pk` (chains and
+  `_has` resolved once, in Python, so the page and its count do not compute it again);
 - otherwise the type's resources, by `pk`.
 `_sort` on one parameter with no equality walks the sort parameter's index, then the
 resources without a value; any other sort orders the whole match set.
@@ -21,6 +22,7 @@ from fhir_server.search.plan import (
     ChainCondition,
     Condition,
     DateCondition,
+    HasCondition,
     IdCondition,
     ListCondition,
     NumberCondition,
@@ -141,10 +143,21 @@ def _range_walk(conn: sqlite3.Connection, cond: Condition, rtype: str) -> Walk |
 SMALL_SET = 2000
 
 
-def _set_is_small(conn: sqlite3.Connection, rtype: str, cond: Condition) -> bool:
+def _small_set(conn: sqlite3.Connection, rtype: str, cond: Condition) -> list[int] | None:
+    """The pks of the `rtype` resources matching `cond`, if at most SMALL_SET: resolved
+    once here, so neither the page nor its count computes the set again."""
     members = matching_pks(rtype, cond)
-    sql = f"SELECT count(*) FROM (SELECT 1 FROM ({members.text}) LIMIT ?)"
-    return int(conn.execute(sql, [*members.args, SMALL_SET + 1]).fetchone()[0]) <= SMALL_SET
+    sql = f"SELECT DISTINCT pk FROM ({members.text}) LIMIT ?"
+    rows = conn.execute(sql, [*members.args, SMALL_SET + 1]).fetchall()
+    return sorted(int(row[0]) for row in rows) if len(rows) <= SMALL_SET else None
+
+
+def _sources_are_few(conn: sqlite3.Connection, cond: HasCondition) -> bool:
+    """A `_has` whose referring resources are few (a rare code) is resolved from them;
+    otherwise each candidate is probed (an unselective `_has` fills the page at once)."""
+    sources = matching_pks(cond.source_type, cond.condition)
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM ({sources.text}) LIMIT ?)"
+    return int(conn.execute(sql, [*sources.args, SMALL_SET + 1]).fetchone()[0]) <= SMALL_SET
 
 
 def _low_floor(conn: sqlite3.Connection, rtype: str, param: str, match: RangeMatch) -> Fragment:
@@ -167,13 +180,22 @@ def default_walk(conn: sqlite3.Connection, plan: SearchPlan) -> Walk:
         if found is not None:
             return found
         for cond in plan.conditions:
-            if isinstance(cond, ListCondition | AnyOf) or (
-                isinstance(cond, ChainCondition) and _set_is_small(conn, rtype, cond)
-            ):
+            if isinstance(cond, ListCondition | AnyOf):
                 # Walk the (selective) set the condition resolves to, by pk.
                 members = Fragment("r.pk IN (") + matching_pks(rtype, cond) + Fragment(")")
                 return Walk("resources r", members, [("r.pk", False)], used=cond)
+            if isinstance(cond, ChainCondition) or (
+                isinstance(cond, HasCondition) and _sources_are_few(conn, cond)
+            ):
+                pks = _small_set(conn, rtype, cond)
+                if pks is not None:
+                    listed = Fragment("r.pk IN (SELECT value FROM json_each(?))", [_json(pks)])
+                    return Walk("resources r", listed, [("r.pk", False)], used=cond)
     return Walk("resources r", Fragment("1 = 1"), [("r.pk", False)])
+
+
+def _json(pks: list[int]) -> str:
+    return "[" + ",".join(map(str, pks)) + "]"
 
 
 def _sort_expr(key: SortKey) -> str:

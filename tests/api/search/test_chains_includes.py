@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
+from fhir_server.storage.sqlite import search_walks
 from tests.api.search.helpers import id_set, outcome
 
 
+@pytest.fixture(params=["resolved first", "probed per candidate"])
+def set_walks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite resolves a chain or a `_has` with few matches into a set first and probes
+    each candidate otherwise: both must find the same resources."""
+    if request.param == "probed per candidate":
+        monkeypatch.setattr(search_walks, "SMALL_SET", 0)
+
+
+@pytest.mark.usefixtures("set_walks")
 async def test_chain_one_and_two_levels(record: httpx.AsyncClient) -> None:
     assert await id_set(record, "Observation", {"subject:Patient.name": "müller"}) == {"o1", "o2"}
     assert await id_set(record, "Observation", {"subject.gender": "male"}) == {"o3", "o4"}
@@ -24,6 +35,7 @@ async def test_chain_through_non_reference_is_400(record: httpx.AsyncClient) -> 
     assert "not a reference" in body["issue"][0]["diagnostics"]
 
 
+@pytest.mark.usefixtures("set_walks")
 async def test_has_and_nested_has(record: httpx.AsyncClient) -> None:
     assert await id_set(
         record, "Patient", {"_has:Observation:patient:code": "http://loinc.org|29463-7"}
