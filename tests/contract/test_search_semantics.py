@@ -20,7 +20,7 @@ from fhir_server.search.plan import (
     TokenCondition,
     TokenMatch,
 )
-from fhir_server.storage.contracts import ResourceStore, WriteOp
+from fhir_server.storage.contracts import ResourceStore, VersionConflict, WriteOp
 from tests.contract.backends import BACKENDS, open_store
 
 
@@ -80,3 +80,15 @@ async def test_string_matching_is_literal(store: ResourceStore) -> None:
     assert await ids(store, StringCondition("name", ("[a-z]",), "contains")) == set()
     assert await ids(store, StringCondition("name", ("A.C",), "exact")) == {"dated"}
     assert await ids(store, StringCondition("name", ("a.c",), "exact")) == set()
+
+
+async def test_a_rolled_back_write_leaves_later_wide_ranges_findable(store: ResourceStore) -> None:
+    # A write that rolls back leaves nothing behind, not even in what a store remembers of
+    # its data (SQLite keeps the widest date range per parameter to bound range walks).
+    wide = DateEntry("date", 0, 10_000)
+    conflicting = WriteOp("Observation", "coded", 0, 1, 1_000, "POST", b"{}", ())
+    with pytest.raises(VersionConflict):
+        await store.commit([op("first-wide", wide), conflicting])
+    await store.commit([op("second-wide", wide)])
+    reaching_past = RangeMatch((Bound("high", ">=", 5_000),))
+    assert await ids(store, DateCondition("date", (reaching_past,))) == {"second-wide"}

@@ -15,7 +15,9 @@ BUSY_TIMEOUT_MS = 10_000
 MMAP_BYTES = 1 << 30
 
 
-def open_connection(path: Path, *, schema: str | None = None) -> sqlite3.Connection:
+def open_connection(
+    path: Path, *, schema: str | None = None, writer: bool = False
+) -> sqlite3.Connection:
     """A connection in WAL mode with durable commits (synchronous=FULL).
 
     `isolation_level=None` leaves transaction control to us (explicit BEGIN/COMMIT), so a
@@ -26,10 +28,12 @@ def open_connection(path: Path, *, schema: str | None = None) -> sqlite3.Connect
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache per connection
-    # Each write of a group runs in a SAVEPOINT, whose undo journal SQLite spills to a temp
-    # file past 64 KiB (one create dirties ~100 KiB of pages): kept in memory, a write
-    # costs 30 % less.
-    conn.execute("PRAGMA temp_store = MEMORY")
+    if writer:
+        # The writes of a group run in SAVEPOINTs, whose undo journal SQLite spills to a
+        # temp file past 64 KiB (one create dirties ~100 KiB of pages): kept in memory, a
+        # write costs 30 % less. (Readers keep temp files: a large search's temporary
+        # b-trees may spill to disk rather than fill memory.)
+        conn.execute("PRAGMA temp_store = MEMORY")
     # Pages of the database file read through a memory map instead of copied: cheaper
     # reads, and a cheaper page cache refill after another process's write (SQLite drops a
     # connection's cache whenever the database changed under it).

@@ -41,9 +41,14 @@ class SqliteResourceStore:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._local = threading.local()
-        writer_conn = open_connection(path, schema=TENANT_SCHEMA)
+        writer_conn = open_connection(path, schema=TENANT_SCHEMA, writer=True)
         _backfill_date_widths(writer_conn)
-        self._writer = GroupCommitWriter(writer_conn, path.stem, f"{path}.lock")
+        self._writer = GroupCommitWriter(
+            writer_conn,
+            path.stem,
+            f"{path}.lock",
+            on_rollback=partial(write_jobs.forget_widths, str(path)),
+        )
         self._all_conns: list[sqlite3.Connection] = []
         self._db = str(path)
         self._conns_lock = threading.Lock()
@@ -100,7 +105,18 @@ class SqliteResourceStore:
         return await asyncio.to_thread(lambda: history_page(self._conn(), query))
 
     async def search(self, plan: SearchPlan) -> SearchPage:
-        return await asyncio.to_thread(lambda: search_page(self._conn(), plan))
+        return await asyncio.to_thread(self._search_in_snapshot, plan)
+
+    def _search_in_snapshot(self, plan: SearchPlan) -> SearchPage:
+        """A page takes several statements (a chain resolved to its set, the rows, the
+        total): one read transaction makes them all see the same database."""
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            return search_page(conn, plan)
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")  # read only: nothing to keep
 
     async def replace_index(
         self, resource_type: str, resource_id: str, version: int, index: Sequence[IndexEntry]

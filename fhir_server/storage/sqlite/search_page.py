@@ -69,10 +69,20 @@ def _page_query(plan: SearchPlan, walk: Walk, limit: int, back: bool) -> tuple[s
     return f"{select} WHERE {where.text} ORDER BY {order_by} LIMIT ?", [*where.args, limit]
 
 
+def _walks(conn: sqlite3.Connection, plan: SearchPlan) -> tuple[Walk, Walk | None, Walk]:
+    """The plan's default walk (what totals count over), its index sort walk if any, and
+    the walk that reads the page; the default walk is built once, since building it can
+    resolve a chain or `_has` into its set."""
+    default = default_walk(conn, plan)
+    if not plan.sort:
+        return default, None, default
+    index_walk = index_sort_walk(plan, default)
+    return default, index_walk, index_walk or sorted_walk(plan, default)
+
+
 def explain(conn: sqlite3.Connection, plan: SearchPlan) -> list[str]:
     """SQLite's query plan for the first page of `plan` (tests check it uses indexes)."""
-    index_walk = index_sort_walk(conn, plan) if plan.sort else None
-    walk = index_walk or (sorted_walk(conn, plan) if plan.sort else default_walk(conn, plan))
+    walk = _walks(conn, plan)[2]
     sql, args = _page_query(plan, walk, plan.count + 1, back=False)
     return [str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", args)]
 
@@ -85,15 +95,13 @@ def _rows(
     return list(reversed(rows)) if back else rows
 
 
-def _total(conn: sqlite3.Connection, plan: SearchPlan, walk: Walk | None = None) -> int | None:
-    """The total the plan asks for; `walk`, when given, is the plan's default walk (a chain
-    resolved once already)."""
+def _total(conn: sqlite3.Connection, plan: SearchPlan, walk: Walk) -> int | None:
+    """The total the plan asks for, counted over its default `walk`."""
     if plan.total == "none":
         return None
     fast = _index_count(plan)
     if fast is not None and plan.total == "accurate":
         return int(conn.execute(f"SELECT count(*) FROM ({fast.text})", fast.args).fetchone()[0])
-    walk = walk or default_walk(conn, plan)
     where = _where(plan, walk)
     inner = f"SELECT 1 FROM {walk.source} WHERE {where.text}"
     if plan.total == "accurate":
@@ -121,18 +129,17 @@ def _index_count(plan: SearchPlan) -> Fragment | None:
 
 
 def search_page(conn: sqlite3.Connection, plan: SearchPlan) -> SearchPage:
+    default, index_walk, walk = _walks(conn, plan)
     if plan.count == 0:
-        return SearchPage([], _total(conn, plan), has_next=False, has_previous=False)
-    index_walk = index_sort_walk(conn, plan) if plan.sort else None
+        return SearchPage([], _total(conn, plan, default), has_next=False, has_previous=False)
     if index_walk is not None:
-        return _index_sorted_page(conn, plan, index_walk, _total(conn, plan))
-    walk = sorted_walk(conn, plan) if plan.sort else default_walk(conn, plan)
+        return _index_sorted_page(conn, plan, index_walk, _total(conn, plan, default))
     back = plan.cursor is not None and plan.cursor.direction == "before"
     rows = _rows(conn, plan, walk, plan.count + 1, back)
     more = len(rows) > plan.count
     # A first page that holds every match is its own count: no second query.
     complete = plan.cursor is None and not more and plan.total != "none"
-    total = len(rows) if complete else _total(conn, plan, None if plan.sort else walk)
+    total = len(rows) if complete else _total(conn, plan, default)
     rows = rows[1:] if back and more else rows[: plan.count]
     matches = [version_of(row) for row in rows]
     cursors = [Cursor(int(str(row[6])), "after", _cursor_of(row, walk)) for row in rows]

@@ -15,7 +15,7 @@ resources without a value; any other sort orders the whole match set.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fhir_server.search.plan import (
     AnyOf,
@@ -40,7 +40,7 @@ from fhir_server.storage.sqlite.entry_match import (
     reference_match,
     token_match,
 )
-from fhir_server.storage.sqlite.search_sql import matching_pks
+from fhir_server.storage.sqlite.search_sql import entry_tests, matching_pks
 from fhir_server.storage.sqlite.sql import Fragment, all_of
 
 __all__ = [
@@ -154,8 +154,15 @@ def _small_set(conn: sqlite3.Connection, rtype: str, cond: Condition) -> list[in
 
 def _sources_are_few(conn: sqlite3.Connection, cond: HasCondition) -> bool:
     """A `_has` whose referring resources are few (a rare code) is resolved from them;
-    otherwise each candidate is probed (an unselective `_has` fills the page at once)."""
-    sources = matching_pks(cond.source_type, cond.condition)
+    otherwise each candidate is probed (an unselective `_has` fills the page at once).
+    Counted only when the referring resources come straight from one index: a set inside
+    a set (a nested `_has`, a chain) would be materialized whole just to be counted."""
+    inner = cond.condition
+    tests = entry_tests(inner)
+    direct = tests is not None and not any(negated for negated, _ in tests[1])
+    if not (direct or isinstance(inner, IdCondition)):
+        return False
+    sources = matching_pks(cond.source_type, inner)
     sql = f"SELECT count(*) FROM (SELECT 1 FROM ({sources.text}) LIMIT ?)"
     return int(conn.execute(sql, [*sources.args, SMALL_SET + 1]).fetchone()[0]) <= SMALL_SET
 
@@ -218,13 +225,13 @@ def _safe(param: str) -> str:
 MISSING = "~missing"  # cursor mark: the walk has reached the resources without a sort value
 
 
-def index_sort_walk(conn: sqlite3.Connection, plan: SearchPlan) -> Walk | None:
-    """With one sort key and no equality to walk by, walk the sort parameter's own index in
-    sort order: each resource at its lowest (ascending) or highest (descending) entry."""
+def index_sort_walk(plan: SearchPlan, default: Walk) -> Walk | None:
+    """With one sort key and no equality to walk by (`default` is the plan's
+    `default_walk`), walk the sort parameter's own index in sort order: each resource at
+    its lowest (ascending) or highest (descending) entry."""
     if len(plan.sort) != 1 or plan.resource_type is None:
         return None
     key = plan.sort[0]
-    default = default_walk(conn, plan)
     if key.kind == "resource" or default.order == [("d.pk", False)]:
         return None  # an equality walk: its matches are few enough to sort
     if default.source == "resources r" and default.used is not None:
@@ -257,13 +264,12 @@ def missing_walk(plan: SearchPlan) -> Walk:
     return Walk("resources r", absent, [("r.pk", False)])
 
 
-def sorted_walk(conn: sqlite3.Connection, plan: SearchPlan) -> Walk:
-    """Order the full match set by the sort keys (missing values last), then pk."""
-    walk = default_walk(conn, plan)
+def sorted_walk(plan: SearchPlan, default: Walk) -> Walk:
+    """The plan's `default_walk` with its full match set ordered by the sort keys (missing
+    values last), then pk."""
     order: list[tuple[str, bool]] = []
     for key in plan.sort:
         expr = _sort_expr(key)
         order.append((f"({expr} IS NULL)", False))
         order.append((f"IFNULL({expr}, 0)", key.descending))
-    walk.order = [*order, ("r.pk", False)]
-    return walk
+    return replace(default, order=[*order, ("r.pk", False)])

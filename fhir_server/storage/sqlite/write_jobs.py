@@ -17,7 +17,7 @@ from fhir_server.storage.sqlite.index_rows import (
     insert_index_rows,
 )
 
-__all__ = ["apply_ops", "replace_index", "write_setting"]
+__all__ = ["apply_ops", "forget_widths", "replace_index", "write_setting"]
 
 # Date widths this process has recorded, per database file (path and inode: a file
 # deleted and made anew at the same path starts from nothing).
@@ -26,6 +26,13 @@ _WIDTHS: dict[tuple[str, int], KnownWidths] = {}
 
 def _known_widths(path: str) -> KnownWidths:
     return _WIDTHS.setdefault((path, os.stat(path).st_ino), {})
+
+
+def forget_widths(path: str) -> None:
+    """After a rollback: widths recorded by the rolled-back writes were never stored, so
+    what this process remembers of the database is no longer sure; it is relearned."""
+    for key in [key for key in _WIDTHS if key[0] == path]:
+        del _WIDTHS[key]
 
 
 def apply_ops(

@@ -45,8 +45,17 @@ class _Job:
 class GroupCommitWriter:
     """Runs write jobs on one dedicated connection and thread."""
 
-    def __init__(self, conn: sqlite3.Connection, name: str, lock_path: str) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        name: str,
+        lock_path: str,
+        on_rollback: Callable[[], None] | None = None,
+    ) -> None:
+        """`on_rollback` runs after any job of a group was rolled back (its own failure,
+        or the group's): callers that remember what they wrote forget it there."""
         self._conn = conn
+        self._on_rollback = on_rollback
         self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=f"sqlite-writer-{name}", daemon=True)
@@ -110,6 +119,8 @@ class GroupCommitWriter:
                 job.error, job.result = exc, None
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        if self._on_rollback is not None and any(job.error is not None for job in group):
+            self._on_rollback()
         for job in group:
             _resolve(job)
 
