@@ -18,8 +18,7 @@ MMAP_BYTES = 1 << 30
 def open_connection(
     path: Path, *, schema: str | None = None, writer: bool = False
 ) -> sqlite3.Connection:
-    """A connection in WAL mode with durable commits (synchronous=FULL; the group-commit
-    writer turns that into NORMAL plus its own fsync of the WAL, see writer._WalFile).
+    """A connection in WAL mode with durable commits (synchronous=FULL).
 
     `isolation_level=None` leaves transaction control to us (explicit BEGIN/COMMIT), so a
     commit is exactly where the code says, and fsync'd before the response is sent.

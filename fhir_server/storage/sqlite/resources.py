@@ -48,7 +48,6 @@ class SqliteResourceStore:
             path.stem,
             f"{path}.lock",
             on_rollback=partial(write_jobs.forget_widths, str(path)),
-            wal_path=f"{path}-wal",
         )
         self._all_conns: list[sqlite3.Connection] = []
         self._db = str(path)

@@ -51,16 +51,11 @@ class GroupCommitWriter:
         name: str,
         lock_path: str,
         on_rollback: Callable[[], None] | None = None,
-        wal_path: str | None = None,
     ) -> None:
         """`on_rollback` runs after any job of a group was rolled back (its own failure,
         or the group's): callers that remember what they wrote forget it there."""
         self._conn = conn
         self._on_rollback = on_rollback
-        self._wal = _WalFile(wal_path) if wal_path is not None else None
-        if self._wal is not None:
-            # The WAL is fsync'd below, after the lock is released: see _WalFile.
-            conn.execute("PRAGMA synchronous = NORMAL")
         self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=f"sqlite-writer-{name}", daemon=True)
@@ -124,55 +119,10 @@ class GroupCommitWriter:
                 job.error, job.result = exc, None
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        if self._wal is not None:
-            _sync_or_fail(self._wal, group)
         if self._on_rollback is not None and any(job.error is not None for job in group):
             self._on_rollback()
         for job in group:
             _resolve(job)
-
-
-class _WalFile:
-    """The database's write-ahead log, fsync'd by the writer itself after each commit.
-
-    synchronous=FULL in WAL mode is synchronous=NORMAL plus an fsync of the WAL at every
-    commit (sqlite.org/pragma.html#pragma_synchronous), done while the write lock is held:
-    ~1.5 ms per group during which no other process can write. Here the commit runs with
-    NORMAL and the writer fsyncs the WAL itself once the lock is released, before any
-    caller hears of the commit; so an acknowledged write is as durable as under FULL, and
-    the next group (in any process) is written meanwhile. A commit may be seen by readers
-    before it is durable, as with any group commit; a later commit's fsync covers it.
-    """
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._fd: int | None = None
-        self._inode = -1
-
-    def sync(self) -> None:
-        # SQLite deletes the WAL when the last connection closes and makes a new one on the
-        # next write: follow the file at the path, not a stale descriptor.
-        inode = os.stat(self._path).st_ino
-        if inode != self._inode:
-            if self._fd is not None:
-                os.close(self._fd)
-            self._fd = os.open(self._path, os.O_RDONLY)
-            self._inode = inode
-        assert self._fd is not None
-        os.fsync(self._fd)
-
-
-def _sync_or_fail(wal: _WalFile, group: list[_Job]) -> None:
-    """Make the group's commit durable; if that fails, no job may be acknowledged."""
-    if all(job.error is not None for job in group):
-        return  # nothing was committed
-    try:
-        wal.sync()
-    except OSError as exc:
-        failure = sqlite3.OperationalError(f"the write may not be durable: {exc.strerror}")
-        for job in group:
-            if job.error is None:
-                job.error, job.result = failure, None
 
 
 def _run_in_savepoint(conn: sqlite3.Connection, job: _Job) -> None:
