@@ -196,13 +196,17 @@ def default_walk(conn: sqlite3.Connection, plan: SearchPlan) -> Walk:
             ):
                 pks = _small_set(conn, rtype, cond)
                 if pks is not None:
-                    listed = Fragment("r.pk IN (SELECT value FROM json_each(?))", [_json(pks)])
-                    return Walk("resources r", listed, [("r.pk", False)], used=cond)
+                    return _set_walk(pks, cond)
     return Walk("resources r", Fragment("1 = 1"), [("r.pk", False)])
 
 
-def _json(pks: list[int]) -> str:
-    return "[" + ",".join(map(str, pks)) + "]"
+def _set_walk(pks: list[int], cond: Condition) -> Walk:
+    """Walk a resolved set of pks, the set driving the join: with `r.pk IN (set)`, a
+    cursor's `r.pk > ?` made SQLite walk every resource past the cursor instead. The
+    pks are integers of our own, so they are written into the statement as a literal."""
+    listed = "[" + ",".join(str(int(pk)) for pk in pks) + "]"
+    source = f"json_each('{listed}') resolved CROSS JOIN resources r ON r.pk = resolved.value"
+    return Walk(source, Fragment("1 = 1"), [("r.pk", False)], used=cond)
 
 
 def _sort_expr(key: SortKey) -> str:
@@ -234,7 +238,7 @@ def index_sort_walk(plan: SearchPlan, default: Walk) -> Walk | None:
     key = plan.sort[0]
     if key.kind == "resource" or default.order == [("d.pk", False)]:
         return None  # an equality walk: its matches are few enough to sort
-    if default.source == "resources r" and default.used is not None:
+    if default.order == [("r.pk", False)] and default.used is not None:
         return None  # an _id or set walk: sort what it holds
     table, column, desc = f"idx_{key.kind}", key.field, key.descending
     better = ">" if desc else "<"
