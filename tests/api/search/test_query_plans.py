@@ -7,12 +7,14 @@ follow the database instead of the page; these checks fail on the first such pla
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qsl
 
 import httpx
 import pytest
 
+from fhir_server.search.plan import Cursor
 from fhir_server.search.query import QueryOptions, parse_search
 from fhir_server.search.registry import default_registry
 from fhir_server.settings import Settings
@@ -65,3 +67,23 @@ async def test_benchmark_queries_use_indexes(sqlite_store: SqliteResourceStore, 
     scans = [s for s in steps if s.startswith("SCAN") and "VIRTUAL TABLE" not in s]
     assert steps and not scans, (query, steps)
     assert any("INDEX" in s or "PRIMARY KEY" in s for s in steps)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Observation?patient.organization.name=globex",
+        "Patient?_has:Observation:patient:code=http://loinc.org|8302-2",
+    ],
+)
+async def test_later_pages_of_a_resolved_set_do_not_walk_the_table(
+    sqlite_store: SqliteResourceStore, query: str
+) -> None:
+    # Behind a cursor, `r.pk IN (set) AND r.pk > ?` made SQLite walk every resource past
+    # the cursor; the set must drive the page instead.
+    rtype, _, text = query.partition("?")
+    options = QueryOptions(20, 1000, strict=True, base_url="http://testserver/fhir/acme")
+    plan = parse_search(rtype, parse_qsl(text), default_registry(), options)
+    steps = sqlite_store.explain_search(replace(plan, cursor=Cursor(1, "after")))
+    assert any("VIRTUAL TABLE" in s for s in steps), steps
+    assert not any("rowid>" in s for s in steps), steps
