@@ -76,7 +76,7 @@ def _walks(conn: sqlite3.Connection, plan: SearchPlan) -> tuple[Walk, Walk | Non
     default = default_walk(conn, plan)
     if not plan.sort:
         return default, None, default
-    index_walk = index_sort_walk(plan, default)
+    index_walk = index_sort_walk(conn, plan, default)
     return default, index_walk, index_walk or sorted_walk(plan, default)
 
 

@@ -8,8 +8,9 @@
   `_has` whose referring resources are at most SMALL_SET: that set, by `pk` (chains and
   `_has` resolved once, in Python, so the page and its count do not compute it again);
 - otherwise the type's resources, by `pk`.
-`_sort` on one parameter with no equality walks the sort parameter's index, then the
-resources without a value; any other sort orders the whole match set.
+`_sort` on one parameter with no equality, or with an equality matching SORT_CAP or more,
+walks the sort parameter's index, then the resources without a value; any other sort
+orders the whole match set.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class Walk:
     order: list[tuple[str, bool]]
     used: Condition | None = None
     extra: list[Fragment] = field(default_factory=list)
+    entry_table: str | None = None  # an entry walk's index table (alias d)
 
 
 def type_filter(plan: SearchPlan) -> Fragment:
@@ -75,7 +77,12 @@ def type_filter(plan: SearchPlan) -> Fragment:
 
 def _entry_walk(table: str, param: str, rtype: str, test: Fragment, order: list[str]) -> Walk:
     where = Fragment("d.type = ? AND d.param = ? AND ", [rtype, param]) + test
-    walk = Walk(f"{table} d JOIN resources r ON r.pk = d.pk", where, [(c, False) for c in order])
+    walk = Walk(
+        f"{table} d JOIN resources r ON r.pk = d.pk",
+        where,
+        [(c, False) for c in order],
+        entry_table=table,
+    )
     if order != ["d.pk"]:
         # A resource with several matching entries shows once: at its first in walk order.
         keys = ", ".join(order[:-1])
@@ -229,14 +236,22 @@ def _safe(param: str) -> str:
 MISSING = "~missing"  # cursor mark: the walk has reached the resources without a sort value
 
 
-def index_sort_walk(plan: SearchPlan, default: Walk) -> Walk | None:
+# An equality matching at least this many resources is not sorted whole: the sort
+# parameter's index is walked in order instead, the equality checked per row.
+SORT_CAP = 10_000
+
+
+def index_sort_walk(conn: sqlite3.Connection, plan: SearchPlan, default: Walk) -> Walk | None:
     """With one sort key and no equality to walk by (`default` is the plan's
-    `default_walk`), walk the sort parameter's own index in sort order: each resource at
-    its lowest (ascending) or highest (descending) entry."""
+    `default_walk`), or an equality with too many matches to sort, walk the sort
+    parameter's own index in sort order: each resource at its lowest (ascending) or
+    highest (descending) entry."""
     if len(plan.sort) != 1 or plan.resource_type is None:
         return None
     key = plan.sort[0]
-    if key.kind == "resource" or default.order == [("d.pk", False)]:
+    if key.kind == "resource":
+        return None
+    if default.order == [("d.pk", False)] and not _at_least(conn, default, SORT_CAP):
         return None  # an equality walk: its matches are few enough to sort
     if default.order == [("r.pk", False)] and default.used is not None:
         return None  # an _id or set walk: sort what it holds
@@ -255,6 +270,15 @@ def index_sort_walk(plan: SearchPlan, default: Walk) -> Walk | None:
         )
     )
     return walk
+
+
+def _at_least(conn: sqlite3.Connection, walk: Walk, count: int) -> bool:
+    """Whether an entry walk yields `count` entries or more (read from its index alone)."""
+    assert walk.entry_table is not None
+    sql = (
+        f"SELECT count(*) FROM (SELECT 1 FROM {walk.entry_table} d WHERE {walk.where.text} LIMIT ?)"
+    )
+    return int(conn.execute(sql, [*walk.where.args, count]).fetchone()[0]) >= count
 
 
 def missing_walk(plan: SearchPlan) -> Walk:

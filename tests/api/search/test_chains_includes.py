@@ -152,3 +152,23 @@ async def test_absolute_references_to_other_servers_are_not_local(
         record, "Observation", {"subject": "http://other-hospital.example/fhir/Patient/p1"}
     )
     assert found == {"remote"}
+
+
+@pytest.mark.parametrize(("sort", "expected"), [("-date", ["o2", "o3"]), ("date", ["o3", "o2"])])
+async def test_sorted_equality_is_the_same_sorted_whole_or_walked_in_sort_order(
+    record: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, sort: str, expected: list[str]
+) -> None:
+    # SQLite sorts the matches of an equality when they are few, and walks the sort
+    # parameter's index checking the equality per row when they are many.
+    async def walk_pages() -> list[str]:
+        seen: list[str] = []
+        url: str | None = f"Observation?code=http://loinc.org|29463-7&_sort={sort}&_count=1"
+        while url:
+            page = (await record.get(url)).json()
+            seen += [e["resource"]["id"] for e in page.get("entry", [])]
+            url = next((k["url"] for k in page["link"] if k["relation"] == "next"), None)
+        return seen
+
+    assert await walk_pages() == expected
+    monkeypatch.setattr(search_walks, "SORT_CAP", 1)
+    assert await walk_pages() == expected
