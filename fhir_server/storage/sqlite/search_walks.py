@@ -170,8 +170,13 @@ def _sources_are_few(conn: sqlite3.Connection, cond: HasCondition) -> bool:
     if not (direct or isinstance(inner, IdCondition)):
         return False
     sources = matching_pks(cond.source_type, inner)
-    sql = f"SELECT count(*) FROM (SELECT 1 FROM ({sources.text}) LIMIT ?)"
-    return int(conn.execute(sql, [*sources.args, SMALL_SET + 1]).fetchone()[0]) <= SMALL_SET
+    return _count_up_to(conn, sources, SMALL_SET + 1) <= SMALL_SET
+
+
+def _count_up_to(conn: sqlite3.Connection, query: Fragment, cap: int) -> int:
+    """How many rows `query` yields, counting no further than `cap`."""
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM ({query.text}) LIMIT ?)"
+    return int(conn.execute(sql, [*query.args, cap]).fetchone()[0])
 
 
 def _low_floor(conn: sqlite3.Connection, rtype: str, param: str, match: RangeMatch) -> Fragment:
