@@ -64,8 +64,13 @@ def _page_query(plan: SearchPlan, walk: Walk, limit: int, back: bool) -> tuple[s
     if plan.cursor is not None:
         where = all_of([where, _cursor_test(walk.order, plan.cursor, back)])
     exprs = ", ".join(e for e, _ in walk.order[:-1])
-    select = f"SELECT {VERSION_COLUMNS}{', ' + exprs if exprs else ''} FROM {walk.source}"
     order_by = ", ".join(f"{e} {'DESC' if d != back else 'ASC'}" for e, d in walk.order)
+    columns = f"{VERSION_COLUMNS}{', ' + exprs if exprs else ''}"
+    if walk.pks_first:  # the page's pks sorted alone, then only their rows read
+        page = f"SELECT r.pk FROM {walk.source} WHERE {where.text} ORDER BY {order_by} LIMIT ?"
+        select = f"SELECT {columns} FROM resources r WHERE r.pk IN ({page})"
+        return f"{select} ORDER BY {order_by}", [*where.args, limit]
+    select = f"SELECT {columns} FROM {walk.source}"
     return f"{select} WHERE {where.text} ORDER BY {order_by} LIMIT ?", [*where.args, limit]
 
 

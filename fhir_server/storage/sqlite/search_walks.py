@@ -4,9 +4,11 @@
   index, in `pk` order;
 - otherwise a single date, number or string-prefix value: that index, in value order,
   from a floor for dates;
-- otherwise `_list`, a compartment, a chain resolving to at most SMALL_SET resources, or a
-  `_has` whose referring resources are at most SMALL_SET: that set, by `pk` (chains and
-  `_has` resolved once, in Python, so the page and its count do not compute it again);
+- otherwise `_list`, a compartment or a chain resolving to at most SMALL_SET resources, or
+  a `_has` whose referring resources are at most SMALL_SET: that set, resolved once (the
+  page and its count do not compute it again), driving the page in `pk` order, the page's
+  pks sorted before any body is read; a larger `_list` or compartment: the type's
+  resources by `pk`, the set as a filter;
 - otherwise the type's resources, by `pk`.
 `_sort` on one parameter with no equality, or with an equality matching SORT_CAP or more,
 walks the sort parameter's index, then the resources without a value; any other sort
@@ -65,6 +67,8 @@ class Walk:
     used: Condition | None = None
     extra: list[Fragment] = field(default_factory=list)
     entry_table: str | None = None  # an entry walk's index table (alias d)
+    # Order the page's pks before reading any body: a set walk sorts every member.
+    pks_first: bool = False
 
 
 def type_filter(plan: SearchPlan) -> Fragment:
@@ -199,16 +203,16 @@ def default_walk(conn: sqlite3.Connection, plan: SearchPlan) -> Walk:
         if found is not None:
             return found
         for cond in plan.conditions:
-            if isinstance(cond, ListCondition | AnyOf):
-                # Walk the (selective) set the condition resolves to, by pk.
-                members = Fragment("r.pk IN (") + matching_pks(rtype, cond) + Fragment(")")
-                return Walk("resources r", members, [("r.pk", False)], used=cond)
-            if isinstance(cond, ChainCondition) or (
+            if isinstance(cond, ListCondition | AnyOf | ChainCondition) or (
                 isinstance(cond, HasCondition) and _sources_are_few(conn, cond)
             ):
                 pks = _small_set(conn, rtype, cond)
                 if pks is not None:
                     return _set_walk(pks, cond)
+                if isinstance(cond, ListCondition | AnyOf):
+                    # A large list or compartment: walk it by pk, the set as a filter.
+                    members = Fragment("r.pk IN (") + matching_pks(rtype, cond) + Fragment(")")
+                    return Walk("resources r", members, [("r.pk", False)], used=cond)
     return Walk("resources r", Fragment("1 = 1"), [("r.pk", False)])
 
 
@@ -218,7 +222,7 @@ def _set_walk(pks: list[int], cond: Condition) -> Walk:
     pks are integers of our own, so they are written into the statement as a literal."""
     listed = "[" + ",".join(str(int(pk)) for pk in pks) + "]"
     source = f"json_each('{listed}') resolved CROSS JOIN resources r ON r.pk = resolved.value"
-    return Walk(source, Fragment("1 = 1"), [("r.pk", False)], used=cond)
+    return Walk(source, Fragment("1 = 1"), [("r.pk", False)], used=cond, pks_first=True)
 
 
 def _sort_expr(key: SortKey) -> str:

@@ -94,6 +94,22 @@ async def test_compartment_search(record: httpx.AsyncClient) -> None:
     assert await id_set(record, "Patient/p2/Encounter") == set()
 
 
+@pytest.mark.usefixtures("set_walks")
+@pytest.mark.parametrize(
+    ("sort", "expected"), [(None, ["o1", "o2"]), ("-date", ["o2", "o1"]), ("date", ["o1", "o2"])]
+)
+async def test_compartment_pages_one_by_one(
+    record: httpx.AsyncClient, sort: str | None, expected: list[str]
+) -> None:
+    seen: list[str] = []
+    url: str | None = "Patient/p1/Observation?_count=1" + (f"&_sort={sort}" if sort else "")
+    while url:
+        page = (await record.get(url)).json()
+        seen += [e["resource"]["id"] for e in page.get("entry", [])]
+        url = next((k["url"] for k in page["link"] if k["relation"] == "next"), None)
+    assert seen == expected
+
+
 async def test_system_search_with_type(record: httpx.AsyncClient) -> None:
     found = await id_set(record, "", {"_type": "Patient,Organization", "_id": "p1,org2,o1"})
     assert found == {"p1", "org2"}
