@@ -10,14 +10,15 @@
   pks sorted before any body is read; a larger `_list` or compartment: the type's
   resources by `pk`, the set as a filter;
 - otherwise the type's resources, by `pk`.
-`_sort` on one parameter with no equality, or with an equality matching SORT_CAP or more,
-walks the sort parameter's index, then the resources without a value; any other sort
-orders the whole match set.
+`_sort` with no equality, or with an equality matching SORT_CAP or more, walks the first
+sort parameter's index (ties ordered by the other keys), then the resources without a
+value; any other sort orders the whole match set.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from fhir_server.search.plan import (
@@ -49,6 +50,7 @@ from fhir_server.storage.sqlite.sql import Fragment, all_of
 __all__ = [
     "MISSING",
     "Walk",
+    "count_up_to",
     "default_walk",
     "index_sort_walk",
     "missing_walk",
@@ -174,10 +176,10 @@ def _sources_are_few(conn: sqlite3.Connection, cond: HasCondition) -> bool:
     if not (direct or isinstance(inner, IdCondition)):
         return False
     sources = matching_pks(cond.source_type, inner)
-    return _count_up_to(conn, sources, SMALL_SET + 1) <= SMALL_SET
+    return count_up_to(conn, sources, SMALL_SET + 1) <= SMALL_SET
 
 
-def _count_up_to(conn: sqlite3.Connection, query: Fragment, cap: int) -> int:
+def count_up_to(conn: sqlite3.Connection, query: Fragment, cap: int) -> int:
     """How many rows `query` yields, counting no further than `cap`."""
     sql = f"SELECT count(*) FROM (SELECT 1 FROM ({query.text}) LIMIT ?)"
     return int(conn.execute(sql, [*query.args, cap]).fetchone()[0])
@@ -251,11 +253,12 @@ SORT_CAP = 10_000
 
 
 def index_sort_walk(conn: sqlite3.Connection, plan: SearchPlan, default: Walk) -> Walk | None:
-    """With one sort key and no equality to walk by (`default` is the plan's
-    `default_walk`), or an equality with too many matches to sort, walk the sort
-    parameter's own index in sort order: each resource at its lowest (ascending) or
-    highest (descending) entry."""
-    if len(plan.sort) != 1 or plan.resource_type is None:
+    """With no equality to walk by (`default` is the plan's `default_walk`), or an
+    equality with too many matches to sort, walk the first sort parameter's own index in
+    sort order: each resource at its lowest (ascending) or highest (descending) entry.
+    Further sort keys only order the resources that tie on the first one (SQLite sorts
+    each run of equal first values, and stops at the page's end)."""
+    if not plan.sort or plan.resource_type is None:
         return None
     key = plan.sort[0]
     if key.kind == "resource":
@@ -268,8 +271,13 @@ def index_sort_walk(conn: sqlite3.Connection, plan: SearchPlan, default: Walk) -
     better = ">" if desc else "<"
     walk = Walk(
         f"{table} s JOIN resources r ON r.pk = s.pk",
-        Fragment("s.type = ? AND s.param = ?", [plan.resource_type, key.param]),
-        [(f"s.{column}", desc), ("s.pk", desc)],
+        # entries without the field (a token of text alone) are no sort value: MIN() and
+        # MAX() skip them too
+        Fragment(
+            f"s.type = ? AND s.param = ? AND s.{column} IS NOT NULL",
+            [plan.resource_type, key.param],
+        ),
+        [(f"s.{column}", desc), *_key_order(plan.sort[1:]), ("s.pk", False)],
     )
     walk.extra.append(
         Fragment(
@@ -291,22 +299,28 @@ def _at_least(conn: sqlite3.Connection, walk: Walk, count: int) -> bool:
 
 
 def missing_walk(plan: SearchPlan) -> Walk:
-    """After the index walk of `_index_sort_walk`: the resources with no sort value."""
+    """After the index walk of `index_sort_walk`: the resources with no value for the first
+    sort key, in the order of the others."""
     key = plan.sort[0]
     absent = Fragment(
         f"NOT EXISTS (SELECT 1 FROM idx_{key.kind} s2 INDEXED BY idx_{key.kind}_pk "
-        f"WHERE s2.pk = r.pk AND s2.param = ?)",
+        f"WHERE s2.pk = r.pk AND s2.param = ? AND s2.{key.field} IS NOT NULL)",
         [key.param],
     )
-    return Walk("resources r", absent, [("r.pk", False)])
+    return Walk("resources r", absent, [*_key_order(plan.sort[1:]), ("r.pk", False)])
 
 
 def sorted_walk(plan: SearchPlan, default: Walk) -> Walk:
     """The plan's `default_walk` with its full match set ordered by the sort keys (missing
     values last), then pk."""
+    return replace(default, order=[*_key_order(plan.sort), ("r.pk", False)])
+
+
+def _key_order(keys: Sequence[SortKey]) -> list[tuple[str, bool]]:
+    """ORDER BY terms for sort keys: per key, resources without a value after those with."""
     order: list[tuple[str, bool]] = []
-    for key in plan.sort:
+    for key in keys:
         expr = _sort_expr(key)
         order.append((f"({expr} IS NULL)", False))
         order.append((f"IFNULL({expr}, 0)", key.descending))
-    return replace(default, order=[*order, ("r.pk", False)])
+    return order

@@ -18,6 +18,17 @@ async def id_set(client: httpx.AsyncClient, path: str, params: Any = None) -> se
     return set(await ids(client, path, params))
 
 
+async def paged_ids(client: httpx.AsyncClient, url: str) -> list[str]:
+    """The ids of every page, first to last, following `next` links."""
+    seen: list[str] = []
+    page_url: str | None = url
+    while page_url:
+        page = (await client.get(page_url)).json()
+        seen += [e["resource"]["id"] for e in page.get("entry", [])]
+        page_url = next((k["url"] for k in page["link"] if k["relation"] == "next"), None)
+    return seen
+
+
 async def outcome(
     client: httpx.AsyncClient, path: str, params: Any, status: int = 400
 ) -> dict[str, Any]:

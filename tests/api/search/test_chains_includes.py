@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from fhir_server.storage.sqlite import search_walks
-from tests.api.search.helpers import id_set, outcome
+from tests.api.search.helpers import id_set, outcome, paged_ids
 
 
 @pytest.fixture(params=["resolved first", "probed per candidate"])
@@ -46,6 +46,27 @@ async def test_has_and_nested_has(record: httpx.AsyncClient) -> None:
     assert await id_set(
         record, "Practitioner", {"_has:PractitionerRole:practitioner:organization.name": "acme"}
     ) == {"dr1"}
+
+
+@pytest.mark.usefixtures("set_walks")
+async def test_chain_and_has_totals_count_current_matches(record: httpx.AsyncClient) -> None:
+    """`_count=0` makes the server count rather than read a page: a chain or `_has` the
+    page would probe is counted from its set (or probed, when the set is the larger)."""
+
+    async def total(resource_type: str, params: dict[str, str]) -> int:
+        query = {**params, "_total": "accurate", "_count": "0"}
+        return int((await record.get(resource_type, params=query)).json()["total"])
+
+    weight = {"_has:Observation:patient:code": "http://loinc.org|29463-7"}
+    assert await total("Observation", {"subject.gender": "male"}) == 2
+    assert await total("Observation", {"patient.organization.name": "globex"}) == 2
+    assert await total("Patient", weight) == 2
+    assert await total("Patient", {"_has:Observation:patient:status": "final"}) == 2
+    assert (await record.delete("Patient/p2")).status_code in (200, 204)
+    # o3 and o4 still refer to the deleted p2: neither side may count it any more
+    assert await total("Observation", {"subject.gender": "male"}) == 0
+    assert await total("Patient", weight) == 1
+    assert await total("Patient", {"_has:Observation:patient:status": "final"}) == 1
 
 
 async def test_has_with_bad_parts_is_400(record: httpx.AsyncClient) -> None:
@@ -101,13 +122,8 @@ async def test_compartment_search(record: httpx.AsyncClient) -> None:
 async def test_compartment_pages_one_by_one(
     record: httpx.AsyncClient, sort: str | None, expected: list[str]
 ) -> None:
-    seen: list[str] = []
-    url: str | None = "Patient/p1/Observation?_count=1" + (f"&_sort={sort}" if sort else "")
-    while url:
-        page = (await record.get(url)).json()
-        seen += [e["resource"]["id"] for e in page.get("entry", [])]
-        url = next((k["url"] for k in page["link"] if k["relation"] == "next"), None)
-    assert seen == expected
+    url = "Patient/p1/Observation?_count=1" + (f"&_sort={sort}" if sort else "")
+    assert await paged_ids(record, url) == expected
 
 
 async def test_system_search_with_type(record: httpx.AsyncClient) -> None:
@@ -129,13 +145,23 @@ async def test_sort_multiple_keys_and_directions(record: httpx.AsyncClient) -> N
     await outcome(record, "Patient", {"_sort": "nonsense"})
 
 
+@pytest.mark.parametrize(
+    "sort", ["code", "-code", "code,-date", "status,-date", "-status,date,code", "-date,code"]
+)
+async def test_multi_key_sort_pages_like_a_full_sort(record: httpx.AsyncClient, sort: str) -> None:
+    """Without a condition the first key's index is walked (ties ordered by the other keys,
+    then the resources without a first value); with `_id` the matches are sorted whole.
+    Page by page, one entry each, both give the same order."""
+    ids = "o1,o2,o3,o4,o5"
+    whole = (await record.get("Observation", params={"_id": ids, "_sort": sort})).json()
+    expected = [e["resource"]["id"] for e in whole["entry"]]
+    seen = await paged_ids(record, f"Observation?_sort={sort}&_count=1")
+    assert seen == expected
+    assert len(set(seen)) == 5
+
+
 async def test_sorted_paging_walks_every_match_once(record: httpx.AsyncClient) -> None:
-    seen: list[str] = []
-    url: str | None = "Observation?_sort=-date&_count=1"
-    while url:
-        page = (await record.get(url)).json()
-        seen += [e["resource"]["id"] for e in page.get("entry", [])]
-        url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
+    seen = await paged_ids(record, "Observation?_sort=-date&_count=1")
     assert seen == ["o4", "o2", "o1", "o3", "o5"]
 
 
@@ -176,15 +202,7 @@ async def test_sorted_equality_is_the_same_sorted_whole_or_walked_in_sort_order(
 ) -> None:
     # SQLite sorts the matches of an equality when they are few, and walks the sort
     # parameter's index checking the equality per row when they are many.
-    async def walk_pages() -> list[str]:
-        seen: list[str] = []
-        url: str | None = f"Observation?code=http://loinc.org|29463-7&_sort={sort}&_count=1"
-        while url:
-            page = (await record.get(url)).json()
-            seen += [e["resource"]["id"] for e in page.get("entry", [])]
-            url = next((k["url"] for k in page["link"] if k["relation"] == "next"), None)
-        return seen
-
-    assert await walk_pages() == expected
+    url = f"Observation?code=http://loinc.org|29463-7&_sort={sort}&_count=1"
+    assert await paged_ids(record, url) == expected
     monkeypatch.setattr(search_walks, "SORT_CAP", 1)
-    assert await walk_pages() == expected
+    assert await paged_ids(record, url) == expected
