@@ -92,7 +92,28 @@ def prepare_index(resource_type: str, entries: Iterable[IndexEntry]) -> Prepared
         by_table.setdefault(table, {})[row] = None
         if isinstance(entry, DateEntry):
             widths[entry.param] = max(widths.get(entry.param, 0), entry.high - entry.low)
+    if "idx_token" in by_table:
+        by_table["idx_token"] = dict.fromkeys(_one_row_per_code(by_table["idx_token"]))
     return PreparedIndex({table: list(rows) for table, rows in by_table.items()}, widths)
+
+
+def _one_row_per_code(rows: Iterable[Row]) -> list[Row]:
+    """Token rows with at most one per (param, system, code): a coding repeated with another
+    display would make an equality search list the resource twice, and an index count
+    count it twice. The repeat's display stays searchable by `:text`, as a row of text
+    alone (no code: no equality matches it)."""
+    first_text: dict[tuple[object, ...], object] = {}
+    kept = []
+    for row in rows:
+        resource_type, param, system, code, text = row
+        if code is None:
+            kept.append(row)
+        elif (param, system, code) not in first_text:
+            first_text[(param, system, code)] = text
+            kept.append(row)
+        elif text is not None and text != first_text[(param, system, code)]:
+            kept.append((resource_type, param, None, None, text))
+    return kept
 
 
 def insert_index_rows(

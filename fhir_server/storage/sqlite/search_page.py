@@ -22,7 +22,7 @@ from fhir_server.search.plan import (
 )
 from fhir_server.storage.contracts import InvalidCursor, SearchPage
 from fhir_server.storage.sqlite.rows import VERSION_COLUMNS, version_of
-from fhir_server.storage.sqlite.search_sql import entry_tests, matching_pks, predicate
+from fhir_server.storage.sqlite.search_sql import matching_pks, predicate
 from fhir_server.storage.sqlite.search_walks import (
     MISSING,
     Walk,
@@ -151,20 +151,24 @@ def _sources_fewer(conn: sqlite3.Connection, rtype: str, cond: HasCondition) -> 
 
 
 def _index_count(plan: SearchPlan) -> Fragment | None:
-    """For a type search on one single-valued indexable condition, the matches are exactly
-    the index rows (one per resource: rows are distinct, entries exist only for current
-    resources), so counting reads the index alone."""
+    """For a type search on one exact value, the matches are the resources of the index
+    rows found (entries exist only for current resources), so counting reads the index
+    alone: rows are unique per resource for a token's system|code (see index_rows) and a
+    uri; a resource can refer to one target at several versions, so references count
+    distinct resources."""
     if plan.resource_type is None or len(plan.conditions) != 1:
         return None
-    (cond,) = plan.conditions
-    tests = entry_tests(cond)
-    if tests is None or len(tests[1]) != 1 or tests[1][0][0]:
-        return None
-    exact = (isinstance(cond, TokenCondition) and cond.values[0].system_given) or isinstance(
-        cond, ReferenceCondition | UriCondition
-    )
-    # ranges, prefixes and system-less codes can match several entries of one resource
-    return matching_pks(plan.resource_type, cond) if exact else None
+    match plan.conditions[0]:
+        case TokenCondition(_, (value,), False) if value.system_given and value.code is not None:
+            distinct = False
+        case UriCondition(_, (_,), "exact"):
+            distinct = False
+        case ReferenceCondition(_, (_,)):
+            distinct = True
+        case _:
+            return None  # ranges, prefixes, bare codes: several entries of one resource
+    pks = matching_pks(plan.resource_type, plan.conditions[0])
+    return Fragment("SELECT DISTINCT pk FROM (") + pks + Fragment(")") if distinct else pks
 
 
 def search_page(conn: sqlite3.Connection, plan: SearchPlan) -> SearchPage:

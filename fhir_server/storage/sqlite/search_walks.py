@@ -89,10 +89,12 @@ def _entry_walk(table: str, param: str, rtype: str, test: Fragment, order: list[
         [(c, False) for c in order],
         entry_table=table,
     )
-    if order != ["d.pk"]:
-        # A resource with several matching entries shows once: at its first in walk order.
-        keys = ", ".join(order[:-1])
-        keys2 = keys.replace("d.", "d2.")
+    # Token rows are unique per resource and code (index_rows) and uri rows per value, so
+    # those equalities match one entry per resource; other walks can meet a resource at
+    # several entries (a reference to one target at two versions, a range) and show it
+    # at its first.
+    if order != ["d.pk"] or table not in ("idx_token", "idx_uri"):
+        keys = ", ".join([*order[:-1], "d.rowid"])
         walk.extra.append(
             Fragment(
                 f"NOT EXISTS (SELECT 1 FROM {table} d2 INDEXED BY {table}_pk "
@@ -100,7 +102,7 @@ def _entry_walk(table: str, param: str, rtype: str, test: Fragment, order: list[
                 f"AND d2.type = d.type AND ",
             )
             + Fragment(test.text.replace("d.", "d2."), list(test.args))
-            + Fragment(f" AND ({keys2}, d2.rowid) < ({keys}, d.rowid))")
+            + Fragment(f" AND ({keys.replace('d.', 'd2.')}) < ({keys}))")
         )
     return walk
 

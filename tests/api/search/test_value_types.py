@@ -93,6 +93,50 @@ async def test_reference_forms(record: httpx.AsyncClient) -> None:
     assert await id_set(record, "Patient", {"organization": "Organization/org2"}) == {"p2"}
 
 
+@pytest.mark.parametrize(
+    ("resource", "query"),
+    [
+        (  # one code twice, under two displays
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {
+                    "coding": [
+                        {"system": "http://loinc.org", "code": "2-2", "display": "First"},
+                        {"system": "http://loinc.org", "code": "2-2", "display": "Second"},
+                    ]
+                },
+            },
+            "Observation?code=http://loinc.org|2-2",
+        ),
+        (  # one target at two versions and unversioned
+            {
+                "resourceType": "Provenance",
+                "recorded": "2021-03-01T12:00:00Z",
+                "agent": [{"who": {"reference": "Practitioner/dr1"}}],
+                "target": [
+                    {"reference": "Patient/p3/_history/1"},
+                    {"reference": "Patient/p3/_history/2"},
+                    {"reference": "Patient/p3"},
+                ],
+            },
+            "Provenance?target=Patient/p3",
+        ),
+    ],
+)
+async def test_a_value_held_twice_matches_once(
+    record: httpx.AsyncClient, resource: dict[str, object], query: str
+) -> None:
+    created = (await record.post(str(resource["resourceType"]), json=resource)).json()
+    assert await ids(record, query) == [created["id"]]
+    counted = (await record.get(f"{query}&_total=accurate&_count=0")).json()
+    assert counted["total"] == 1
+    # both displays stay searchable
+    if resource["resourceType"] == "Observation":
+        for display in ("first", "second"):
+            assert await ids(record, "Observation", {"code:text": display}) == [created["id"]]
+
+
 async def test_uri_exact_below_above(record: httpx.AsyncClient) -> None:
     url = "http://acme.org/fhir/ValueSet/vitals"
     assert await id_set(record, "ValueSet", {"url": url}) == {"vs1"}
