@@ -3,6 +3,7 @@ missing fields, arrays, regex metacharacters): every backend must answer as SQLi
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from fhir_server.search.plan import (
     TokenMatch,
 )
 from fhir_server.storage.contracts import ResourceStore, VersionConflict, WriteOp
+from fhir_server.storage.sqlite import SqliteResourceStore
 from tests.contract.backends import BACKENDS, open_store
 
 
@@ -92,3 +94,50 @@ async def test_a_rolled_back_write_leaves_later_wide_ranges_findable(store: Reso
     await store.commit([op("second-wide", wide)])
     reaching_past = RangeMatch((Bound("high", ">=", 5_000),))
     assert await ids(store, DateCondition("date", (reaching_past,))) == {"second-wide"}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_accurate_totals_follow_every_write(backend: str, tmp_path: Path) -> None:
+    """SQLite keeps a count per token code; it must move with creates, updates, deletes
+    and refused batches exactly as the matches themselves do."""
+
+    def coded(rid: str, version: int, *codes: str, body: bytes | None = b"{}") -> WriteOp:
+        entries = [TokenEntry("code", "http://loinc.org", c, None) for c in codes]
+        return WriteOp("Observation", rid, version - 1, version, version, "PUT", body, entries)
+
+    async def total(code: str) -> int | None:
+        match = TokenCondition("code", (TokenMatch("http://loinc.org", code, True),))
+        plan = SearchPlan("Observation", (match,), count=0, total="accurate")
+        return (await store.search(plan)).total
+
+    async with open_store(backend, tmp_path) as store:
+        await store.commit([coded("a", 1, "1"), coded("b", 1, "1", "2"), coded("c", 1, "2")])
+        assert (await total("1"), await total("2"), await total("3")) == (2, 2, 0)
+        await store.commit([coded("b", 2, "3")])  # b: 1 and 2 -> 3
+        await store.commit([coded("c", 2, body=None)])  # c deleted
+        assert (await total("1"), await total("2"), await total("3")) == (1, 0, 1)
+        with pytest.raises(VersionConflict):  # a stale second op: the batch applies nothing
+            await store.commit([coded("a", 2, "3"), coded("b", 2, "1")])
+        assert (await total("1"), await total("2"), await total("3")) == (1, 0, 1)
+        await store.commit([coded("c", 3, "1")])  # c back
+        assert (await total("1"), await total("2"), await total("3")) == (2, 0, 1)
+
+
+async def test_sqlite_counts_a_database_from_before_the_counts_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    store = SqliteResourceStore(path)
+    store.commit_blocking([op("a", TokenEntry("code", "http://loinc.org", "1", None))])
+    store.close()
+    with sqlite3.connect(path) as old:  # what a database written before the counts lacks
+        old.executescript(
+            "DROP TRIGGER token_counted; DROP TRIGGER token_uncounted; DROP TABLE token_counts"
+        )
+    old.close()
+    store = SqliteResourceStore(path)
+    try:
+        store.commit_blocking([op("b", TokenEntry("code", "http://loinc.org", "1", None))])
+        match = TokenCondition("code", (TokenMatch("http://loinc.org", "1", True),))
+        plan = SearchPlan("Observation", (match,), count=0, total="accurate")
+        assert (await store.search(plan)).total == 2
+    finally:
+        store.close()

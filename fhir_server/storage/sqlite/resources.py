@@ -26,6 +26,7 @@ from fhir_server.storage.sqlite.rows import version_of
 from fhir_server.storage.sqlite.schema import TENANT_SCHEMA
 from fhir_server.storage.sqlite.search_includes import include_step
 from fhir_server.storage.sqlite.search_page import explain, search_page
+from fhir_server.storage.sqlite.token_counts import ensure_token_counts
 from fhir_server.storage.sqlite.writer import GroupCommitWriter
 
 __all__ = ["SqliteResourceStore"]
@@ -43,6 +44,7 @@ class SqliteResourceStore:
         self._local = threading.local()
         writer_conn = open_connection(path, schema=TENANT_SCHEMA, writer=True)
         _backfill_date_widths(writer_conn)
+        ensure_token_counts(writer_conn)
         self._writer = GroupCommitWriter(
             writer_conn,
             path.stem,

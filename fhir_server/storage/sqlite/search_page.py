@@ -34,6 +34,7 @@ from fhir_server.storage.sqlite.search_walks import (
     type_filter,
 )
 from fhir_server.storage.sqlite.sql import Fragment, all_of
+from fhir_server.storage.sqlite.token_counts import counted_matches
 
 __all__ = ["explain", "search_page"]
 
@@ -108,17 +109,30 @@ def _total(conn: sqlite3.Connection, plan: SearchPlan, walk: Walk) -> int | None
     if plan.total == "none":
         return None
     if plan.total == "accurate":
-        counted = _index_count(plan)
-        if counted is None:
-            counting = _counting_walk(conn, plan, walk)
-            where = _where(plan, counting)
-            counted = Fragment(f"SELECT 1 FROM {counting.source} WHERE {where.text}", where.args)
-        sql = f"SELECT count(*) FROM ({counted.text})"
-        return int(conn.execute(sql, counted.args).fetchone()[0])
+        return _accurate_total(conn, plan, walk)
     where = _where(plan, walk)
     limited = f"SELECT count(*) FROM (SELECT 1 FROM {walk.source} WHERE {where.text} LIMIT ?)"
     found = int(conn.execute(limited, [*where.args, plan.estimate_limit + 1]).fetchone()[0])
     return found if found <= plan.estimate_limit else None
+
+
+def _accurate_total(conn: sqlite3.Connection, plan: SearchPlan, walk: Walk) -> int:
+    """A type search on one token system|code reads its kept count; on another exact
+    value, counts its index rows; otherwise counts what `walk` finds."""
+    rtype = plan.resource_type
+    if rtype is not None and len(plan.conditions) == 1:
+        match plan.conditions[0]:
+            case TokenCondition(param, (value,), False) if (
+                value.system_given and value.code is not None
+            ):
+                return counted_matches(conn, rtype, param, value.system, value.code)
+    counted = _index_count(plan)
+    if counted is None:
+        counting = _counting_walk(conn, plan, walk)
+        where = _where(plan, counting)
+        counted = Fragment(f"SELECT 1 FROM {counting.source} WHERE {where.text}", where.args)
+    sql = f"SELECT count(*) FROM ({counted.text})"
+    return int(conn.execute(sql, counted.args).fetchone()[0])
 
 
 def _counting_walk(conn: sqlite3.Connection, plan: SearchPlan, walk: Walk) -> Walk:
@@ -151,16 +165,13 @@ def _sources_fewer(conn: sqlite3.Connection, rtype: str, cond: HasCondition) -> 
 
 
 def _index_count(plan: SearchPlan) -> Fragment | None:
-    """For a type search on one exact value, the matches are the resources of the index
-    rows found (entries exist only for current resources), so counting reads the index
-    alone: rows are unique per resource for a token's system|code (see index_rows) and a
-    uri; a resource can refer to one target at several versions, so references count
-    distinct resources."""
+    """For a type search on one exact uri or reference, the matches are the resources of
+    the index rows found (entries exist only for current resources), so counting reads the
+    index alone: a resource has one uri row per value, but can refer to one target at
+    several versions, so references count distinct resources."""
     if plan.resource_type is None or len(plan.conditions) != 1:
         return None
     match plan.conditions[0]:
-        case TokenCondition(_, (value,), False) if value.system_given and value.code is not None:
-            distinct = False
         case UriCondition(_, (_,), "exact"):
             distinct = False
         case ReferenceCondition(_, (_,)):
