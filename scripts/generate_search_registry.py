@@ -13,7 +13,11 @@ this script distils what search needs into two files inside the package:
   expression compiler and the FHIRPath engine navigate with, in fhirpathpy's model format
   (``path2Type``, ``choiceTypePaths``, ``pathsDefinedElsewhere``, ``type2Parent``), built
   from the same StructureDefinitions the server validates against
-  (https://hl7.org/fhir/R4/elementdefinition.html).
+  (https://hl7.org/fhir/R4/elementdefinition.html);
+- ``fhir_server/search/data/code_systems.json``: per element of type ``code`` with a
+  required binding to a value set drawn from one code system, that system: the implicit
+  system of such a code in a token search (search.html#token), so that
+  ``gender=http://hl7.org/fhir/administrative-gender|male`` matches.
 
 Run from the project root::
 
@@ -31,12 +35,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ERRATA", "build_model", "build_tables", "main", "write_tables"]
+__all__ = ["ERRATA", "build_code_systems", "build_model", "build_tables", "main", "write_tables"]
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "fhir_server" / "search" / "data"
 PARAMETERS_FILE = "search_parameters.json.gz"
 COMPARTMENT_FILE = "patient_compartment.json"
 MODEL_FILE = "fhirpath_model.json.gz"
+CODE_SYSTEMS_FILE = "code_systems.json"
 _SYSTEM_TYPES = "http://hl7.org/fhirpath/"
 
 # Known mistakes in the published R4 expressions, corrected here so that the indexer sees
@@ -166,6 +171,46 @@ def build_model(shared: Path) -> dict[str, dict[str, Any]]:
     return {key: dict(sorted(table.items())) for key, table in model.items()}
 
 
+def _single_system(value_set: dict[str, Any] | None) -> str | None:
+    """The one code system a value set draws every code from, if it has exactly one."""
+    if value_set is None:
+        return None
+    includes = value_set.get("compose", {}).get("include", [])
+    systems = {include.get("system") for include in includes}
+    if len(systems) != 1 or any("valueSet" in include for include in includes):
+        return None
+    system: str | None = systems.pop()
+    return system
+
+
+def build_code_systems(shared: Path) -> dict[str, str]:
+    """Element path -> the implicit system of its codes (see the module docstring)."""
+    value_sets = {
+        entry["resource"]["url"]: entry["resource"]
+        for entry in _load(shared / "valuesets.json")["entry"]
+        if entry["resource"].get("resourceType") == "ValueSet"
+    }
+    systems: dict[str, str] = {}
+    for name in ("profiles-types.json", "profiles-resources.json"):
+        for entry in _load(shared / name)["entry"]:
+            sd = entry["resource"]
+            if sd.get("resourceType") != "StructureDefinition":
+                continue
+            if sd.get("derivation") == "constraint":
+                continue
+            for element in sd.get("snapshot", {}).get("element", []):
+                binding = element.get("binding", {})
+                if [t["code"] for t in element.get("type", [])] != ["code"]:
+                    continue
+                if binding.get("strength") != "required" or "valueSet" not in binding:
+                    continue
+                url = str(binding["valueSet"]).split("|", 1)[0]
+                system = _single_system(value_sets.get(url))
+                if system is not None:
+                    systems[element["path"]] = system
+    return dict(sorted(systems.items()))
+
+
 def build_tables(shared: Path) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """Return (parameters table, Patient compartment table) built from ``shared``."""
     bundle = _load(shared / "search-parameters.json")
@@ -206,13 +251,15 @@ def _write_gzip(path: Path, data: Any) -> None:
 
 
 def write_tables(shared: Path, out_dir: Path = DATA_DIR) -> None:
-    """Regenerate the three files in ``out_dir`` (byte-for-byte reproducible)."""
+    """Regenerate the four files in ``out_dir`` (byte-for-byte reproducible)."""
     table, compartment = build_tables(shared)
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_gzip(out_dir / PARAMETERS_FILE, table)
     _write_gzip(out_dir / MODEL_FILE, build_model(shared))
     text = json.dumps(compartment, indent=1, ensure_ascii=False) + "\n"
     (out_dir / COMPARTMENT_FILE).write_text(text, encoding="utf-8")
+    text = json.dumps(build_code_systems(shared), indent=1, ensure_ascii=False) + "\n"
+    (out_dir / CODE_SYSTEMS_FILE).write_text(text, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -221,7 +268,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=DATA_DIR)
     args = parser.parse_args(argv)
     write_tables(args.shared, args.out)
-    print(f"wrote {PARAMETERS_FILE}, {MODEL_FILE} and {COMPARTMENT_FILE} in {args.out}")
+    written = (PARAMETERS_FILE, MODEL_FILE, COMPARTMENT_FILE, CODE_SYSTEMS_FILE)
+    print(f"wrote {', '.join(written)} in {args.out}")
 
 
 if __name__ == "__main__":

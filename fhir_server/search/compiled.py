@@ -58,8 +58,21 @@ def focus_of_path(path: str, resource_type: str) -> Focus:
 
 
 @cache
-def _converter(param_type: str, element_type: str) -> Converter | None:
-    return converter_for(param_type, element_type)
+def _converter(param_type: str, element_type: str, code_system: str | None) -> Converter | None:
+    return converter_for(param_type, element_type, code_system)
+
+
+def _implicit_system(pieces: list[list[Walker | BooleanWalker] | None]) -> str | None:
+    """The implicit system of the expression's `code` values: one for the whole expression,
+    so that the compiled walkers and the FHIRPath engine (which does not know which element
+    a value came from) index alike. None when a code branch has no such system, when two
+    disagree, or when a branch needs the engine and its elements are unknown."""
+    systems = set()
+    for walkers in pieces:
+        if walkers is None:
+            return None
+        systems |= {w.code_system for w in walkers if isinstance(w, Walker) and w.type == "code"}
+    return systems.pop() if len(systems) == 1 else None
 
 
 class CompiledExpression:
@@ -68,6 +81,7 @@ class CompiledExpression:
     __slots__ = (
         "_engines",
         "_walkers",
+        "code_system",
         "engine_branches",
         "focus",
         "param_type",
@@ -81,18 +95,23 @@ class CompiledExpression:
         self._engines: list[EngineExpression] = []
         self.walker_branches = 0
         self.engine_branches = 0
-        for piece in split_union(text):
-            if focus.is_root and names_other_resource(piece, focus.type):
-                continue  # e.g. "Person.name" while indexing a Patient
-            compiled = _compile_piece(piece, focus) if fast_path else None
-            if compiled is None:
+        pieces = [
+            piece
+            for piece in split_union(text)
+            # e.g. "Person.name" while indexing a Patient
+            if not (focus.is_root and names_other_resource(piece, focus.type))
+        ]
+        compiled_pieces = [_compile_piece(piece, focus) for piece in pieces]
+        self.code_system = _implicit_system(compiled_pieces)
+        for piece, compiled in zip(pieces, compiled_pieces, strict=True):
+            if compiled is None or not fast_path:
                 self._engines.append(EngineExpression(_for_engine(piece, focus)))
                 self.engine_branches += 1
                 continue
             self.walker_branches += 1
             for walker in compiled:
                 end_type = "boolean" if isinstance(walker, BooleanWalker) else walker.type
-                convert = _converter(param_type, end_type)
+                convert = _converter(param_type, end_type, self.code_system)
                 if convert is not None:  # e.g. SampledData under a quantity parameter
                     self._walkers.append((_first_key(walker), runner(walker), convert))
 
@@ -127,7 +146,7 @@ class CompiledExpression:
             node = focus if self.focus.is_root else focus_node(focus, self.focus.path)
             for engine in self._engines:
                 for element_type, value in engine.evaluate(node, resource):
-                    convert = _converter(self.param_type, element_type)
+                    convert = _converter(self.param_type, element_type, self.code_system)
                     if convert is not None:
                         convert(code, value, out)
 

@@ -142,6 +142,17 @@ def _token_code(param: str, value: Any, out: list[IndexEntry]) -> None:
         out.append(TokenEntry(param, None, value, None))
 
 
+def _code_in(system: str) -> Converter:
+    """A `code` bound to one code system: search.html#token gives it that system
+    implicitly, so `gender=http://hl7.org/fhir/administrative-gender|male` matches."""
+
+    def convert(param: str, value: Any, out: list[IndexEntry]) -> None:
+        if isinstance(value, str) and value:
+            out.append(TokenEntry(param, system, value, None))
+
+    return convert
+
+
 # -- reference (search.html#reference) -------------------------------------------------------
 
 
@@ -248,8 +259,13 @@ _CONVERTERS: dict[str, dict[str, Converter]] = {
 }
 
 
-def converter_for(param_type: str, element_type: str) -> Converter | None:
-    """The converter for values of ``element_type`` under a ``param_type`` parameter."""
+def converter_for(
+    param_type: str, element_type: str, code_system: str | None = None
+) -> Converter | None:
+    """The converter for values of ``element_type`` under a ``param_type`` parameter;
+    ``code_system``: the implicit system of ``code`` values (bound to one code system)."""
+    if param_type == "token" and element_type == "code" and code_system is not None:
+        return _code_in(code_system)
     table = _CONVERTERS.get(param_type)
     if table is None:
         return None

@@ -48,6 +48,15 @@ _CHOICES = cast(dict[str, list[str]], MODEL["choiceTypePaths"])
 _ELSEWHERE = cast(dict[str, str], MODEL["pathsDefinedElsewhere"])
 _PARENT = cast(dict[str, str], MODEL["type2Parent"])
 
+# Element path -> the one code system its required binding draws from (see the generator):
+# a `code` element's implicit system in a token search (search.html#token).
+CODE_SYSTEMS = cast(
+    dict[str, str],
+    json.loads(
+        resources.files("fhir_server.search.data").joinpath("code_systems.json").read_text()
+    ),
+)
+
 # FHIR primitive types (https://hl7.org/fhir/R4/datatypes.html#primitive).
 PRIMITIVE_TYPES = frozenset(
     {
@@ -118,12 +127,14 @@ class Child:
     """One JSON property an element name can stand for, with its type.
 
     ``path`` is where the model describes the child's own children: the type name for a
-    datatype or resource, the full element path for a BackboneElement.
+    datatype or resource, the full element path for a BackboneElement. ``code_system`` is
+    the implicit system of a ``code`` child bound to one code system.
     """
 
     key: str
     type: str
     path: str
+    code_system: str | None = None
 
 
 def _path_of(full_path: str, type_name: str) -> str:
@@ -148,7 +159,8 @@ def children(path: str, name: str) -> tuple[Child, ...] | None:
         declared = _PATH_TO_TYPE.get(full)
         if declared is not None:
             type_name = fhir_type_name(declared)
-            return (Child(name, type_name, _path_of(full, type_name)),)
+            system = CODE_SYSTEMS.get(full) if type_name == "code" else None
+            return (Child(name, type_name, _path_of(full, type_name), system),)
         if full in _BACKBONE_PATHS:
             return (Child(name, "BackboneElement", full),)
     return None

@@ -13,7 +13,7 @@ without building the engine's node objects -- the reason it is an order of magni
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fhir_server.search.expression import (
@@ -73,13 +73,14 @@ class Walker:
 
     ``path`` is the model path of the elements reached (their context, for composite
     components); ``type`` is their FHIR type, ``"Resource"`` when only the data says which
-    resource it is.
+    resource it is; ``code_system`` the implicit system of ``code`` elements bound to one.
     """
 
     ops: tuple[Op, ...]
     type: str
     path: str
     from_resource: bool = False
+    code_system: str | None = None
 
     @property
     def first_key(self) -> str | None:
@@ -202,6 +203,7 @@ class _State:
     ops: list[Op]
     type: str
     path: str
+    code_system: str | None = None
 
 
 def compile_branch(
@@ -242,7 +244,7 @@ def compile_branch(
 
 
 def _finish(state: _State, from_resource: bool) -> Walker:
-    return Walker(tuple(state.ops), state.type, state.path, from_resource)
+    return Walker(tuple(state.ops), state.type, state.path, from_resource, state.code_system)
 
 
 def _apply(step: object, states: list[_State]) -> list[_State]:
@@ -254,7 +256,7 @@ def _apply(step: object, states: list[_State]) -> list[_State]:
         if len(states) != 1:
             raise Unsupported("indexing a collection gathered from several choice types")
         (state,) = states
-        return [_State([*state.ops, (_INDEX, step.position)], state.type, state.path)]
+        return [replace(state, ops=[*state.ops, (_INDEX, step.position)])]
     if isinstance(step, WhereEquals):
         return [_where_equals(state, step) for state in states]
     if isinstance(step, WhereResolveIs):
@@ -262,7 +264,7 @@ def _apply(step: object, states: list[_State]) -> list[_State]:
             if not any(is_subtype(state.type, t) for t in _REFERENCE_TYPES):
                 raise Unsupported(f"resolve() on {state.type}")
         op = (_WHERE_RESOLVE, step.type_name)
-        return [_State([*s.ops, op], s.type, s.path) for s in states]
+        return [replace(s, ops=[*s.ops, op]) for s in states]
     raise Unsupported(f"step {step!r}")
 
 
@@ -272,7 +274,7 @@ def _field(state: _State, name: str) -> list[_State]:
     found = children(state.path, name)
     if found is None:
         raise Unsupported(f"{state.path}.{name} is not in the R4 model")
-    return [_State([*state.ops, (_FIELD, c.key)], c.type, c.path) for c in found]
+    return [_State([*state.ops, (_FIELD, c.key)], c.type, c.path, c.code_system) for c in found]
 
 
 def _of_type(state: _State, type_name: str) -> _State | None:
@@ -291,4 +293,4 @@ def _where_equals(state: _State, step: WhereEquals) -> _State:
     if found is None or len(found) != 1 or found[0].type not in PRIMITIVE_TYPES:
         raise Unsupported(f"where({step.field} = ...) on {state.path}")
     op = (_WHERE_EQUALS, (found[0].key, step.literal))
-    return _State([*state.ops, op], state.type, state.path)
+    return replace(state, ops=[*state.ops, op])

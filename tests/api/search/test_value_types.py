@@ -40,6 +40,19 @@ async def test_token_forms_and_modifiers(record: httpx.AsyncClient) -> None:
     assert await id_set(record, "Patient", {"email": "zoe@example.org"}) == {"p1"}
 
 
+async def test_a_bound_code_has_its_implicit_system(record: httpx.AsyncClient) -> None:
+    # search.html#token: a `code` element's system is implied by its binding
+    gender = "http://hl7.org/fhir/administrative-gender"
+    assert await id_set(record, "Patient", {"gender": f"{gender}|male"}) == {"p2"}
+    assert await id_set(record, "Patient", {"gender": f"{gender}|"}) == {"p1", "p2", "p3"}
+    assert await id_set(record, "Patient", {"gender": "http://example.org/other|male"}) == set()
+    assert await id_set(record, "Patient", {"gender": "|male"}) == set()  # "no system"
+    status = "http://hl7.org/fhir/observation-status|amended"
+    assert await id_set(record, "Observation", {"status": status}) == {"o4"}
+    # a boolean has no system
+    assert await id_set(record, "Patient", {"active": "|true"}) == {"p1"}
+
+
 async def test_identifier_of_type(record: httpx.AsyncClient) -> None:
     v2 = "http://terminology.hl7.org/CodeSystem/v2-0203"
     assert await id_set(record, "Patient", {"identifier:of-type": f"{v2}|MR|A-1"}) == {"p1"}

@@ -64,3 +64,12 @@ def test_generator_output_is_reproducible(generator: ModuleType, tmp_path: Path)
     data = resources.files("fhir_server.search.data")
     for name in (generator.PARAMETERS_FILE, generator.MODEL_FILE, generator.COMPARTMENT_FILE):
         assert (tmp_path / name).read_bytes() == data.joinpath(name).read_bytes(), name
+
+
+def test_implicit_code_systems_match_the_generator(generator: ModuleType) -> None:
+    assert SHARED_DIR is not None
+    systems = generator.build_code_systems(Path(SHARED_DIR))
+    assert _committed(generator.CODE_SYSTEMS_FILE) == systems
+    assert systems["Patient.gender"] == "http://hl7.org/fhir/administrative-gender"
+    assert systems["Address.use"] == "http://hl7.org/fhir/address-use"
+    assert "Resource.language" not in systems  # a preferred binding: no implicit system
