@@ -19,6 +19,11 @@ async def test_code_value_quantity(record: httpx.AsyncClient) -> None:
     assert await id_set(record, "Observation", {"code-value-quantity": heavy}) == {"o3"}
     either = f"{LOINC}|8302-2$gt170,{LOINC}|29463-7$le65"
     assert await id_set(record, "Observation", {"code-value-quantity": either}) == {"o4", "o2"}
+    # ne: outside the value's precision range, on the same element as the code
+    unequal = {"code-value-quantity": f"{LOINC}|8302-2$ne170"}
+    assert await id_set(record, "Observation", unequal) == {"o1", "o4"}
+    unequal = {"code-value-quantity": f"{LOINC}|8302-2$ne165"}
+    assert await id_set(record, "Observation", unequal) == {"o4"}
 
 
 async def test_components_must_come_from_the_same_element(client: httpx.AsyncClient) -> None:
@@ -49,7 +54,6 @@ async def test_components_must_come_from_the_same_element(client: httpx.AsyncCli
 async def test_bad_composite_values_are_400(record: httpx.AsyncClient) -> None:
     body = await outcome(record, "Observation", {"code-value-quantity": "8302-2"})
     assert body["issue"][0]["expression"] == ["code-value-quantity"]
-    await outcome(record, "Observation", {"code-value-quantity": "8302-2$ne170"})
     await outcome(record, "Observation", {"code-value-quantity": "8302-2$abc"})
 
 
@@ -76,6 +80,10 @@ async def test_composite_numbers_compare_the_stated_value(client: httpx.AsyncCli
         ("lt100.3", {"mg"}),
         ("ge100.3", set()),
         ("le99.7", set()),
+        ("ne100", set()),
+        ("ne101", {"mg"}),
+        ("ap95", {"mg"}),  # within 10 % of 95
+        ("ap80", set()),
         (f"0.1|{UCUM}|g", {"mg"}),
     ):
         found = await id_set(client, "Observation", {"code-value-quantity": f"urn:codes|A${value}"})
@@ -106,3 +114,11 @@ async def test_composite_date_sa_and_eb(client: httpx.AsyncClient) -> None:
     assert await id_set(client, "Observation", {"code-value-date": "urn:codes|C$ge2020-06"}) == {
         "period"
     }
+    for value, expected in (
+        ("ne2020", set()),  # the period is the year 2020
+        ("ne2020-06", {"period"}),
+        ("ap2020-06", {"period"}),  # 10 % of the years since then reaches into the period
+        ("ap1990", set()),
+    ):
+        found = await id_set(client, "Observation", {"code-value-date": f"urn:codes|C${value}"})
+        assert found == expected, value
