@@ -303,6 +303,9 @@ class Cursor:
     position: int
     direction: Literal["after", "before"]
     sort_values: tuple[str | int | float | None, ...] = ()
+    # A walk in two phases (sorted by an index, then the resources without a value) marks
+    # the second here: no sort value can be mistaken for the mark.
+    second_phase: bool = False
 
 
 @dataclass(frozen=True, slots=True)

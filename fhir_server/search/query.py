@@ -250,9 +250,10 @@ def _include_specs(
 
 def encode_cursor(cursor: Cursor) -> str:
     """An opaque page token: clients pass it back, never build it."""
-    raw = orjson.dumps(
-        {"p": cursor.position, "d": cursor.direction[0], "v": list(cursor.sort_values)}
-    )
+    fields = {"p": cursor.position, "d": cursor.direction[0], "v": list(cursor.sort_values)}
+    if cursor.second_phase:
+        fields["s"] = 1
+    raw = orjson.dumps(fields)
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -263,6 +264,7 @@ def decode_cursor(token: str | None) -> Cursor | None:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = orjson.loads(raw)
         position, direction, values = int(data["p"]), data["d"], data.get("v", [])
+        second_phase = data.get("s", 0) == 1
         if direction not in ("a", "b") or not isinstance(values, list):
             raise ValueError("bad cursor")
         if not 0 <= position < 2**63 or len(values) > 16:
@@ -275,7 +277,7 @@ def decode_cursor(token: str | None) -> Cursor | None:
         raise BadRequest(
             "The paging cursor is not one this server issued", (CURSOR_PARAM,)
         ) from exc
-    return Cursor(position, "after" if direction == "a" else "before", tuple(values))
+    return Cursor(position, "after" if direction == "a" else "before", tuple(values), second_phase)
 
 
 _SPECIAL = (

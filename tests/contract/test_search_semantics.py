@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -133,11 +134,14 @@ async def test_sqlite_counts_a_database_from_before_the_counts_when_opened(tmp_p
             "DROP TRIGGER token_counted; DROP TRIGGER token_uncounted; DROP TABLE token_counts"
         )
     old.close()
-    store = SqliteResourceStore(path)
+    # two server processes opening it at once: one counts, the other finds it counted
+    with ThreadPoolExecutor(2) as pool:
+        store, other = pool.map(lambda _: SqliteResourceStore(path), range(2))
     try:
-        store.commit_blocking([op("b", TokenEntry("code", "http://loinc.org", "1", None))])
+        other.commit_blocking([op("b", TokenEntry("code", "http://loinc.org", "1", None))])
         match = TokenCondition("code", (TokenMatch("http://loinc.org", "1", True),))
         plan = SearchPlan("Observation", (match,), count=0, total="accurate")
         assert (await store.search(plan)).total == 2
     finally:
         store.close()
+        other.close()

@@ -26,7 +26,7 @@ from fhir_server.storage.sqlite.rows import version_of
 from fhir_server.storage.sqlite.schema import TENANT_SCHEMA
 from fhir_server.storage.sqlite.search_includes import include_step
 from fhir_server.storage.sqlite.search_page import explain, search_page
-from fhir_server.storage.sqlite.token_counts import ensure_token_counts
+from fhir_server.storage.sqlite.token_counts import create_token_counts, token_counts_exist
 from fhir_server.storage.sqlite.writer import GroupCommitWriter
 
 __all__ = ["SqliteResourceStore"]
@@ -43,14 +43,26 @@ class SqliteResourceStore:
         self._path = path
         self._local = threading.local()
         writer_conn = open_connection(path, schema=TENANT_SCHEMA, writer=True)
-        _backfill_date_widths(writer_conn)
-        ensure_token_counts(writer_conn)
+        try:
+            _backfill_date_widths(writer_conn)
+            counted = token_counts_exist(writer_conn)
+        except BaseException:
+            writer_conn.close()
+            raise
         self._writer = GroupCommitWriter(
             writer_conn,
             path.stem,
             f"{path}.lock",
             on_rollback=partial(write_jobs.forget_widths, str(path)),
         )
+        if not counted:
+            # A database from before the counts: created and counted as a write job, under
+            # the write lock every process takes, so no write falls between the two.
+            try:
+                self._writer.submit_blocking(create_token_counts)
+            except BaseException:
+                self._writer.close()
+                raise
         self._all_conns: list[sqlite3.Connection] = []
         self._db = str(path)
         self._conns_lock = threading.Lock()

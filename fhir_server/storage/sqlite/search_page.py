@@ -24,7 +24,6 @@ from fhir_server.storage.contracts import InvalidCursor, SearchPage
 from fhir_server.storage.sqlite.rows import VERSION_COLUMNS, version_of
 from fhir_server.storage.sqlite.search_sql import matching_pks, predicate
 from fhir_server.storage.sqlite.search_walks import (
-    MISSING,
     Walk,
     count_up_to,
     default_walk,
@@ -210,10 +209,10 @@ def _index_sorted_page(
     conn: sqlite3.Connection, plan: SearchPlan, walk: Walk, total: int | None
 ) -> SearchPage:
     """Forward-only paging over the sort index, then the resources without a first sort
-    value (their cursors marked MISSING, then their place in the other keys' order). No
-    `previous` link in this mode: the two phases would have to be walked backwards."""
+    value (their cursors marked as the second phase). No `previous` link in this mode:
+    the two phases would have to be walked backwards."""
     cursor = plan.cursor
-    in_missing = cursor is not None and cursor.sort_values[:1] == (MISSING,)
+    in_missing = cursor is not None and cursor.second_phase
     rows: list[tuple[object, ...]] = []
     cursors: list[Cursor] = []
     if not in_missing:
@@ -223,14 +222,10 @@ def _index_sorted_page(
         missing = missing_walk(plan)
         tail_plan = replace(plan, cursor=None)
         if in_missing and cursor is not None:
-            tail_plan = replace(
-                plan, cursor=Cursor(cursor.position, "after", cursor.sort_values[1:])
-            )
+            tail_plan = replace(plan, cursor=Cursor(cursor.position, "after", cursor.sort_values))
         tail = _rows(conn, tail_plan, missing, plan.count + 1 - len(rows), back=False)
         rows += tail
-        cursors += [
-            Cursor(int(str(r[6])), "after", (MISSING, *_cursor_of(r, missing))) for r in tail
-        ]
+        cursors += [Cursor(int(str(r[6])), "after", _cursor_of(r, missing), True) for r in tail]
     more = len(rows) > plan.count
     rows, cursors = rows[: plan.count], cursors[: plan.count]
     matches = [version_of(row) for row in rows]

@@ -10,9 +10,9 @@
   pks sorted before any body is read; a larger `_list` or compartment: the type's
   resources by `pk`, the set as a filter;
 - otherwise the type's resources, by `pk`.
-`_sort` with no equality, or with an equality matching SORT_CAP or more, walks the first
-sort parameter's index (ties ordered by the other keys), then the resources without a
-value; any other sort orders the whole match set.
+`_sort` with no condition walked by an index, or with one matching SORT_CAP entries or
+more, walks the first sort parameter's index (ties ordered by the other keys), then the
+resources without a value; any other sort orders the whole match set.
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ from fhir_server.storage.sqlite.search_sql import entry_tests, matching_pks
 from fhir_server.storage.sqlite.sql import Fragment, all_of
 
 __all__ = [
-    "MISSING",
     "Walk",
     "count_up_to",
     "default_walk",
@@ -246,11 +245,9 @@ def _safe(param: str) -> str:
     return param
 
 
-MISSING = "~missing"  # cursor mark: the walk has reached the resources without a sort value
-
-
-# An equality matching at least this many resources is not sorted whole: the sort
-# parameter's index is walked in order instead, the equality checked per row.
+# A condition walked by its index (an equality, a range, a prefix) that matches at least
+# this many entries is not sorted whole: the sort parameter's index is walked in order
+# instead, the condition checked per row.
 SORT_CAP = 10_000
 
 
@@ -265,8 +262,8 @@ def index_sort_walk(conn: sqlite3.Connection, plan: SearchPlan, default: Walk) -
     key = plan.sort[0]
     if key.kind == "resource":
         return None
-    if default.order == [("d.pk", False)] and not _at_least(conn, default, SORT_CAP):
-        return None  # an equality walk: its matches are few enough to sort
+    if default.entry_table is not None and not _at_least(conn, default, SORT_CAP):
+        return None  # an index walk (equality, range, prefix) with few enough to sort
     if default.order == [("r.pk", False)] and default.used is not None:
         return None  # an _id or set walk: sort what it holds
     table, column, desc = f"idx_{key.kind}", key.field, key.descending

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 
-__all__ = ["counted_matches", "ensure_token_counts"]
+__all__ = ["counted_matches", "create_token_counts", "token_counts_exist"]
 
 _SCHEMA = (
     """CREATE TABLE token_counts (
@@ -42,26 +42,20 @@ WHERE code IS NOT NULL GROUP BY type, param, code, IFNULL(system, '')
 """
 
 
-def _exists(conn: sqlite3.Connection) -> bool:
+def token_counts_exist(conn: sqlite3.Connection) -> bool:
     found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'token_counted'").fetchone()
     return found is not None
 
 
-def ensure_token_counts(conn: sqlite3.Connection) -> None:
-    """Create the counts, their triggers and their first values in one write transaction,
-    so that no other process's write can fall between the first values and the triggers."""
-    if _exists(conn):
+def create_token_counts(conn: sqlite3.Connection) -> None:
+    """Create the counts, their triggers and their first values: a write job, so that no
+    other process's write can fall between the first values and the triggers (another
+    process may have created them while this one waited for the lock)."""
+    if token_counts_exist(conn):
         return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        if not _exists(conn):
-            for statement in _SCHEMA:
-                conn.execute(statement)
-            conn.execute(_BACKFILL)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    for statement in _SCHEMA:
+        conn.execute(statement)
+    conn.execute(_BACKFILL)
 
 
 def counted_matches(

@@ -160,6 +160,27 @@ async def test_multi_key_sort_pages_like_a_full_sort(record: httpx.AsyncClient, 
     assert len(set(seen)) == 5
 
 
+@pytest.mark.parametrize("sort", ["-code", "code,-date", "-code,date,status"])
+async def test_sort_pages_through_any_value_and_many_without_one(
+    client: httpx.AsyncClient, sort: str
+) -> None:
+    """A code spelled like an internal mark, and several resources without a first sort
+    value told apart by the second: paged one by one, the same order as a full sort."""
+    codes = ["~missing", "a", None, None, "b", None]
+    dates = ["2020-01-01", "2021-01-01", "2022-01-01", "2019-01-01", None, "2023-01-01"]
+    for n, (code, date) in enumerate(zip(codes, dates, strict=True)):
+        obs: dict[str, object] = {"resourceType": "Observation", "id": f"x{n}", "status": "final"}
+        obs["code"] = {"coding": [{"system": "urn:s", "code": code}]} if code else {"text": "t"}
+        if date:
+            obs["effectiveDateTime"] = date
+        assert (await client.put(f"Observation/x{n}", json=obs)).status_code == 201
+    ids = ",".join(f"x{n}" for n in range(len(codes)))
+    whole = (await client.get("Observation", params={"_id": ids, "_sort": sort})).json()
+    expected = [e["resource"]["id"] for e in whole["entry"]]
+    assert len(expected) == len(codes)
+    assert await paged_ids(client, f"Observation?_sort={sort}&_count=1") == expected
+
+
 async def test_sorted_paging_walks_every_match_once(record: httpx.AsyncClient) -> None:
     seen = await paged_ids(record, "Observation?_sort=-date&_count=1")
     assert seen == ["o4", "o2", "o1", "o3", "o5"]
