@@ -5,7 +5,9 @@
 
 For each data directory (tenant `bench`, built by synthea_gen.py) and each query, reports
 p50/p95 of the first page and of the fifth page (reached through `next` links), through
-the real ASGI app in-process, beside the same-run baseline of a read by id. Then prints
+the real ASGI app in-process, beside the same-run baseline of a read by id. The databases
+are measured in turns, one request each, after a few unmeasured runs: drift of the
+machine (other processes, clocks) then weighs on every size alike. Then prints
 the growth of each query's first-page p50 from the smallest to the largest database.
 Targets: first page p50 <= 20 ms at 1M, growth <= 1.5x.
 
@@ -21,6 +23,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -43,6 +47,9 @@ QUERIES = {
     "_sort=-date": "Observation?_sort=-date",
     "_total=accurate": "Observation?code=" + COMMON_CODE + "&_total=accurate",
 }
+
+
+WARM_UP = 3  # unmeasured runs of each query per database
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -73,38 +80,69 @@ async def _discover(client: httpx.AsyncClient) -> dict[str, str]:
 Row = tuple[float, float, float, float, int]  # first p50, p95, fifth p50, p95, entries
 
 
-async def measure(data_dir: Path, reps: int) -> dict[str, Row]:
-    app = create_app(Settings(data_dir=data_dir))
-    transport = httpx.ASGITransport(app=app)
-    results: dict[str, Row] = {}
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://bench/fhir/bench/"
-    ) as client:
-        values = await _discover(client)
-        baseline = [(await _timed(client, f"Patient/{values['pid']}"))[0] for _ in range(reps)]
-        results["(baseline) read by id"] = (_pct(baseline, 0.5), _pct(baseline, 0.95), 0, 0, 1)
-        for name, template in QUERIES.items():
-            url = template.format(**values)
-            first, fifth = [], []
-            for _ in range(reps):
-                elapsed, bundle = await _timed(client, url)
-                first.append(elapsed)
-            entries = len(bundle.get("entry", []))
-            for _ in range(max(3, reps // 5)):
-                page_url: str | None = url
-                for _ in range(4):
-                    _, bundle = await _timed(client, page_url)  # type: ignore[arg-type]
-                    page_url = next(
-                        (k["url"] for k in bundle["link"] if k["relation"] == "next"), None
-                    )
-                    if page_url is None:
-                        break
-                if page_url is not None:
-                    fifth.append((await _timed(client, page_url))[0])
-            f5 = (_pct(fifth, 0.5), _pct(fifth, 0.95)) if fifth else (float("nan"), float("nan"))
-            results[name] = (_pct(first, 0.5), _pct(first, 0.95), *f5, entries)
-    app.close()
-    return results
+@dataclass
+class _Tenant:
+    client: httpx.AsyncClient
+    values: dict[str, str]
+    first: list[float] = field(default_factory=list)
+    fifth: list[float] = field(default_factory=list)
+    entries: int = 0
+
+
+async def _fifth_page(tenant: _Tenant, url: str) -> None:
+    page_url = url
+    for _ in range(4):
+        _, bundle = await _timed(tenant.client, page_url)
+        links = bundle.get("link", [])  # none on the baseline read
+        found = next((k["url"] for k in links if k["relation"] == "next"), None)
+        if found is None:
+            return
+        page_url = found
+    tenant.fifth.append((await _timed(tenant.client, page_url))[0])
+
+
+async def _measure_query(tenants: list[_Tenant], template: str, reps: int) -> list[Row]:
+    """One query on every database, interleaved rep by rep so that the machine's drift
+    (other processes, CPU clocks) falls on all sizes alike; a few unmeasured runs first."""
+    for tenant in tenants:
+        tenant.first, tenant.fifth = [], []
+        for _ in range(WARM_UP):
+            _, bundle = await _timed(tenant.client, template.format(**tenant.values))
+        tenant.entries = len(bundle.get("entry", []))
+    for _ in range(reps):
+        for tenant in tenants:
+            tenant.first.append((await _timed(tenant.client, template.format(**tenant.values)))[0])
+    for _ in range(max(3, reps // 5)):
+        for tenant in tenants:
+            await _fifth_page(tenant, template.format(**tenant.values))
+    rows = []
+    for tenant in tenants:
+        fifth = tenant.fifth
+        f5 = (_pct(fifth, 0.5), _pct(fifth, 0.95)) if fifth else (float("nan"), float("nan"))
+        rows.append((_pct(tenant.first, 0.5), _pct(tenant.first, 0.95), *f5, tenant.entries))
+    return rows
+
+
+async def measure(data_dirs: list[Path], reps: int) -> dict[Path, dict[str, Row]]:
+    table: dict[Path, dict[str, Row]] = {d: {} for d in data_dirs}
+    async with AsyncExitStack() as stack:
+        tenants = []
+        for data_dir in data_dirs:
+            app = create_app(Settings(data_dir=data_dir))
+            stack.callback(app.close)
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://bench/fhir/bench/"
+                )
+            )
+            tenants.append(_Tenant(client, await _discover(client)))
+        queries = {"(baseline) read by id": "Patient/{pid}", **QUERIES}
+        for name, template in queries.items():
+            for data_dir, row in zip(
+                data_dirs, await _measure_query(tenants, template, reps), strict=True
+            ):
+                table[data_dir][name] = row
+    return table
 
 
 def main() -> None:
@@ -112,9 +150,8 @@ def main() -> None:
     parser.add_argument("data_dirs", type=Path, nargs="+")
     parser.add_argument("--reps", type=int, default=30)
     args = parser.parse_args()
-    table = {}
+    table = asyncio.run(measure(args.data_dirs, args.reps))
     for data_dir in args.data_dirs:
-        table[data_dir] = asyncio.run(measure(data_dir, args.reps))
         print(f"\n{data_dir}  (ms: first p50 / p95 (entries), fifth page p50 / p95)")
         for name, (p50, p95, f50, f95, n) in table[data_dir].items():
             print(f"  {name:22s} {p50:7.2f} {p95:7.2f} ({n:4d})   {f50:7.2f} {f95:7.2f}")

@@ -188,11 +188,19 @@ def search_page(conn: sqlite3.Connection, plan: SearchPlan) -> SearchPage:
     if index_walk is not None:
         return _index_sorted_page(conn, plan, index_walk, _total(conn, plan, default))
     back = plan.cursor is not None and plan.cursor.direction == "before"
-    rows = _rows(conn, plan, walk, plan.count + 1, back)
+    # A first page with an estimated total reads on to the estimate's limit: the rows past
+    # the page are its count, where a second query would walk them again (for a probed
+    # chain or `_has`, as dear as the page itself).
+    estimated_here = plan.cursor is None and plan.total == "estimate"
+    limit = max(plan.count, plan.estimate_limit) + 1 if estimated_here else plan.count + 1
+    rows = _rows(conn, plan, walk, limit, back)
     more = len(rows) > plan.count
     # A first page that holds every match is its own count: no second query.
     complete = plan.cursor is None and not more and plan.total != "none"
-    total = len(rows) if complete else _total(conn, plan, default)
+    if estimated_here:
+        total = len(rows) if len(rows) <= plan.estimate_limit else None
+    else:
+        total = len(rows) if complete else _total(conn, plan, default)
     rows = rows[1:] if back and more else rows[: plan.count]
     matches = [version_of(row) for row in rows]
     cursors = [Cursor(int(str(row[6])), "after", _cursor_of(row, walk)) for row in rows]

@@ -193,6 +193,27 @@ async def test_total_modes(record: httpx.AsyncClient) -> None:
     assert "total" not in none
     estimate = (await record.get("Observation", params={"_total": "estimate"})).json()
     assert estimate["total"] == 5
+    # an estimate is exact up to two pages' worth (40 at least), on every page
+    first = (await record.get("Observation", params={"_count": "2"})).json()
+    assert (first["total"], len(first["entry"])) == (5, 2)
+    second_url = next(k["url"] for k in first["link"] if k["relation"] == "next")
+    assert (await record.get(second_url)).json()["total"] == 5
+
+
+async def test_an_estimated_total_is_left_out_past_its_limit(client: httpx.AsyncClient) -> None:
+    many = [
+        {
+            "resource": {"resourceType": "Basic", "code": {"text": "x"}},
+            "request": {"method": "POST", "url": "Basic"},
+        }
+        for _ in range(45)
+    ]
+    batch = {"resourceType": "Bundle", "type": "batch", "entry": many}
+    assert (await client.post("", json=batch)).status_code == 200
+    ten = (await client.get("Basic", params={"_count": "10"})).json()
+    assert "total" not in ten and len(ten["entry"]) == 10  # 45 > 40
+    thirty = (await client.get("Basic", params={"_count": "30"})).json()
+    assert thirty["total"] == 45 and len(thirty["entry"]) == 30  # up to 60 counted
 
 
 async def test_absolute_references_to_other_servers_are_not_local(
