@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import orjson
 
 from fhir_server.search.entries import (
+    DATE_MAX,
     CompositeEntry,
     DateEntry,
     IndexEntry,
@@ -91,7 +92,8 @@ def prepare_index(resource_type: str, entries: Iterable[IndexEntry]) -> Prepared
         table, row = _row(resource_type, entry)
         by_table.setdefault(table, {})[row] = None
         if isinstance(entry, DateEntry):
-            widths[entry.param] = max(widths.get(entry.param, 0), entry.high - entry.low)
+            width = min(entry.high - entry.low, DATE_MAX)  # an open end spans past int64
+            widths[entry.param] = max(widths.get(entry.param, 0), width)
     if "idx_token" in by_table:
         by_table["idx_token"] = dict.fromkeys(_one_row_per_code(by_table["idx_token"]))
     return PreparedIndex({table: list(rows) for table, rows in by_table.items()}, widths)

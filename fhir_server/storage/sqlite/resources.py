@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
-from fhir_server.search.entries import IndexEntry
+from fhir_server.search.entries import DATE_MAX, IndexEntry
 from fhir_server.search.plan import IncludeSpec, SearchPlan
 from fhir_server.storage.contracts import (
     HistoryPage,
@@ -178,5 +178,6 @@ def _backfill_date_widths(conn: sqlite3.Connection) -> None:
         return
     conn.execute(
         "INSERT OR IGNORE INTO date_widths "
-        "SELECT type, param, MAX(high - low) FROM idx_date GROUP BY type, param"
+        # high - low of an open-ended range leaves int64 (SQLite turns it into a REAL)
+        f"SELECT type, param, MIN(MAX(high - low), {DATE_MAX}) FROM idx_date GROUP BY type, param"
     )

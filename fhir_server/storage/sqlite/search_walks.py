@@ -21,6 +21,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from fhir_server.search.entries import DATE_MIN
 from fhir_server.search.plan import (
     AnyOf,
     ChainCondition,
@@ -196,7 +197,8 @@ def _low_floor(conn: sqlite3.Connection, rtype: str, param: str, match: RangeMat
         "SELECT width FROM date_widths WHERE type = ? AND param = ?", (rtype, param)
     ).fetchone()
     width = int(row[0]) if row else 0
-    return Fragment("d.low >= ?", [int(max(floors)) - width])
+    # an open-ended range makes the width as wide as int64: no floor below its minimum
+    return Fragment("d.low >= ?", [max(int(max(floors)) - width, DATE_MIN)])
 
 
 def default_walk(conn: sqlite3.Connection, plan: SearchPlan) -> Walk:

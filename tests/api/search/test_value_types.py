@@ -82,6 +82,30 @@ async def test_date_prefixes_and_precision(record: httpx.AsyncClient) -> None:
     assert await id_set(record, "Encounter", {"date": "ap2021-03-01"}) == {"e1"}
 
 
+async def test_periods_open_at_either_end(client: httpx.AsyncClient) -> None:
+    # an open end spans to the int64 limit: its width must not overflow the index
+    periods = {
+        "ends-2020": {"end": "2020-01-01"},
+        "from-1960": {"start": "1960-01-01"},
+        "from-2024": {"start": "2024-05-01T10:00:00Z"},
+    }
+    for rid, period in periods.items():
+        encounter = {
+            "resourceType": "Encounter",
+            "id": rid,
+            "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            "period": period,
+        }
+        assert (await client.put(f"Encounter/{rid}", json=encounter)).status_code == 201
+    everyone = set(periods)
+    assert await id_set(client, "Encounter", {"date": "ge1900"}) == everyone
+    assert await id_set(client, "Encounter", {"date": "lt1961"}) == {"ends-2020", "from-1960"}
+    assert await id_set(client, "Encounter", {"date": "gt2021"}) == {"from-1960", "from-2024"}
+    assert await id_set(client, "Encounter", {"date": "ap1900"}) == {"ends-2020"}
+    assert await id_set(client, "Encounter", {"date": "eq2020"}) == set()
+
+
 async def test_quantity_with_units_and_canonical_ucum(record: httpx.AsyncClient) -> None:
     assert await id_set(
         record, "Observation", {"value-quantity": "gt170|http://unitsofmeasure.org|cm"}
