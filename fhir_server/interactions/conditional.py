@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import replace
 from urllib.parse import parse_qsl
 
-from fhir_server.errors import BadRequest
+from fhir_server.errors import BadRequest, Conflict
 from fhir_server.interactions.context import Context
 from fhir_server.search.query import QueryOptions, parse_search
 from fhir_server.storage.contracts import StoredVersion
 
-__all__ = ["find_matches", "parse_criteria"]
+__all__ = ["find_matches", "parse_criteria", "refuse_replacing"]
 
 
 def parse_criteria(text: str) -> list[tuple[str, str]]:
@@ -33,3 +33,14 @@ async def find_matches(
         raise BadRequest("A conditional request needs at least one search criterion")
     page = await ctx.store.search(replace(plan, count=2, total="none", cursor=None))
     return page.matches
+
+
+def refuse_replacing(rtype: str, resource_id: str, current: StoredVersion | None) -> None:
+    """With no match, a conditional update's id names a new resource (update as create),
+    never `current`, one that exists without matching the criteria (409, as R5 spells
+    out: R4 says only that no match makes the update a create)."""
+    if current is not None and not current.deleted:
+        raise Conflict(
+            f"No {rtype} matches the conditional update, and {rtype}/{resource_id} exists "
+            "without matching it: it is not replaced"
+        )

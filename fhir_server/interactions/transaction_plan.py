@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 from fhir_server.errors import BadRequest, FhirError, Gone, NotFound, PreconditionFailed
 from fhir_server.exchange import Interaction
 from fhir_server.interactions.bundle_entries import BundleEntry, at_entry, phase_of
-from fhir_server.interactions.conditional import find_matches, parse_criteria
+from fhir_server.interactions.conditional import find_matches, parse_criteria, refuse_replacing
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.patch import patched_resource
 from fhir_server.interactions.references import (
@@ -164,6 +164,8 @@ async def _target(ctx: Context, entry: BundleEntry, deleting: set[tuple[str, str
     found = await _one_match(ctx, rtype, _criteria(entry), what, deleting)
     if interaction is Interaction.UPDATE:
         body_id = _check_body_id(entry, found.id if found else None, required=False)
+        if found is None and body_id is not None and (rtype, body_id) not in deleting:
+            refuse_replacing(rtype, body_id, await ctx.store.read(rtype, body_id))
         return _Target(rtype, found.id if found else (body_id or new_id()))
     if found is None and interaction is Interaction.PATCH:
         raise NotFound(f"No {rtype} matched the conditional PATCH's criteria")

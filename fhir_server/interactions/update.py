@@ -11,7 +11,7 @@ from typing import Any
 
 from fhir_server.errors import BadRequest, PreconditionFailed
 from fhir_server.exchange import FhirResponse
-from fhir_server.interactions.conditional import find_matches
+from fhir_server.interactions.conditional import find_matches, refuse_replacing
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.responses import resource_response
 from fhir_server.interactions.writes import new_id, prepare_put, try_commit, validate_body
@@ -47,8 +47,9 @@ async def update(ctx: Context) -> FhirResponse:
     body_id = body.get("id")
     if body_id is not None and not isinstance(body_id, str):
         raise BadRequest("Resource.id must be a string", ("id",))
+    create_only = False
     if request.resource_id is None:
-        resource_id = await _conditional_target(ctx, rtype, body_id)
+        resource_id, create_only = await _conditional_target(ctx, rtype, body_id)
     else:
         if body_id != request.resource_id:
             raise BadRequest(
@@ -58,10 +59,11 @@ async def update(ctx: Context) -> FhirResponse:
             )
         resource_id = request.resource_id
     expected = parse_if_match(request.header("if-match"))
-    return await _write(ctx, rtype, resource_id, body, expected)
+    return await _write(ctx, rtype, resource_id, body, expected, create_only)
 
 
-async def _conditional_target(ctx: Context, rtype: str, body_id: str | None) -> str:
+async def _conditional_target(ctx: Context, rtype: str, body_id: str | None) -> tuple[str, bool]:
+    """The id a conditional update writes, and whether it may only create (no match)."""
     criteria = [(k, v) for k, v in ctx.request.params if k not in CONTROL_PARAMS]
     matches = await find_matches(ctx, rtype, criteria)
     if len(matches) > 1:
@@ -71,15 +73,22 @@ async def _conditional_target(ctx: Context, rtype: str, body_id: str | None) -> 
             raise BadRequest(
                 f"The body's id '{body_id}' differs from the matching resource's id", ("id",)
             )
-        return matches[0].id
-    return check_id(body_id) if body_id is not None else new_id()
+        return matches[0].id, False
+    return (check_id(body_id), True) if body_id is not None else (new_id(), True)
 
 
 async def _write(
-    ctx: Context, rtype: str, resource_id: str, body: dict[str, Any], expected: int | None
+    ctx: Context,
+    rtype: str,
+    resource_id: str,
+    body: dict[str, Any],
+    expected: int | None,
+    create_only: bool = False,
 ) -> FhirResponse:
     for _ in range(_MAX_RETRIES):
         current = await ctx.store.read(rtype, resource_id)
+        if create_only:
+            refuse_replacing(rtype, resource_id, current)
         if expected is not None and (current is None or current.version != expected):
             raise PreconditionFailed(
                 f"If-Match names version {expected}, but the current version of "

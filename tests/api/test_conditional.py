@@ -51,6 +51,24 @@ async def test_conditional_update_creates_then_updates(client: httpx.AsyncClient
     assert second.json()["meta"]["versionId"] == "2"
 
 
+async def test_conditional_update_without_a_match_never_replaces_another_resource(
+    client: httpx.AsyncClient,
+) -> None:
+    existing = {**patient("Kept", mrn="K-1"), "id": "kept"}
+    assert (await client.put("Patient/kept", json=existing, headers=FHIR_JSON)).status_code == 201
+    intruder = {**patient("Clobber", mrn="NO-MATCH"), "id": "kept"}
+    params = {"identifier": f"{MRN}|NO-MATCH"}
+    response = await client.put("Patient", params=params, json=intruder, headers=FHIR_JSON)
+    assert response.status_code == 409
+    assert response.json()["resourceType"] == "OperationOutcome"
+    kept = (await client.get("Patient/kept")).json()
+    assert kept["name"][0]["family"] == "Kept" and kept["meta"]["versionId"] == "1"
+    # a new id with no match is an update as create
+    fresh = {**patient("Fresh", mrn="NO-MATCH"), "id": "fresh"}
+    created = await client.put("Patient", params=params, json=fresh, headers=FHIR_JSON)
+    assert created.status_code == 201 and created.json()["id"] == "fresh"
+
+
 async def test_conditional_update_with_many_matches_is_412(client: httpx.AsyncClient) -> None:
     for _ in range(2):
         await client.post("Patient", json=patient(mrn="MANY"), headers=FHIR_JSON)

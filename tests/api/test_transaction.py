@@ -229,6 +229,19 @@ async def test_conditional_create_update_and_delete(client: httpx.AsyncClient) -
     assert await count(client, "Patient") == 2
 
 
+async def test_a_conditional_update_without_a_match_never_replaces_another_resource(
+    client: httpx.AsyncClient,
+) -> None:
+    kept = {**patient("Kept", mrn="K-1"), "id": "kept"}
+    assert (await client.put("Patient/kept", json=kept, headers=FHIR_JSON)).status_code == 201
+    intruder = {**patient("Clobber", mrn="NO-MATCH"), "id": "kept"}
+    mrn = "http://hospital.example/mrn"
+    body = bundle("transaction", entry("PUT", f"Patient?identifier={mrn}|NO-MATCH", intruder))
+    response = await post_bundle(client, body)
+    assert response.status_code == 409, response.text
+    assert (await client.get("Patient/kept")).json()["name"][0]["family"] == "Kept"
+
+
 async def test_a_batch_or_collection_is_not_a_transaction(client: httpx.AsyncClient) -> None:
     response = await post_bundle(client, bundle("collection", entry("POST", "Patient", patient())))
     assert response.status_code == 400
