@@ -1,18 +1,67 @@
 """JSON bytes in and out: parsing request bodies safely, stamping the server's `meta`.
 
 The server keeps resources as the JSON bytes the client sent (key order, arrays and
-extensions untouched) and only replaces `meta.versionId` and `meta.lastUpdated`.
+extensions untouched) and only replaces `meta.versionId` and `meta.lastUpdated`. Numbers
+keep their text too: a FHIR decimal's precision is part of its value (1.50 is not 1.5,
+datatypes.html#decimal), which a float would lose.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import orjson
 
 from fhir_server.errors import BadRequest
 
-__all__ = ["dump", "dump_pretty", "load_object", "with_server_meta"]
+__all__ = ["JsonDecimal", "dump", "dump_pretty", "load_json", "load_object", "with_server_meta"]
+
+_INT64 = 2**63
+
+
+class JsonDecimal(float):
+    """A JSON number that a float would write back differently: its value for computing,
+    its text (`repr`, `str`) for writing and for the precision search ranges use."""
+
+    __slots__ = ("text",)
+    text: str
+
+    def __new__(cls, text: str) -> JsonDecimal:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+    def __repr__(self) -> str:
+        return self.text
+
+    __str__ = __repr__
+
+
+def _integer(text: str) -> int | JsonDecimal:
+    value = int(text)
+    return value if -_INT64 <= value < _INT64 else JsonDecimal(text)
+
+
+# A number in a value's place whose text a float may not reproduce: a fraction or an
+# exponent (1.50, 1e2), or more digits than a float or an int64 holds. Without one,
+# orjson's values are exact. (The same text inside a string only costs a second parse.)
+_INEXACT = re.compile(
+    rb"[:,\[]\s*-?(?:[0-9]+\.[0-9]+(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+|[0-9]{16,})"
+    rb"\s*[,}\]]"
+)
+
+
+def load_json(raw: bytes | str) -> Any:
+    """Parse JSON (orjson's strict rules: UTF-8, no NaN, no lone surrogates), keeping the
+    text of every number a float could change as a `JsonDecimal`. Raises
+    `orjson.JSONDecodeError`."""
+    value = orjson.loads(raw)
+    data = raw.encode() if isinstance(raw, str) else raw
+    if _INEXACT.search(data):
+        value = json.loads(data, parse_float=JsonDecimal, parse_int=_integer)
+    return value
 
 
 def load_object(raw: bytes, *, what: str = "The body") -> dict[str, Any]:
@@ -25,7 +74,7 @@ def load_object(raw: bytes, *, what: str = "The body") -> dict[str, Any]:
     if not raw or raw.isspace():
         raise BadRequest(f"{what} is empty; a FHIR resource was expected")
     try:
-        value = orjson.loads(raw)
+        value = load_json(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"{what} is not valid JSON: {exc.msg} at character {exc.pos}") from exc
     if not isinstance(value, dict):
@@ -66,11 +115,17 @@ def _insert_after(obj: dict[str, Any], anchor: str, key: str, value: Any) -> dic
     return result
 
 
+def _number_text(value: object) -> orjson.Fragment:
+    if isinstance(value, JsonDecimal):
+        return orjson.Fragment(value.text)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def dump(value: object) -> bytes:
     """Compact JSON bytes."""
-    return orjson.dumps(value)
+    return orjson.dumps(value, default=_number_text)
 
 
 def dump_pretty(value: object) -> bytes:
     """Indented JSON bytes, for `_pretty=true`."""
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2)
+    return orjson.dumps(value, default=_number_text, option=orjson.OPT_INDENT_2)

@@ -24,6 +24,8 @@ from typing import Any
 
 import orjson
 
+from fhir_server.resource_json import load_json
+
 __all__ = ["CHUNK_LINES", "Unit", "collect_paths", "is_transaction_file", "read_units"]
 
 CHUNK_LINES = 500
@@ -80,7 +82,7 @@ def read_units(path: Path) -> Iterator[Unit]:
         yield from _ndjson_units(path, size)
         return
     try:
-        content = orjson.loads(path.read_bytes())
+        content = load_json(path.read_bytes())
     except (OSError, orjson.JSONDecodeError) as exc:
         yield _broken(path, size, f"not readable JSON: {exc}")
         return
@@ -114,7 +116,7 @@ def _ndjson_units(path: Path, size: int) -> Iterator[Unit]:
             if not line.strip():
                 continue
             try:
-                resource = orjson.loads(line)
+                resource = load_json(line)
             except orjson.JSONDecodeError as exc:
                 problems.append(f"line {number}: not valid JSON ({exc.msg})")
                 continue

@@ -19,6 +19,7 @@ import orjson
 from fhir_server.errors import BadRequest, FhirError
 from fhir_server.exchange import FhirRequest, Interaction
 from fhir_server.interactions.json_patch import JSON_PATCH_MEDIA, check_json_patch
+from fhir_server.resource_json import load_json
 from fhir_server.routing import Route, route
 
 __all__ = [
@@ -200,7 +201,7 @@ def _binary_patch(resource: dict[str, Any] | None) -> list[Any] | None:
             f"A PATCH entry's resource must be Parameters or a Binary of {JSON_PATCH_MEDIA}"
         )
     try:
-        document = orjson.loads(base64.b64decode(str(resource.get("data", "")), validate=True))
+        document = load_json(base64.b64decode(str(resource.get("data", "")), validate=True))
     except (binascii.Error, orjson.JSONDecodeError) as exc:
         raise BadRequest("The Binary's data is not base64-encoded JSON Patch") from exc
     check_json_patch(document)

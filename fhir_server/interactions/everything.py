@@ -30,6 +30,7 @@ from fhir_server.interactions.bundles import bundle_bytes, entry_bytes, link_url
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.operation_params import single_value, values
 from fhir_server.interactions.references import reference_holders
+from fhir_server.resource_json import load_json
 from fhir_server.resource_types import is_resource_type
 from fhir_server.search.compartment import default_patient_compartment
 from fhir_server.search.plan import (
@@ -170,7 +171,7 @@ async def _referenced(
     found: list[StoredVersion] = []
     for match in matches:
         assert match.body is not None
-        resource: dict[str, Any] = orjson.loads(match.body)
+        resource: dict[str, Any] = load_json(match.body)
         for holder in reference_holders(resource):
             literal = _LITERAL.fullmatch(holder["reference"])
             if literal is None:

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from fhir_server.errors import BadRequest, UnprocessableEntity
+from fhir_server.resource_json import load_json
 
 __all__ = ["JSON_PATCH_MEDIA", "apply_json_patch", "is_json_patch_media", "parse_json_patch"]
 
@@ -35,7 +36,7 @@ def is_json_patch_media(content_type: str | None) -> bool:
 def parse_json_patch(raw: bytes) -> list[Any]:
     """The operations of a JSON Patch document, checked for shape (400 otherwise)."""
     try:
-        document = orjson.loads(raw)
+        document = load_json(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"The JSON Patch is not valid JSON: {exc.msg}") from exc
     check_json_patch(document)

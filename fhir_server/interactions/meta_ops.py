@@ -13,14 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from fhir_server.errors import BadRequest, Gone, InvalidResource, NotFound, PreconditionFailed
 from fhir_server.exchange import FhirResponse
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.operation_params import parameter_parts
 from fhir_server.interactions.writes import index_entries
-from fhir_server.resource_json import dump
+from fhir_server.resource_json import dump, load_json
 from fhir_server.storage.contracts import StoredVersion, VersionConflict, WriteOp
 
 __all__ = ["meta", "meta_add", "meta_delete"]
@@ -36,7 +34,7 @@ class MetaScopeUnsupported(BadRequest):
 async def meta(ctx: Context) -> FhirResponse:
     stored, _ = await _target(ctx)
     assert stored.body is not None
-    return _answer(ctx, orjson.loads(stored.body).get("meta") or {})
+    return _answer(ctx, load_json(stored.body).get("meta") or {})
 
 
 async def meta_add(ctx: Context) -> FhirResponse:
@@ -90,7 +88,7 @@ async def _change(ctx: Context, *, add: bool) -> FhirResponse:
     for _ in range(_MAX_RETRIES):
         stored, current = await _target(ctx)
         assert stored.body is not None
-        resource: dict[str, Any] = orjson.loads(stored.body)
+        resource: dict[str, Any] = load_json(stored.body)
         merged = _merged(resource.get("meta") or {}, given, add=add)
         resource["meta"] = merged
         issues = ctx.services.validate(resource)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from fhir_server.errors import BadRequest, Gone, NotFound, PreconditionFailed, UnprocessableEntity
 from fhir_server.exchange import FhirResponse
 from fhir_server.interactions.conditional import find_matches
@@ -23,6 +21,7 @@ from fhir_server.interactions.json_patch import apply_json_patch
 from fhir_server.interactions.responses import resource_response
 from fhir_server.interactions.update import parse_if_match
 from fhir_server.interactions.writes import prepare_put, try_commit
+from fhir_server.resource_json import load_json
 from fhir_server.search.query import CONTROL_PARAMS
 from fhir_server.storage.contracts import StoredVersion
 
@@ -37,7 +36,7 @@ def patched_resource(ctx: Context, current: StoredVersion, body: PatchBody) -> d
     """The current version with the patch applied and validated (422 if invalid)."""
     json_patch, parameters = body
     assert current.body is not None
-    resource: dict[str, Any] = orjson.loads(current.body)
+    resource: dict[str, Any] = load_json(current.body)
     if json_patch is not None:
         result = apply_json_patch(resource, json_patch)
     elif parameters is not None and is_fhirpath_patch(parameters):

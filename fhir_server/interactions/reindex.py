@@ -13,10 +13,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import orjson
-
 from fhir_server.interactions.search_setup import SETTING, forget_setting, setup_from_parameters
 from fhir_server.interactions.writes import localized
+from fhir_server.resource_json import dump, load_json
 from fhir_server.search.indexer import Indexer
 from fhir_server.search.plan import SearchPlan, TokenCondition, TokenMatch
 from fhir_server.storage.contracts import ResourceStore, StoredVersion
@@ -40,7 +39,7 @@ async def _active_search_parameters(store: ResourceStore) -> list[dict[str, Any]
         store, SearchPlan("SearchParameter", (active,), count=BATCH, total="none")
     ):
         if version.body is not None:
-            found.append(orjson.loads(version.body))
+            found.append(load_json(version.body))
     return found
 
 
@@ -71,7 +70,7 @@ async def reindex_tenant(
         await _reindex_one(store, setup.indexer, version, report, tenant_base)
         if progress is not None and report.resources % BATCH == 0:
             progress(report.resources, total)
-    await store.write_setting(SETTING, orjson.dumps(parameters))
+    await store.write_setting(SETTING, dump(parameters))
     forget_setting(store)
     if progress is not None:
         progress(report.resources, total)
@@ -86,7 +85,7 @@ async def _reindex_one(
     tenant_base: str | None,
 ) -> None:
     assert version.body is not None
-    entries = indexer.index(orjson.loads(version.body))
+    entries = indexer.index(load_json(version.body))
     if tenant_base is not None:
         entries = localized(entries, tenant_base)
     if await store.replace_index(version.resource_type, version.id, version.version, entries):

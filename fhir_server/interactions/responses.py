@@ -7,13 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from fhir_server.errors import BadRequest, Issue
 from fhir_server.exchange import FhirRequest, FhirResponse
 from fhir_server.instants import http_date
 from fhir_server.outcome import operation_outcome
-from fhir_server.resource_json import dump
+from fhir_server.resource_json import dump, load_json
 from fhir_server.storage.contracts import StoredVersion
 from fhir_server.summary import mark_subsetted, select_elements, summarize
 
@@ -45,7 +43,7 @@ def shape_resource(body: bytes, summary: str | None, elements: list[str] | None)
     """Apply `_summary`/`_elements` to stored JSON bytes; untouched bytes when neither asks."""
     if (summary is None or summary == "false") and not elements:
         return body
-    resource: dict[str, Any] = orjson.loads(body)
+    resource: dict[str, Any] = load_json(body)
     if summary is not None and summary not in ("false", "count"):
         resource = mark_subsetted(summarize(resource, summary))
     elif elements:

@@ -112,17 +112,24 @@ def _string_checker(p: Primitive) -> Checker:
     return check
 
 
+_DIGITS = re.compile(r"-?[0-9]+")
+
+
 def _integer_checker(p: Primitive) -> Checker:
     pattern = re.compile(p.regex, re.ASCII) if p.regex else None
     form = _FORMS.get(p.name, "an integer")
 
     def check(value: object) -> str | None:
+        too_big = f"{p.name} values must fit in 32 bits ({INT_MIN} to {INT_MAX})"
         if type(value) is not int:  # bool is an int subclass: `type` rejects it too
-            if isinstance(value, float) and not isinstance(value, bool):
+            if isinstance(value, float):
+                # beyond int64 the parser keeps the digits as a number's text
+                if _DIGITS.fullmatch(repr(value)):
+                    return too_big
                 return f"expected {form} as a JSON number without fraction or exponent"
             return f"expected {form} as a JSON number, got {describe(value)}"
         if not INT_MIN <= value <= INT_MAX:
-            return f"{p.name} values must fit in 32 bits ({INT_MIN} to {INT_MAX})"
+            return too_big
         if pattern is not None and pattern.fullmatch(str(value)) is None:
             return f"expected {form}"
         return None
@@ -134,7 +141,8 @@ def _decimal_checker(p: Primitive) -> Checker:
     def check(value: object) -> str | None:
         if type(value) is int:
             return None
-        if type(value) is not float:
+        # a float, or a number kept with its text (resource_json.JsonDecimal)
+        if not isinstance(value, float):
             return f"expected a {p.name} as a JSON number, got {describe(value)}"
         if not math.isfinite(value):
             return f"a {p.name} must be a finite number"

@@ -7,12 +7,10 @@ OperationOutcomes alike, so an error reads the same in either format.
 
 from __future__ import annotations
 
-import orjson
-
 from fhir_server.errors import FhirError
 from fhir_server.exchange import FhirResponse
 from fhir_server.outcome import operation_outcome
-from fhir_server.resource_json import dump, dump_pretty
+from fhir_server.resource_json import dump, dump_pretty, load_json
 from fhir_server.web.negotiation import FHIR_JSON, is_xml
 from fhir_server.xml_format import render_xml
 
@@ -31,9 +29,9 @@ def render_response(response: FhirResponse, media: str, pretty: bool) -> Rendere
     if body:
         if is_xml(media):
             # A body that XML cannot carry raises NotAcceptable, rendered as an OperationOutcome.
-            body = render_xml(orjson.loads(body), pretty=pretty)
+            body = render_xml(load_json(body), pretty=pretty)
         elif pretty:
-            body = dump_pretty(orjson.loads(body))
+            body = dump_pretty(load_json(body))
         headers.append((b"content-type", _content_type(media)))
     return response.status, headers, body
 

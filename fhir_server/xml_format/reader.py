@@ -22,6 +22,7 @@ from typing import Any
 from lxml import etree
 
 from fhir_server.errors import BadRequest
+from fhir_server.resource_json import JsonDecimal
 from fhir_server.validation.structure import PRIMITIVE, RESOURCE, ElementDef
 from fhir_server.xml_format.schema import (
     FHIR_NS,
@@ -221,10 +222,9 @@ def _typed(raw: str, primitive: str, path: str) -> Any:
             raise BadRequest(f"{path}: '{raw[:40]}' is not a valid decimal", (path,))
         if _INTEGER.fullmatch(raw) and abs(int(raw)) < _INT64:
             return int(raw)
-        number = float(raw)
-        if not math.isfinite(number):
+        if not math.isfinite(float(raw)):
             raise BadRequest(f"{path}: '{raw[:40]}' is out of range", (path,))
-        return number
+        return JsonDecimal(raw)  # its text kept: 1.50 stays 1.50
     return raw
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from itertools import zip_longest
 from typing import Any
 
-import orjson
 from lxml import etree
 
 from fhir_server.errors import NotAcceptable
+from fhir_server.resource_json import dump
 from fhir_server.validation.structure import PRIMITIVE, RESOURCE, ElementDef
 from fhir_server.xml_format.schema import (
     FHIR_NS,
@@ -151,7 +151,7 @@ def _lexical(value: Any, path: str) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, bool | int | float):
-        return orjson.dumps(value).decode()
+        return dump(value).decode()
     raise _refuse(path, "a primitive value was expected")
 
 

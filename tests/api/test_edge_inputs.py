@@ -202,3 +202,46 @@ async def test_references_to_this_servers_own_absolute_url_are_local(
         assert [e["resource"]["id"] for e in found["entry"]] == ["own"], params
     compartment = (await client.get("Patient/p9/Observation")).json()
     assert [e["resource"]["id"] for e in compartment["entry"]] == ["own"]
+
+
+DECIMALS = ["1.50", "1E2", "0.1000000000000000000001", "12345678901234567890123", "0.00001"]
+
+
+@pytest.mark.parametrize("value", DECIMALS)
+async def test_a_decimal_keeps_its_precision(client: httpx.AsyncClient, value: str) -> None:
+    """datatypes.html#decimal: 1.50 is not 1.5; stored and answered as sent, in every view."""
+    body = (
+        '{"resourceType":"Observation","status":"final","code":{"text":"x"},'
+        f'"valueQuantity":{{"value":{value},"unit":"kg"}}}}'
+    )
+    created = await client.post("Observation", content=body, headers=FHIR_JSON)
+    assert created.status_code == 201, created.text
+    url = f"Observation/{created.json()['id']}"
+    expected = f'"value":{value},'.encode()
+    assert expected in created.content
+    assert expected in (await client.get(url)).content
+    assert expected in (await client.get(url, params={"_elements": "value"})).content
+    pretty = (await client.get(url, params={"_pretty": "true"})).content
+    assert f'"value": {value},'.encode() in pretty
+    xml = await client.get(url, params={"_format": "xml"})
+    assert f'<value value="{value}"/>'.encode() in xml.content
+    # and back in from XML
+    again = await client.post(
+        "Observation", content=xml.content, headers={"Content-Type": "application/fhir+xml"}
+    )
+    assert again.status_code == 201 and expected in again.content
+    # a JSON Patch that changes something else leaves it as it was
+    patch = [{"op": "replace", "path": "/status", "value": "amended"}]
+    patched = await client.patch(
+        url, json=patch, headers={"Content-Type": "application/json-patch+json"}
+    )
+    assert patched.status_code == 200 and expected in patched.content
+
+
+async def test_an_integer_past_64_bits_is_too_big_not_a_fraction(
+    client: httpx.AsyncClient,
+) -> None:
+    body = '{"resourceType":"Patient","multipleBirthInteger":12345678901234567890123}'
+    response = await client.post("Patient", content=body, headers=FHIR_JSON)
+    assert response.status_code == 400
+    assert "32 bits" in response.json()["issue"][0]["diagnostics"]
