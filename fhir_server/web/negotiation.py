@@ -43,12 +43,33 @@ _JSON_BODIES = (FHIR_JSON, PLAIN_JSON, "text/json")
 _XML_BODIES = (FHIR_XML, PLAIN_XML, "text/xml")
 
 
+# The `fhirVersion` MIME parameter values of R4 (http.html#version-parameter).
+_R4_VERSIONS = ("4.0", "4.0.0", "4.0.1")
+
+
+def _parameters(parts: list[str]) -> dict[str, str]:
+    found = {}
+    for part in parts:
+        name, _, value = part.partition("=")
+        found[name.strip().lower()] = value.strip().strip('"')
+    return found
+
+
+def _other_fhir_version(parameters: dict[str, str]) -> bool:
+    version = parameters.get("fhirversion")
+    return version is not None and version not in _R4_VERSIONS
+
+
 def response_media_type(format_param: str | None, accept: str | None) -> str:
     """The media type to answer in, or NotAcceptable."""
     if format_param is not None:
-        media = _FORMAT_ALIASES.get(format_param.split(";")[0].strip().lower())
-        if media is None:
-            raise NotAcceptable(f"_format '{format_param[:60]}' is not supported; use json or xml")
+        # in a query string a `+` is a space: `_format=application/fhir+json` arrives so
+        name, *parts = format_param.replace(" ", "+").split(";")
+        media = _FORMAT_ALIASES.get(name.strip().lower())
+        if media is None or _other_fhir_version(_parameters(parts)):
+            raise NotAcceptable(
+                f"_format '{format_param[:60]}' is not supported; use json or xml (FHIR 4.0)"
+            )
         return media
     if not accept:
         return FHIR_JSON
@@ -66,19 +87,19 @@ def response_media_type(format_param: str | None, accept: str | None) -> str:
 def _by_preference(accept: str) -> list[str]:
     """The media ranges of an Accept header, most preferred first (RFC 9110 12.5.1).
 
-    Equal weights keep the client's order; `q=0` means "not acceptable" and is dropped.
+    Equal weights keep the client's order; `q=0` means "not acceptable" and is dropped, and
+    so is a range asking for a FHIR version other than R4.
     """
     weighted: list[tuple[float, int, str]] = []
     for position, item in enumerate(accept.split(",")):
-        media, *parameters = (part.strip() for part in item.split(";"))
-        weight = 1.0
-        for parameter in parameters:
-            name, _, value = parameter.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    weight = float(value)
-                except ValueError:
-                    weight = 0.0  # an unreadable weight is no preference to honour
+        media, *parts = (part.strip() for part in item.split(";"))
+        parameters = _parameters(parts)
+        try:
+            weight = float(parameters.get("q", "1"))
+        except ValueError:
+            weight = 0.0  # an unreadable weight is no preference to honour
+        if _other_fhir_version(parameters):
+            weight = 0.0  # another FHIR version: not something this server can answer in
         if weight > 0:
             weighted.append((-weight, position, media.lower()))
     return [media for _, _, media in sorted(weighted)]
@@ -110,10 +131,19 @@ def request_body_is_json(content_type: str | None) -> None:
 
 
 def _check_body_media(content_type: str | None) -> None:
-    """Accept a JSON or XML body (none declared means JSON); refuse any other with 415."""
+    """Accept a JSON or XML body (none declared means JSON), in UTF-8 (FHIR's only
+    encoding) and of FHIR R4; refuse anything else with 415."""
+    if content_type is None:
+        return
     media = _media(content_type)
-    if content_type is not None and media not in _JSON_BODIES and media not in _XML_BODIES:
+    parameters = _parameters(content_type.split(";")[1:])
+    charset = parameters.get("charset", "utf-8").lower()
+    if (
+        (media not in _JSON_BODIES and media not in _XML_BODIES)
+        or charset not in ("utf-8", "utf8")
+        or _other_fhir_version(parameters)
+    ):
         raise UnsupportedMediaType(
             f"Content-Type '{content_type[:80]}' is not supported; send application/fhir+json "
-            "or application/fhir+xml"
+            "or application/fhir+xml, in UTF-8, of FHIR 4.0"
         )

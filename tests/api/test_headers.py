@@ -42,6 +42,8 @@ async def test_prefer_return_minimal_and_outcome(client: httpx.AsyncClient) -> N
         ("application/json", "application/json"),
         ("*/*", "application/fhir+json"),
         ("text/html;q=0.9, application/fhir+json", "application/fhir+json"),
+        ("application/fhir+json; fhirVersion=4.0", "application/fhir+json"),
+        ("application/fhir+json; fhirVersion=3.0, application/json", "application/json"),
     ],
 )
 async def test_accept_json_variants(client: httpx.AsyncClient, accept: str, expected: str) -> None:
@@ -62,6 +64,12 @@ async def test_unsupported_accept_is_406_and_format_wins(client: httpx.AsyncClie
     assert overridden.status_code == 200
     bad_format = await client.get(f"Patient/{pid}", params={"_format": "csv"})
     assert bad_format.status_code == 406
+    # a literal `+` in the query string (a space once decoded) still names the MIME type
+    for form, expected in (("application/fhir+json", "json"), ("application/fhir+xml", "xml")):
+        literal = await client.get(f"Patient/{pid}?_format={form}")
+        assert literal.status_code == 200 and expected in literal.headers["content-type"]
+    other_version = {"Accept": "application/fhir+json; fhirVersion=3.0"}
+    assert (await client.get(f"Patient/{pid}", headers=other_version)).status_code == 406
 
 
 async def test_unsupported_content_type_is_415(client: httpx.AsyncClient) -> None:
@@ -69,6 +77,14 @@ async def test_unsupported_content_type_is_415(client: httpx.AsyncClient) -> Non
         "Patient", content=b"<Patient/>", headers={"Content-Type": "text/plain"}
     )
     assert response.status_code == 415
+    for refused in (
+        "application/fhir+json; charset=iso-8859-1",
+        "application/fhir+json; fhirVersion=3.0",
+    ):
+        answer = await client.post("Patient", json=patient(), headers={"Content-Type": refused})
+        assert answer.status_code == 415, refused
+    utf8 = {"Content-Type": "application/fhir+json; charset=UTF-8; fhirVersion=4.0"}
+    assert (await client.post("Patient", json=patient(), headers=utf8)).status_code == 201
     json_plain = await client.post(
         "Patient", json=patient(), headers={"Content-Type": "application/json"}
     )
