@@ -47,6 +47,7 @@ from fhir_server.search.plan import (
 )
 from fhir_server.search.query import decode_cursor, encode_cursor
 from fhir_server.storage.contracts import StoredVersion
+from fhir_server.text import is_ascii_digits
 
 __all__ = ["everything"]
 
@@ -140,7 +141,7 @@ def _count(ctx: Context) -> int:
     text = single_value(ctx, "_count")
     if text is None:
         return settings.default_page_size
-    if not str(text).isdigit() or int(text) < 1:
+    if not is_ascii_digits(str(text)) or int(text) < 1:
         raise BadRequest("_count must be a positive integer", ("_count",))
     return min(int(text), settings.max_page_size)
 

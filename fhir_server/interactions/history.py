@@ -15,6 +15,7 @@ from fhir_server.interactions.responses import etag
 from fhir_server.search.plan import Cursor
 from fhir_server.search.query import CURSOR_PARAM, decode_cursor, encode_cursor
 from fhir_server.storage.contracts import HistoryQuery, StoredVersion
+from fhir_server.text import is_ascii_digits
 
 __all__ = ["history"]
 
@@ -41,7 +42,7 @@ def _query(ctx: Context) -> HistoryQuery:
     request = ctx.request
     settings = ctx.services.settings
     count_text = request.param("_count")
-    if count_text is not None and not count_text.isdigit():
+    if count_text is not None and not is_ascii_digits(count_text):
         raise BadRequest(
             f"_count must be a non-negative integer, not '{count_text[:40]}'", ("_count",)
         )

@@ -20,6 +20,7 @@ from fhir_server.interactions.operation_params import parameter_parts
 from fhir_server.interactions.writes import index_entries
 from fhir_server.resource_json import dump, load_json
 from fhir_server.storage.contracts import StoredVersion, VersionConflict, WriteOp
+from fhir_server.text import is_ascii_digits
 
 __all__ = ["meta", "meta_add", "meta_delete"]
 
@@ -60,7 +61,7 @@ async def _target(ctx: Context) -> tuple[StoredVersion, StoredVersion]:
         if current.deleted:
             raise Gone(f"{rtype}/{rid} was deleted")
         return current, current
-    stored = await ctx.store.vread(rtype, rid, int(vid)) if vid.isdigit() else None
+    stored = await ctx.store.vread(rtype, rid, int(vid)) if is_ascii_digits(vid) else None
     if stored is None:
         raise NotFound(f"{rtype}/{rid} has no version '{vid}'")
     if stored.deleted:

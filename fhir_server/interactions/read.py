@@ -11,6 +11,7 @@ from fhir_server.exchange import FhirResponse
 from fhir_server.instants import http_date
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.responses import etag, resource_response
+from fhir_server.text import is_ascii_digits
 
 __all__ = ["read", "vread"]
 
@@ -39,7 +40,7 @@ async def vread(ctx: Context) -> FhirResponse:
     request = ctx.request
     rtype, rid, vid = request.resource_type, request.resource_id, request.version_id
     assert rtype is not None and rid is not None and vid is not None
-    known = vid.isdigit() and 0 < int(vid) < 2**63  # versions are positive int64s
+    known = is_ascii_digits(vid) and 0 < int(vid) < 2**63  # versions are positive int64s
     stored = await ctx.store.vread(rtype, rid, int(vid)) if known else None
     if stored is None:
         raise NotFound(f"{rtype}/{rid} has no version '{vid}'")

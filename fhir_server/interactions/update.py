@@ -18,6 +18,7 @@ from fhir_server.interactions.writes import new_id, prepare_put, try_commit, val
 from fhir_server.routing import check_id
 from fhir_server.search.query import CONTROL_PARAMS
 from fhir_server.storage.contracts import StoredVersion
+from fhir_server.text import is_ascii_digits
 
 __all__ = ["parse_if_match", "update"]
 
@@ -31,7 +32,7 @@ def parse_if_match(header: str | None) -> int | None:
         return None
     text = header.strip()
     text = text.removeprefix("W/").strip('"')
-    if not text.isdigit():
+    if not is_ascii_digits(text):
         raise BadRequest(f"If-Match must be an ETag like W/\"3\", not '{header[:40]}'")
     return int(text)
 

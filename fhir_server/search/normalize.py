@@ -78,6 +78,8 @@ def decimal_range(value: object) -> tuple[float, float] | None:
         elif isinstance(value, Decimal):
             number = value
         elif isinstance(value, str):
+            if not _DECIMAL.fullmatch(value.strip()):
+                return None  # Decimal() also reads "1_000", ".5" and other scripts' digits
             number = Decimal(value.strip())
         else:
             return None
@@ -101,6 +103,8 @@ class ParsedReference:
 
 
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+# A decimal's text (datatypes.html#decimal), leading zeros tolerated in a search value.
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _HISTORY = "/_history/"
 
 

@@ -24,6 +24,7 @@ from fhir_server.search.query_conditions import (
     searchable,
 )
 from fhir_server.search.registry import SearchRegistry
+from fhir_server.text import is_ascii_digits
 
 __all__ = [
     "CONTROL_PARAMS",
@@ -158,7 +159,7 @@ def _count(params: Sequence[tuple[str, str]], options: QueryOptions) -> int:
     text = _last(params, "_count")
     if text is None:
         return options.default_count
-    if not text.isdigit():
+    if not is_ascii_digits(text):
         raise BadRequest(f"_count must be a non-negative integer, not '{text[:40]}'", ("_count",))
     return min(int(text), options.max_count)
 

@@ -147,6 +147,8 @@ _BROKEN_IN_R4 = frozenset({"http://hl7.org/fhir/SearchParameter/DocumentReferenc
 
 
 def _special(code: str, modifier: str, value: str, name: str) -> Condition | None:
+    if code in ("_id", "_lastUpdated", "_list") and not modifier and not _values(value):
+        raise BadRequest(f"The search parameter '{name[:80]}' has no value", (name[:80],))
     if code == "_id" and not modifier:
         return IdCondition(tuple(unescape(v) for v in _values(value)))
     if code == "_lastUpdated" and not modifier:

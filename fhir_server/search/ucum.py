@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from fhir_server.text import is_ascii_digits
+
 __all__ = ["UCUM_SYSTEM", "Canonical", "canonical_unit"]
 
 UCUM_SYSTEM = "http://unitsofmeasure.org"
@@ -127,7 +129,7 @@ def _term(text: str) -> tuple[float, dict[str, int]] | None:
     if unit is None:
         # A bare annotation ``{score}`` is the unity; a bare number is a factor.
         return (1.0, {}) if exp_text is None else (float(exp_text), {})
-    if unit.isdigit():
+    if is_ascii_digits(unit):
         return float(unit) ** exponent, {}
     if unit[:3] in ("10*", "10^"):
         return 10.0 ** (int(unit[3:]) * exponent), {}

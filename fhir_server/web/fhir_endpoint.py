@@ -19,6 +19,7 @@ from fhir_server.interactions.json_patch import is_json_patch_media, parse_json_
 from fhir_server.pipeline import Pipeline
 from fhir_server.routing import bundle_interaction, route
 from fhir_server.settings import Settings
+from fhir_server.text import is_ascii_digits
 from fhir_server.web.negotiation import FHIR_JSON, read_body, response_media_type
 from fhir_server.web.render import RenderedResponse, render_error, render_response
 from tenancy import InvalidTenantName, TenantId, parse_tenant_id
@@ -150,7 +151,7 @@ def _last(params: list[tuple[str, str]], name: str) -> str | None:
 async def _read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes:
     declared = headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not is_ascii_digits(declared):
             raise BadRequest("Content-Length must be a number")
         if int(declared) > limit:
             raise PayloadTooLarge(f"The body is larger than the limit of {limit} bytes")

@@ -45,6 +45,9 @@ def prefix_range(column: str, prefix: str) -> Fragment:
 
 
 def string_contains(column: str, text: str) -> Fragment:
+    if "\x00" in text:
+        # no FHIR string holds a NUL, and LIKE would end the pattern there (match all)
+        return Fragment("0 = 1")
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return Fragment(f"{column} LIKE ? ESCAPE '\\'", [f"%{escaped}%"])
 

@@ -223,6 +223,14 @@ async def test_list_parameter(record: httpx.AsyncClient) -> None:
         ({"gender:in": "http://hl7.org/fhir/ValueSet/administrative-gender"}, "gender:in"),
         ({"gender.name": "x"}, "gender.name"),
         ({"birthdate:missing": "maybe"}, "birthdate:missing"),
+        # other scripts' digits, and what Python's Decimal() would also read
+        ({"birthdate": "\uff12020"}, "birthdate"),
+        ({"value-quantity": ".5"}, "value-quantity"),
+        ({"value-quantity": "5."}, "value-quantity"),
+        ({"value-quantity": "1_000"}, "value-quantity"),
+        ({"value-quantity": "\uff11"}, "value-quantity"),
+        ({"_count": "\u00b2"}, "_count"),
+        ({"_id": ""}, "_id"),
     ],
 )
 async def test_malformed_values_are_400_naming_the_parameter(
@@ -230,6 +238,16 @@ async def test_malformed_values_are_400_naming_the_parameter(
 ) -> None:
     body = await outcome(record, "Patient" if "value" not in named else "Observation", params)
     assert body["issue"][0]["expression"] == [named]
+
+
+async def test_a_count_in_other_digits_is_400_in_history_too(record: httpx.AsyncClient) -> None:
+    for path in ("Patient/_history", "_history", "Patient/p1/$everything"):
+        response = await record.get(path, params={"_count": "\u00b2"})
+        assert response.status_code == 400, path
+
+
+async def test_contains_a_nul_matches_nothing(record: httpx.AsyncClient) -> None:
+    assert await id_set(record, "Patient", {"name:contains": "\x00"}) == set()
 
 
 @pytest.mark.parametrize(
