@@ -107,7 +107,7 @@ def _static_statement() -> dict[str, Any]:
                 "readHistory": True,
                 "updateCreate": True,
                 "conditionalCreate": True,
-                "conditionalRead": "not-supported",
+                "conditionalRead": "not-match",  # If-None-Match on read (304)
                 "conditionalUpdate": True,
                 "conditionalDelete": "single",
                 "searchParam": [

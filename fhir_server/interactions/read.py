@@ -31,7 +31,7 @@ async def read(ctx: Context) -> FhirResponse:
                 "Last-Modified": http_date(stored.last_updated_us),
             },
         )
-    if request.header("if-none-match") == etag(stored.version):
+    if _client_copy_is_current(request.header("if-none-match"), stored.version):
         return FhirResponse(304, None, {"ETag": etag(stored.version)}, rtype, rid)
     return resource_response(request, stored, honour_prefer=False)
 
@@ -49,3 +49,15 @@ async def vread(ctx: Context) -> FhirResponse:
             f"Version {vid} of {rtype}/{rid} is a deletion", headers={"ETag": etag(stored.version)}
         )
     return resource_response(request, stored, honour_prefer=False)
+
+
+def _client_copy_is_current(if_none_match: str | None, version: int) -> bool:
+    """Whether `If-None-Match` (RFC 9110 13.1.2, weak comparison) names the current
+    version, or is `*`: the client's copy is current (304)."""
+    if if_none_match is None:
+        return False
+    current = f'"{version}"'
+    return any(
+        tag == "*" or tag.removeprefix("W/") == current
+        for tag in (part.strip() for part in if_none_match.split(","))
+    )

@@ -16,6 +16,7 @@ __all__ = [
     "bad_value",
     "empty_array",
     "must_be_array",
+    "no_value_nor_extension",
     "not_array",
     "null_item",
 ]
@@ -34,6 +35,10 @@ def not_array(key: str) -> str:
 
 def must_be_array(key: str, value: object) -> str:
     return f"Element '{key}' repeats and must be an array, got {describe(value)}"
+
+
+def no_value_nor_extension(name: str) -> str:
+    return f"'{name}' has neither a value nor an extension (ele-1)"
 
 
 def empty_array(key: str) -> str:

@@ -215,6 +215,9 @@ class _Run:
         if not value:
             self.issue("structure", f"Empty object for '{el.name}' is not allowed", path)
             return
+        if el.kind != RESOURCE and not el.name.startswith("_") and value.keys() == {"id"}:
+            self.issue("structure", f"'{el.name}' holds only an id (ele-1)", path)
+            return
         if depth >= self.max_depth:
             if not self.depth_reported:
                 self.depth_reported = True
@@ -268,6 +271,8 @@ class _Run:
         if not el.is_array:
             if type(value) is list:
                 self.issue("structure", msg.not_array("_" + name), f"{path}.{name}")
+            elif obj.get(name) is None and _without_extensions(value):
+                self.issue("structure", msg.no_value_nor_extension(name), f"{path}.{name}")
             else:
                 self.complex(value, as_element, f"{path}.{name}", depth, out)
             return
@@ -287,7 +292,17 @@ class _Run:
                 if type(values) is not list:  # with values, `array` reports double nulls
                     self.issue("structure", msg.null_item(name), f"{path}.{name}[{i}]")
                 continue
+            valueless = type(values) is not list or values[i] is None
+            if valueless and _without_extensions(item):
+                self.issue("structure", msg.no_value_nor_extension(name), f"{path}.{name}[{i}]")
+                continue
             self.complex(item, as_element, f"{path}.{name}[{i}]", depth, out)
+
+
+def _without_extensions(twin: Any) -> bool:
+    """Whether a primitive's `_name` object holds no extension (ele-1: without a value, a
+    primitive needs one; an id alone is not enough)."""
+    return type(twin) is dict and not twin.get("extension")
 
 
 @cache

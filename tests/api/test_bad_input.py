@@ -126,3 +126,43 @@ async def test_failed_writes_leave_store_unchanged(client: httpx.AsyncClient) ->
     current = (await client.get("Patient/keep")).json()
     assert current["name"][0]["family"] == "Kept"
     assert current["meta"]["versionId"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("extra", "where"),
+    [
+        ({"_birthDate": {"id": "b1"}}, "Patient.birthDate"),
+        (
+            {"name": [{"given": ["Ann", None], "_given": [None, {"id": "g2"}]}]},
+            "Patient.name[0].given[1]",
+        ),
+        ({"maritalStatus": {"id": "m1"}}, "Patient.maritalStatus"),
+    ],
+)
+async def test_an_element_with_only_an_id_is_refused(
+    client: httpx.AsyncClient, extra: dict[str, object], where: str
+) -> None:
+    # ele-1: every element has a value or children other than its id
+    body = _outcome(
+        await client.post("Patient", json={"resourceType": "Patient", **extra}, headers=FHIR_JSON),
+        400,
+    )
+    assert "ele-1" in body["issue"][0]["diagnostics"]
+    assert body["issue"][0]["expression"] == [where]
+
+
+async def test_a_primitive_with_an_id_and_a_value_or_extension_is_kept(
+    client: httpx.AsyncClient,
+) -> None:
+    absent = {
+        "url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+        "valueCode": "unknown",
+    }
+    for extra in (
+        {"birthDate": "2000", "_birthDate": {"id": "b1"}},
+        {"_birthDate": {"extension": [absent]}},
+    ):
+        response = await client.post(
+            "Patient", json={"resourceType": "Patient", **extra}, headers=FHIR_JSON
+        )
+        assert response.status_code == 201, response.text

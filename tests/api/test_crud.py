@@ -96,6 +96,21 @@ async def test_if_match_stale_version_is_412(client: httpx.AsyncClient) -> None:
     assert (await client.get(f"Patient/{pid}")).json()["name"][0]["family"] == "B"
 
 
+async def test_if_none_match_answers_304_for_the_current_version(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await client.post("Patient", json=patient(), headers=FHIR_JSON)
+    url = f"Patient/{created.json()['id']}"
+    for tag in ('W/"1"', '"1"', "*", 'W/"7", W/"1"'):
+        response = await client.get(url, headers={"If-None-Match": tag})
+        assert response.status_code == 304 and response.headers["etag"] == 'W/"1"', tag
+    stale = await client.get(url, headers={"If-None-Match": 'W/"0"'})
+    assert stale.status_code == 200 and stale.json()["id"] == created.json()["id"]
+    statement = (await client.get("metadata")).json()
+    patient_entry = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
+    assert patient_entry["conditionalRead"] == "not-match"
+
+
 async def test_server_meta_wins_over_client_meta(client: httpx.AsyncClient) -> None:
     pid = (await create(client, patient())).json()["id"]
     sent = patient(id=pid, meta={"versionId": "41", "lastUpdated": "1999-01-01T00:00:00Z"})
