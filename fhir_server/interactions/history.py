@@ -6,7 +6,7 @@ Newest first; `_since` (an instant), `_at` (a date: versions current at some mom
 
 from __future__ import annotations
 
-from fhir_server.errors import BadRequest
+from fhir_server.errors import BadRequest, NotFound
 from fhir_server.exchange import FhirResponse
 from fhir_server.instants import format_instant, parse_fhir_datetime_range
 from fhir_server.interactions.bundles import bundle_bytes, entry_bytes, link_url
@@ -27,6 +27,9 @@ async def history(ctx: Context) -> FhirResponse:
     request = ctx.request
     query = _query(ctx)
     page = await ctx.store.history(query)
+    rtype, rid = request.resource_type, request.resource_id
+    if rtype is not None and rid is not None and not page.versions:
+        await _existed(ctx, rtype, rid)
     path = "/".join(p for p in (request.resource_type, request.resource_id, "_history") if p)
     echoed = [(k, v) for k, v in request.params if k in ("_since", "_at", "_count")]
     links = [("self", link_url(request.base_url, path, [(k, v) for k, v in request.params]))]
@@ -36,6 +39,13 @@ async def history(ctx: Context) -> FhirResponse:
     entries = [_entry(request.base_url, version) for version in page.versions]
     body = bundle_bytes("history", total=page.total, links=links, entries=entries)
     return FhirResponse(200, body, {}, request.resource_type, request.resource_id)
+
+
+async def _existed(ctx: Context, rtype: str, rid: str) -> None:
+    """An instance's history is empty only in a window (_since, _at, a page past the end):
+    a resource that never existed has none to show (404, as a read answers)."""
+    if await ctx.store.vread(rtype, rid, 1) is None:
+        raise NotFound(f"{rtype}/{rid} is not known")
 
 
 def _query(ctx: Context) -> HistoryQuery:

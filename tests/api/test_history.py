@@ -62,3 +62,16 @@ async def test_history_bad_since_is_400(client: httpx.AsyncClient) -> None:
     response = await client.get("Patient/_history", params={"_since": "yesterday"})
     assert response.status_code == 400
     assert response.json()["issue"][0]["expression"] == ["_since"]
+
+
+async def test_the_history_of_a_resource_that_never_existed_is_404(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("Patient/never-there/_history")
+    assert response.status_code == 404
+    assert response.json()["resourceType"] == "OperationOutcome"
+    created = await client.post("Patient", json=patient(), headers=FHIR_JSON)
+    url = f"Patient/{created.json()['id']}/_history"
+    # one that exists, seen through an empty window, is an empty history
+    empty = await client.get(url, params={"_at": "1990-01-01"})
+    assert empty.status_code == 200 and empty.json()["total"] == 0
