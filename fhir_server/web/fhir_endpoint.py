@@ -13,7 +13,14 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from fhir_server.errors import BadRequest, FhirError, NotFound, PayloadTooLarge, ServerFault
+from fhir_server.errors import (
+    BadRequest,
+    FhirError,
+    NotFound,
+    PayloadTooLarge,
+    ServerFault,
+    UnsupportedMediaType,
+)
 from fhir_server.exchange import FhirRequest, Interaction
 from fhir_server.interactions.json_patch import is_json_patch_media, parse_json_patch
 from fhir_server.pipeline import Pipeline
@@ -89,6 +96,11 @@ class FhirEndpoint:
         json_patch = None
         content_type = headers.get("content-type")
         if raw and content_type and content_type.split(";")[0].strip().lower() == _FORM:
+            if target.interaction in _BODY_INTERACTIONS:  # a resource, not search criteria
+                raise UnsupportedMediaType(
+                    f"{target.interaction.value} needs a FHIR resource, not a form: send "
+                    "application/fhir+json or application/fhir+xml"
+                )
             params = [*params, *parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)]
         elif target.interaction is Interaction.PATCH and is_json_patch_media(content_type):
             json_patch = parse_json_patch(raw)

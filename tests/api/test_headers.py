@@ -83,6 +83,8 @@ async def test_unsupported_content_type_is_415(client: httpx.AsyncClient) -> Non
     ):
         answer = await client.post("Patient", json=patient(), headers={"Content-Type": refused})
         assert answer.status_code == 415, refused
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert (await client.post("Patient", content=b"name=x", headers=form)).status_code == 415
     utf8 = {"Content-Type": "application/fhir+json; charset=UTF-8; fhirVersion=4.0"}
     assert (await client.post("Patient", json=patient(), headers=utf8)).status_code == 201
     json_plain = await client.post(
