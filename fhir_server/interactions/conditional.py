@@ -18,8 +18,10 @@ __all__ = ["find_matches", "parse_criteria", "refuse_replacing"]
 
 
 def parse_criteria(text: str) -> list[tuple[str, str]]:
-    """The query-string criteria of an If-None-Exist header (with or without `Type?`)."""
-    _, _, query = text.rpartition("?")
+    """The query-string criteria of an If-None-Exist header (with or without `Type?`): only
+    a leading `Type?` is cut, a `?` inside a value (`identifier=http://x.org/id?a|1`) stays."""
+    head, mark, rest = text.partition("?")
+    query = rest if mark and "=" not in head and "&" not in head else text
     return parse_qsl(query, keep_blank_values=True)
 
 

@@ -20,7 +20,7 @@ from fhir_server.interactions.operation_params import parameter_parts
 from fhir_server.interactions.writes import index_entries
 from fhir_server.resource_json import dump, load_json
 from fhir_server.storage.contracts import StoredVersion, VersionConflict, WriteOp
-from fhir_server.text import is_ascii_digits
+from fhir_server.text import version_number
 
 __all__ = ["meta", "meta_add", "meta_delete"]
 
@@ -61,7 +61,8 @@ async def _target(ctx: Context) -> tuple[StoredVersion, StoredVersion]:
         if current.deleted:
             raise Gone(f"{rtype}/{rid} was deleted")
         return current, current
-    stored = await ctx.store.vread(rtype, rid, int(vid)) if is_ascii_digits(vid) else None
+    number = version_number(vid)
+    stored = await ctx.store.vread(rtype, rid, number) if number is not None else None
     if stored is None:
         raise NotFound(f"{rtype}/{rid} has no version '{vid}'")
     if stored.deleted:

@@ -11,7 +11,7 @@ from fhir_server.exchange import FhirResponse
 from fhir_server.instants import http_date
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.responses import etag, resource_response
-from fhir_server.text import is_ascii_digits
+from fhir_server.text import version_number
 
 __all__ = ["read", "vread"]
 
@@ -40,8 +40,8 @@ async def vread(ctx: Context) -> FhirResponse:
     request = ctx.request
     rtype, rid, vid = request.resource_type, request.resource_id, request.version_id
     assert rtype is not None and rid is not None and vid is not None
-    known = is_ascii_digits(vid) and 0 < int(vid) < 2**63  # versions are positive int64s
-    stored = await ctx.store.vread(rtype, rid, int(vid)) if known else None
+    number = version_number(vid)
+    stored = await ctx.store.vread(rtype, rid, number) if number is not None else None
     if stored is None:
         raise NotFound(f"{rtype}/{rid} has no version '{vid}'")
     if stored.deleted:

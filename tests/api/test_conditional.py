@@ -86,3 +86,15 @@ async def test_conditional_delete(client: httpx.AsyncClient) -> None:
     nothing = await client.delete("Patient", params={"identifier": f"{MRN}|DEL"})
     assert nothing.status_code == 200
     assert "nothing was deleted" in nothing.json()["issue"][0]["diagnostics"]
+
+
+async def test_a_question_mark_inside_a_criterion_value_is_part_of_it(
+    client: httpx.AsyncClient,
+) -> None:
+    system = "http://x.org/id?src=a"
+    body = {**patient(), "identifier": [{"system": system, "value": "1"}]}
+    for criteria in (f"identifier={system}|1", f"Patient?identifier={system}|1"):
+        headers = {**FHIR_JSON, "If-None-Exist": criteria}
+        response = await client.post("Patient", json=body, headers=headers)
+        assert response.status_code in (200, 201), response.text
+    assert (await client.get("Patient", params={"identifier": f"{system}|1"})).json()["total"] == 1

@@ -112,6 +112,8 @@ async def test_meta_refusals(client: httpx.AsyncClient) -> None:
     bad = {"resourceType": "Parameters", "parameter": [{"name": "meta", "valueMeta": {"tag": "x"}}]}
     assert (await client.post(f"Patient/{pid}/$meta-add", json=bad)).status_code == 400
     assert (await client.get(f"Patient/{pid}")).json()["meta"].get("tag") is None
+    huge = "99999999999999999999999"
+    assert (await client.get(f"Patient/{pid}/_history/{huge}/$meta")).status_code == 404
 
 
 async def _record(client: httpx.AsyncClient, family: str, practitioner: str) -> str:
