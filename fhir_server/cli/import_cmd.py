@@ -87,23 +87,29 @@ async def _import(app: FhirApp, tenant: TenantId, files: list[Path], advance: An
 
     async def load(path: Path) -> None:
         async with gate:
-            for unit in read_units(path):
-                await _load_unit(app, tenant, unit, summary)
-                advance(unit.size)
+            try:
+                for unit in read_units(path):
+                    await _load_unit(app, tenant, unit, summary)
+                    advance(unit.size)
+            except Exception as exc:  # one file's surprise must not stop the others
+                summary.errors.append(f"{path}: not imported: {type(exc).__name__}: {exc}")
 
     await app.stores.start()
     try:
-        # Transactions may refer to what the other files hold: they wait for them.
+        # Transactions may refer to what the other files hold: they wait for them. Every
+        # load finishes (return_exceptions) before the stores close under them.
         transactions = [f for f in files if is_transaction_file(f)]
-        await asyncio.gather(*(load(f) for f in files if f not in transactions))
-        await asyncio.gather(*(load(f) for f in transactions))
+        await asyncio.gather(
+            *(load(f) for f in files if f not in transactions), return_exceptions=True
+        )
+        await asyncio.gather(*(load(f) for f in transactions), return_exceptions=True)
     finally:
         await app.aclose()
     return summary
 
 
 async def _load_unit(app: FhirApp, tenant: TenantId, unit: Unit, summary: Summary) -> None:
-    name = unit.path.name
+    name = str(unit.path)  # the path as given: two folders may hold files of one name
     summary.errors += [f"{name}: {problem}" for problem in unit.problems]
     entries = unit.bundle.get("entry") or []
     if not entries:

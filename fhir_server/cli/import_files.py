@@ -89,6 +89,9 @@ def read_units(path: Path) -> Iterator[Unit]:
     if not isinstance(content, dict) or not isinstance(content.get("resourceType"), str):
         yield _broken(path, size, "not a FHIR resource (no resourceType)")
         return
+    if content["resourceType"] == "Bundle" and not isinstance(content.get("entry", []), list):
+        yield _broken(path, size, "Bundle.entry is not a list")
+        return
     if content["resourceType"] == "Bundle" and content.get("type") in ("transaction", "batch"):
         entries = [_idempotent(e) for e in content.get("entry") or []]
         bundle = {**content, "entry": entries}

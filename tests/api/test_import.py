@@ -154,6 +154,31 @@ def test_import_reports_a_failed_transaction_with_its_entry(tmp_path: Path) -> N
     assert _query(tmp_path / "data", "Patient?_summary=count")[0]["total"] == 0
 
 
+def test_a_malformed_bundle_is_reported_and_the_other_files_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "broken.json").write_bytes(b'{"resourceType":"Bundle","type":"batch","entry":5}')
+    (folder / "sub" / "doctors.json").write_bytes(orjson.dumps(_practitioners()))
+    surprise = folder / "sub" / "surprise.json"
+    surprise.write_bytes(orjson.dumps(_practitioners()))
+    real_read_units = import_cmd.read_units
+
+    def read_units(path: Path) -> Any:
+        if path.name == "surprise.json":
+            raise RuntimeError("disk went away")
+        return real_read_units(path)
+
+    monkeypatch.setattr(import_cmd, "read_units", read_units)
+    result = _run(tmp_path / "data", folder)
+    assert result.exit_code == 1, result.output
+    assert "broken.json: Bundle.entry is not a list" in result.output
+    assert f"{surprise}: not imported: RuntimeError: disk went away" in result.output
+    counted = _query(tmp_path / "data", "Practitioner?_summary=count")
+    assert counted[0]["total"] == 1
+
+
 def test_an_interrupted_import_can_be_rerun(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
