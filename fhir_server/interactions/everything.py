@@ -217,7 +217,8 @@ def _bundle(
 ) -> FhirResponse:
     request = ctx.request
     path = "/".join(p for p in ("Patient", request.resource_id, "$everything") if p)
-    kept = [(k, v) for k, v in request.params if k in ("_since", "_type", "_count")]
+    # from the URL or a POSTed Parameters body alike: the next page is a GET
+    kept = [(k, str(v)) for k in ("_since", "_type", "_count") for v in values(ctx, k)]
     links = [("self", link_url(request.base_url, path, [(k, v) for k, v in request.params]))]
     if next_page is not None:
         links.append(("next", link_url(request.base_url, path, [*kept, (_PAGE_PARAM, next_page)])))

@@ -187,6 +187,38 @@ async def test_everything_pages_through_every_resource_once(client: httpx.AsyncC
     assert refused.status_code == 400 and "start" in issues(refused)[0]["diagnostics"]
 
 
+async def test_everything_by_post_keeps_its_parameters_on_every_page(
+    client: httpx.AsyncClient,
+) -> None:
+    doctor = {"resourceType": "Practitioner", "name": [{"family": "Grey"}]}
+    practitioner = (await client.post("Practitioner", json=doctor, headers=FHIR_JSON)).json()["id"]
+    pid = await _record(client, "A", practitioner)
+    parameters = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "_count", "valueInteger": 2},
+            {"name": "_type", "valueString": "Observation"},
+        ],
+    }
+    page = (await client.post(f"Patient/{pid}/$everything", json=parameters)).json()
+    seen: list[str] = []
+    while True:
+        seen += [
+            e["resource"]["id"] for e in page.get("entry", []) if e["search"]["mode"] == "match"
+        ]
+        assert all(
+            e["resource"]["resourceType"] == "Observation"
+            for e in page.get("entry", [])
+            if e["search"]["mode"] == "match"
+        )
+        url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
+        if url is None:
+            break
+        assert "_count=2" in url and "_type=Observation" in url
+        page = (await client.get(url)).json()
+    assert len(seen) == len(set(seen)) == 3
+
+
 async def test_the_capability_statement_claims_these_and_no_more(client: httpx.AsyncClient) -> None:
     statement = (await client.get("metadata")).json()
     rest = statement["rest"][0]
