@@ -13,6 +13,7 @@ at its own entries, not at the transaction's.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
@@ -72,7 +73,7 @@ def _visit(key: str, value: dict[str, Any], found: list[ReferenceHolder]) -> Non
 
 
 def rewrite(
-    holders: list[ReferenceHolder], replacements: dict[str, str]
+    holders: list[ReferenceHolder], replacements: Mapping[str, str]
 ) -> list[tuple[ReferenceHolder, str]]:
     """Replace every reference found in `replacements`; the (holder, old value) pairs let a
     retried transaction start again from what the client sent."""

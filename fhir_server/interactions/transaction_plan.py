@@ -17,6 +17,7 @@ cannot match a resource the same Bundle creates or changes.
 
 from __future__ import annotations
 
+from collections import ChainMap
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -105,7 +106,7 @@ async def _plan(ctx: Context, writes: list[BundleEntry], plan: Plan) -> None:
     for entry in writes:
         if entry.route.interaction in (Interaction.CREATE, Interaction.UPDATE):
             assert entry.resource is not None
-            await _guard(entry, resolver.apply(entry.resource, plan))
+            await _guard(entry, resolver.apply(entry.resource, plan, entry.full_url))
     for entry in writes:
         await _guard(entry, _build(ctx, entry, targets[entry.index], resolver, plan))
 
@@ -208,6 +209,15 @@ def _refuse_overlaps(writes: list[BundleEntry], targets: dict[int, _Target]) -> 
         seen[key] = entry.index
 
 
+def _rest_base(full_url: str | None) -> str | None:
+    """The service base of a RESTful absolute URL `base/Type/id`, or None."""
+    if full_url is None or "://" not in full_url:
+        return None
+    base, _, tail = full_url.rstrip("/").rpartition("/")
+    base, _, rtype = base.rpartition("/")
+    return base if is_resource_type(rtype) and tail and "://" in base else None
+
+
 class _Resolver:
     """Rewrites a resource's references: fullUrls of the Bundle, conditional references."""
 
@@ -218,11 +228,20 @@ class _Resolver:
         self._replacements = replacements
         self._deleting = deleting
 
-    async def apply(self, resource: dict[str, Any], plan: Plan) -> None:
+    async def apply(self, resource: dict[str, Any], plan: Plan, full_url: str | None) -> None:
+        """Rewrite `resource`, the resource of the entry with `full_url`."""
         holders = list(reference_holders(resource))
+        # A relative reference means the entry of that type and id under the referring
+        # entry's base (bundle.html#references): the server's own, for a urn:uuid entry.
+        base = _rest_base(full_url) or self._ctx.request.base_url
+        relative: dict[str, str] = {}
         for holder in holders:
             reference: str = holder["reference"]
             if reference in self._replacements:
+                continue
+            absolute = self._replacements.get(f"{base}/{reference}")
+            if absolute is not None and _rest_base(f"{base}/{reference}") == base:
+                relative[reference] = absolute
                 continue
             if is_placeholder(reference):
                 raise BadRequest(
@@ -230,7 +249,7 @@ class _Resolver:
                 )
             if is_conditional_reference(reference):
                 self._replacements[reference] = await self._resolve(reference)
-        plan.undo += rewrite(holders, self._replacements)
+        plan.undo += rewrite(holders, ChainMap(relative, self._replacements))
 
     async def _resolve(self, reference: str) -> str:
         rtype, _, query = reference.partition("?")
@@ -277,7 +296,7 @@ async def _build(
         if current.deleted:
             raise Gone(f"{rtype}/{resource_id} was deleted")
         resource = patched_resource(ctx, current, (entry.json_patch, entry.resource))
-        await resolver.apply(resource, plan)
+        await resolver.apply(resource, plan, entry.full_url)
         status, method = "200 OK", "PATCH"
     else:
         assert entry.resource is not None

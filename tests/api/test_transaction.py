@@ -242,6 +242,34 @@ async def test_a_conditional_update_without_a_match_never_replaces_another_resou
     assert (await client.get("Patient/kept")).json()["name"][0]["family"] == "Kept"
 
 
+async def test_relative_references_resolve_against_the_entries_base(
+    client: httpx.AsyncClient,
+) -> None:
+    """bundle.html#references: `Patient/x` in an entry means the entry `base/Patient/x`
+    under the referring entry's base (the server's own for a urn:uuid entry), and a
+    POSTed entry gets a new id, so such references must follow it."""
+    own = str(client.base_url).rstrip("/")
+    other = "http://other.example/fhir"
+    body = bundle(
+        "transaction",
+        entry("POST", "Patient", patient("Own"), full_url=f"{own}/Patient/mine"),
+        entry("POST", "Patient", patient("Other"), full_url=f"{other}/Patient/theirs"),
+        entry("POST", "Observation", observation("Patient/mine"), full_url="urn:uuid:o-1"),
+        entry(
+            "POST",
+            "Observation",
+            observation("Patient/theirs"),
+            full_url=f"{other}/Observation/o-2",
+        ),
+    )
+    response = await post_bundle(client, body, Prefer="return=representation")
+    assert response.status_code == 200, response.text
+    mine, theirs, first, second = response.json()["entry"]
+    assert first["resource"]["subject"]["reference"] == target(mine)
+    assert second["resource"]["subject"]["reference"] == target(theirs)
+    assert target(mine) != "Patient/mine" and target(theirs) != "Patient/theirs"
+
+
 async def test_a_batch_or_collection_is_not_a_transaction(client: httpx.AsyncClient) -> None:
     response = await post_bundle(client, bundle("collection", entry("POST", "Patient", patient())))
     assert response.status_code == 400
