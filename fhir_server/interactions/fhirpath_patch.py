@@ -114,6 +114,9 @@ def _add(slot: Slot, parts: dict[str, dict[str, Any]], where: str) -> None:
     value = _value(parts, element, where)
     if element.is_array:
         container.setdefault(element.name, []).append(value)
+        twin = _twin(container, element.name)
+        if twin is not None:
+            twin.append(None)  # the new item has no id or extensions of its own
     elif element.name in container:
         raise UnprocessableEntity(f"{where}: '{element.name}' already has a value; use replace")
     else:
@@ -158,13 +161,26 @@ def _list_operation(
         if index > len(items):
             raise UnprocessableEntity(f"{where}: index {index} is past the end ({len(items)})")
         items.insert(index, _value(parts, element, where))
+        twin = _twin(owner, element.name)
+        if twin is not None:
+            twin.insert(index, None)
     else:
         source = _integer(parts, "source", where)
         destination = _integer(parts, "destination", where)
         if source >= len(items) or destination >= len(items):
             raise UnprocessableEntity(f"{where}: move positions must be below {len(items)}")
         items.insert(destination, items.pop(source))
+        twin = _twin(owner, element.name)
+        if twin is not None and len(twin) > max(source, destination):
+            twin.insert(destination, twin.pop(source))  # the extensions move with the value
     owner[element.name] = items
+
+
+def _twin(owner: dict[str, Any], name: str) -> list[Any] | None:
+    """A repeating primitive's `_name` list (its items' ids and extensions, aligned item by
+    item with the values, json.html), which every change to the list must follow."""
+    twin = owner.get(f"_{name}")
+    return twin if isinstance(twin, list) else None
 
 
 def _delete(slot: Slot) -> None:

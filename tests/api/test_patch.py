@@ -141,6 +141,26 @@ async def test_fhirpath_patch(client: httpx.AsyncClient) -> None:
     assert stored["contact"] == [{"gender": "female", "name": {"family": "Kin"}}]
 
 
+async def test_fhirpath_patch_keeps_primitive_extensions_with_their_values(
+    client: httpx.AsyncClient,
+) -> None:
+    tagged = {"extension": [{"url": "http://example.org/why", "valueString": "nickname"}]}
+    name = {"family": "Chalmers", "given": ["Peter", "Jim"], "_given": [None, tagged]}
+    pid = await _patient(client, name=[name])
+    body = parameters(
+        operation("move", "Patient.name[0].given", source=1, destination=0),
+        operation("insert", "Patient.name[0].given", value={"valueString": "James"}, index=1),
+        operation(
+            "add", "Patient.name[0]", name={"valueString": "given"}, value={"valueString": "P."}
+        ),
+    )
+    response = await client.patch(f"Patient/{pid}", json=body, headers=FHIR_JSON)
+    assert response.status_code == 200, response.text
+    stored = (await client.get(f"Patient/{pid}")).json()["name"][0]
+    assert stored["given"] == ["Jim", "James", "Peter", "P."]
+    assert stored["_given"] == [tagged, None, None, None]  # the extension stays on Jim
+
+
 async def test_fhirpath_patch_errors(client: httpx.AsyncClient) -> None:
     pid = await _patient(client)
     for body, status in (
