@@ -26,14 +26,17 @@ def parse_criteria(text: str) -> list[tuple[str, str]]:
 
 
 async def find_matches(
-    ctx: Context, resource_type: str, criteria: list[tuple[str, str]]
+    ctx: Context, resource_type: str, criteria: list[tuple[str, str]], *, ignored: int = 0
 ) -> list[StoredVersion]:
-    """Up to two current resources matching `criteria` (two is enough to know "many")."""
-    options = QueryOptions(2, 2, strict=True, base_url=ctx.request.base_url)
+    """Up to two current resources matching `criteria` (two is enough to know "many"),
+    plus `ignored` more for a caller that will set that many aside (a transaction's
+    own DELETEs): two must still be left to see "many"."""
+    limit = 2 + ignored
+    options = QueryOptions(limit, limit, strict=True, base_url=ctx.request.base_url)
     plan = parse_search(resource_type, criteria, ctx.registry, options)
     if not plan.conditions:
         raise BadRequest("A conditional request needs at least one search criterion")
-    page = await ctx.store.search(replace(plan, count=2, total="none", cursor=None))
+    page = await ctx.store.search(replace(plan, count=limit, total="none", cursor=None))
     return page.matches
 
 

@@ -127,7 +127,7 @@ async def _matches(
     ctx: Context, rtype: str, criteria: list[tuple[str, str]], deleting: set[tuple[str, str]]
 ) -> list[StoredVersion]:
     """Matches as the transaction sees them: without what its DELETEs remove."""
-    found = await find_matches(ctx, rtype, criteria)
+    found = await find_matches(ctx, rtype, criteria, ignored=len(deleting))
     return [m for m in found if (m.resource_type, m.id) not in deleting]
 
 

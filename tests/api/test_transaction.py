@@ -270,6 +270,23 @@ async def test_relative_references_resolve_against_the_entries_base(
     assert target(mine) != "Patient/mine" and target(theirs) != "Patient/theirs"
 
 
+async def test_a_conditional_write_past_the_transactions_deletes_still_sees_many(
+    client: httpx.AsyncClient,
+) -> None:
+    ids = []
+    for _ in range(3):
+        created = await client.post("Patient", json=patient("Same"), headers=FHIR_JSON)
+        ids.append(created.json()["id"])
+    body = bundle(
+        "transaction",
+        entry("DELETE", f"Patient/{ids[0]}"),
+        entry("DELETE", "Patient?family=same"),  # two still match: 412, and nothing happens
+    )
+    response = await post_bundle(client, body)
+    assert response.status_code == 412, response.text
+    assert await count(client, "Patient") == 3
+
+
 async def test_a_batch_or_collection_is_not_a_transaction(client: httpx.AsyncClient) -> None:
     response = await post_bundle(client, bundle("collection", entry("POST", "Patient", patient())))
     assert response.status_code == 400

@@ -21,7 +21,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from fhir_server.search.entries import DATE_MIN
+from fhir_server.search.entries import DATE_MAX, DATE_MIN
 from fhir_server.search.plan import (
     AnyOf,
     ChainCondition,
@@ -197,7 +197,10 @@ def _low_floor(conn: sqlite3.Connection, rtype: str, param: str, match: RangeMat
         "SELECT width FROM date_widths WHERE type = ? AND param = ?", (rtype, param)
     ).fetchone()
     width = int(row[0]) if row else 0
-    # an open-ended range makes the width as wide as int64: no floor below its minimum
+    if width >= DATE_MAX:
+        # a range open at its start (low = DATE_MIN) was indexed: its width, capped at
+        # DATE_MAX, is no bound, and any floor would leave such ranges out
+        return Fragment("1 = 1")
     return Fragment("d.low >= ?", [max(int(max(floors)) - width, DATE_MIN)])
 
 

@@ -104,6 +104,10 @@ async def test_periods_open_at_either_end(client: httpx.AsyncClient) -> None:
     assert await id_set(client, "Encounter", {"date": "gt2021"}) == {"from-1960", "from-2024"}
     assert await id_set(client, "Encounter", {"date": "ap1900"}) == {"ends-2020"}
     assert await id_set(client, "Encounter", {"date": "eq2020"}) == set()
+    # a range with no start reaches back past every floor a date walk could use
+    assert await id_set(client, "Encounter", {"date": "ge2019"}) == everyone
+    assert await id_set(client, "Encounter", {"date": "gt2019-12-30"}) == everyone
+    assert await id_set(client, "Encounter", {"date": "ap2019-12"}) == {"ends-2020", "from-1960"}
 
 
 async def test_quantity_with_units_and_canonical_ucum(record: httpx.AsyncClient) -> None:
