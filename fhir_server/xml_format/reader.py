@@ -15,6 +15,7 @@ R4 definitions do not allow is refused with a 400 naming the element.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from typing import Any
@@ -70,6 +71,16 @@ def _resource(element: Any, path: str) -> dict[str, Any]:
     return data
 
 
+def _narrative(div: Any) -> str:
+    """The div as its own XHTML document: a copy keeps every namespace declared around it
+    (the FHIR default, a root's xmlns:xsi), which only the elements in it may keep, so the
+    same resource reads to the same JSON however its XML declared them."""
+    own = copy.deepcopy(div)
+    own.tail = None
+    etree.cleanup_namespaces(own)
+    return str(etree.tostring(own, encoding="unicode"))
+
+
 def _fill(data: dict[str, Any], element: Any, type_name: str, path: str) -> None:
     """Read the attributes and child elements of `element` (of `type_name`) into `data`."""
     info = type_info(type_name)
@@ -84,7 +95,9 @@ def _fill(data: dict[str, Any], element: Any, type_name: str, path: str) -> None
         name = qname.localname
         el = info.elements.get(name)
         if qname.namespace == XHTML_NS and name == "div" and el is not None:
-            data["div"] = etree.tostring(child, encoding="unicode", with_tail=False)
+            if "div" in data:  # Narrative.div is 1..1
+                raise BadRequest(f"{path}.div appears twice", (f"{path}.div",))
+            data["div"] = _narrative(child)
             continue
         if qname.namespace != FHIR_NS or el is None or _is_attribute(name, info):
             raise BadRequest(f"Unknown element '{name}' in {type_name}", (f"{path}.{name}",))

@@ -226,6 +226,12 @@ async def test_errors_are_the_same_operation_outcome_in_xml(client: httpx.AsyncC
             b'<Patient xmlns="http://hl7.org/fhir"><gender value="male"/></Patient>',
             "DOCTYPE",
         ),
+        (
+            b'<Patient xmlns="http://hl7.org/fhir"><text><status value="generated"/>'
+            b'<div xmlns="http://www.w3.org/1999/xhtml">a</div>'
+            b'<div xmlns="http://www.w3.org/1999/xhtml">b</div></text></Patient>',
+            "div appears twice",
+        ),
         (  # an external entity is never read: the parser refuses it
             b'<!DOCTYPE p [<!ENTITY x SYSTEM "file:///etc/hostname">]>'
             b'<Patient xmlns="http://hl7.org/fhir"><gender value="&x;"/></Patient>',
@@ -240,6 +246,20 @@ async def test_bad_xml_is_a_400_outcome_naming_the_problem(
     assert response.status_code == 400
     root = _xml(response)
     assert where in _value(root, "//f:issue/f:diagnostics/@value")
+
+
+async def test_a_narrative_keeps_only_its_own_namespaces(client: httpx.AsyncClient) -> None:
+    body = (
+        b'<Patient xmlns="http://hl7.org/fhir" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+        b' xmlns:foo="urn:foo"><text><status value="generated"/>'
+        b'<div xmlns="http://www.w3.org/1999/xhtml"><p>Peter</p></div></text></Patient>'
+    )
+    created = await client.post(
+        "Patient", content=body, headers={"Content-Type": XML["Content-Type"]}
+    )
+    assert created.status_code == 201, created.text
+    div = created.json()["text"]["div"]
+    assert div == '<div xmlns="http://www.w3.org/1999/xhtml"><p>Peter</p></div>'
 
 
 async def test_unsupported_media_types_are_415_and_406(client: httpx.AsyncClient) -> None:
