@@ -11,10 +11,11 @@ from urllib.parse import parse_qsl
 
 from fhir_server.errors import BadRequest, Conflict
 from fhir_server.interactions.context import Context
+from fhir_server.search.plan import SearchPlan
 from fhir_server.search.query import QueryOptions, parse_search
 from fhir_server.storage.contracts import StoredVersion
 
-__all__ = ["find_matches", "parse_criteria", "refuse_replacing"]
+__all__ = ["criteria_plan", "find_matches", "parse_criteria", "refuse_replacing"]
 
 
 def parse_criteria(text: str) -> list[tuple[str, str]]:
@@ -32,12 +33,19 @@ async def find_matches(
     plus `ignored` more for a caller that will set that many aside (a transaction's
     own DELETEs): two must still be left to see "many"."""
     limit = 2 + ignored
-    options = QueryOptions(limit, limit, strict=True, base_url=ctx.request.base_url)
+    plan = criteria_plan(ctx, resource_type, criteria)
+    page = await ctx.store.search(replace(plan, count=limit, total="none", cursor=None))
+    return page.matches
+
+
+def criteria_plan(ctx: Context, resource_type: str, criteria: list[tuple[str, str]]) -> SearchPlan:
+    """The search a conditional request's criteria stand for (strict: a typo in a name is
+    a 400, not "match everything")."""
+    options = QueryOptions(2, 2, strict=True, base_url=ctx.request.base_url)
     plan = parse_search(resource_type, criteria, ctx.registry, options)
     if not plan.conditions:
         raise BadRequest("A conditional request needs at least one search criterion")
-    page = await ctx.store.search(replace(plan, count=limit, total="none", cursor=None))
-    return page.matches
+    return plan
 
 
 def refuse_replacing(rtype: str, resource_id: str, current: StoredVersion | None) -> None:

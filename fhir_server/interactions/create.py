@@ -6,13 +6,15 @@ lastUpdated. `If-None-Exist` makes the create conditional on no match.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fhir_server.errors import BadRequest, PreconditionFailed
 from fhir_server.exchange import FhirResponse
-from fhir_server.interactions.conditional import find_matches, parse_criteria
+from fhir_server.interactions.conditional import criteria_plan, find_matches, parse_criteria
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.responses import resource_response
 from fhir_server.interactions.writes import new_id, prepare_put, validate_body
-from fhir_server.storage.contracts import StoredVersion
+from fhir_server.storage.contracts import StoredVersion, VersionConflict
 
 __all__ = ["create"]
 
@@ -25,18 +27,44 @@ async def create(ctx: Context) -> FhirResponse:
         raise BadRequest("create needs a resource in the body")
     validate_body(ctx, request.body, rtype)
     if_none_exist = request.header("if-none-exist")
-    if if_none_exist:
-        matches = await find_matches(ctx, rtype, parse_criteria(if_none_exist))
-        if len(matches) > 1:
-            raise PreconditionFailed(
-                "If-None-Exist matched more than one resource; the criteria are not selective"
-            )
-        if matches:
-            return resource_response(request, matches[0], status=200, location=True)
-    resource_id = new_id()
-    op, _ = prepare_put(
-        ctx, request.body, resource_type=rtype, resource_id=resource_id, current=None, method="POST"
+    criteria = parse_criteria(if_none_exist) if if_none_exist else None
+    for _ in range(_ATTEMPTS):
+        if criteria is not None:
+            existing = await _the_match(ctx, rtype, criteria)
+            if existing is not None:
+                return resource_response(request, existing, status=200, location=True)
+        resource_id = new_id()
+        op, _ = prepare_put(
+            ctx,
+            request.body,
+            resource_type=rtype,
+            resource_id=resource_id,
+            current=None,
+            method="POST",
+        )
+        if criteria is not None:  # checked again where the write is serialized (WriteOp)
+            op = replace(op, unless_matched=criteria_plan(ctx, rtype, criteria))
+        try:
+            await ctx.store.commit([op])
+        except VersionConflict:
+            continue  # a racing conditional create made the match first: answer with it
+        stored = StoredVersion(rtype, resource_id, op.version, op.last_updated_us, "POST", op.body)
+        return resource_response(request, stored, status=201, location=True)
+    raise PreconditionFailed(
+        f"{rtype} matching If-None-Exist is being changed by others; try again"
     )
-    await ctx.store.commit([op])
-    stored = StoredVersion(rtype, resource_id, op.version, op.last_updated_us, "POST", op.body)
-    return resource_response(request, stored, status=201, location=True)
+
+
+# Conditional creates that lose a race read again; a match then answers them.
+_ATTEMPTS = 3
+
+
+async def _the_match(
+    ctx: Context, rtype: str, criteria: list[tuple[str, str]]
+) -> StoredVersion | None:
+    matches = await find_matches(ctx, rtype, criteria)
+    if len(matches) > 1:
+        raise PreconditionFailed(
+            "If-None-Exist matched more than one resource; the criteria are not selective"
+        )
+    return matches[0] if matches else None

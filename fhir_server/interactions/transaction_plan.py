@@ -18,14 +18,19 @@ cannot match a resource the same Bundle creates or changes.
 from __future__ import annotations
 
 from collections import ChainMap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fhir_server.errors import BadRequest, FhirError, Gone, NotFound, PreconditionFailed
 from fhir_server.exchange import Interaction
 from fhir_server.interactions.bundle_entries import BundleEntry, at_entry, phase_of
-from fhir_server.interactions.conditional import find_matches, parse_criteria, refuse_replacing
+from fhir_server.interactions.conditional import (
+    criteria_plan,
+    find_matches,
+    parse_criteria,
+    refuse_replacing,
+)
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.patch import patched_resource
 from fhir_server.interactions.references import (
@@ -40,6 +45,7 @@ from fhir_server.interactions.update import parse_if_match
 from fhir_server.interactions.writes import new_id, prepare_delete, prepare_put
 from fhir_server.resource_types import is_resource_type
 from fhir_server.routing import check_id
+from fhir_server.search.plan import SearchPlan
 from fhir_server.search.query import CONTROL_PARAMS
 from fhir_server.storage.contracts import StoredVersion, WriteOp
 
@@ -75,6 +81,7 @@ class _Target:
     resource_type: str
     id: str | None  # None: nothing to change (conditional delete without a match)
     existing: StoredVersion | None = None  # the match of a conditional create
+    unless_matched: SearchPlan | None = None  # a conditional create's criteria (WriteOp)
 
 
 async def plan_transaction(ctx: Context, entries: list[BundleEntry]) -> Plan:
@@ -152,9 +159,11 @@ async def _target(ctx: Context, entry: BundleEntry, deleting: set[tuple[str, str
     if interaction is Interaction.CREATE:
         criteria = entry.headers.get("if-none-exist")
         if criteria:
-            found = await _one_match(ctx, rtype, parse_criteria(criteria), "ifNoneExist", deleting)
+            parsed = parse_criteria(criteria)
+            found = await _one_match(ctx, rtype, parsed, "ifNoneExist", deleting)
             if found is not None:
                 return _Target(rtype, found.id, existing=found)
+            return _Target(rtype, new_id(), unless_matched=criteria_plan(ctx, rtype, parsed))
         return _Target(rtype, new_id())
     if not entry.is_conditional:
         resource_id = entry.route.resource_id
@@ -307,6 +316,8 @@ async def _build(
     op, _ = prepare_put(
         ctx, resource, resource_type=rtype, resource_id=resource_id, current=current, method=method
     )
+    if target.unless_matched is not None:  # a racing create's match: the transaction replans
+        op = replace(op, unless_matched=target.unless_matched)
     _add(plan, entry, op, status)
 
 

@@ -70,6 +70,11 @@ class WriteOp:
     body: bytes | None
     index: Sequence[IndexEntry] = ()
     in_place: bool = False
+    # A conditional create's criteria: the op is refused (VersionConflict, current version
+    # 0) if a current resource matches them when it is applied. SQLite checks inside the
+    # serialized write, so two racing conditional creates make one resource; MongoDB
+    # checks just before writing (concurrent transactions there take no predicate lock).
+    unless_matched: SearchPlan | None = None
 
 
 class InvalidCursor(ValueError):

@@ -80,3 +80,25 @@ def test_concurrent_updates_without_if_match_are_all_kept(server: ServerProcess)
         history = http.get("Patient/busy/_history", params={"_count": 50}).json()
     families = {e["resource"]["name"][0]["family"] for e in history["entry"]}
     assert families == {"V1", *(f"W{n}" for n in range(12))}
+
+
+def test_racing_conditional_creates_make_one_resource(server: ServerProcess) -> None:
+    """Partners deduplicate by conditional create: eight at once, over two worker
+    processes, must leave one Patient (the check runs under the database's write lock)."""
+    mrn = "http://hospital.example/mrn|RACE-1"
+
+    def attempt(n: int) -> tuple[int, str]:
+        with httpx.Client(base_url=server.base + "/", timeout=10) as http:
+            response = http.post(
+                "Patient",
+                json=patient(f"Racer{n}", mrn="RACE-1"),
+                headers={**FHIR_JSON, "If-None-Exist": f"identifier={mrn}"},
+            )
+            return response.status_code, response.json()["id"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(attempt, range(8)))
+    assert sorted(status for status, _ in results) == [200] * 7 + [201]
+    assert len({rid for _, rid in results}) == 1
+    with httpx.Client(base_url=server.base + "/", timeout=10) as http:
+        assert http.get("Patient", params={"identifier": mrn}).json()["total"] == 1

@@ -8,6 +8,7 @@ documents. Reads skip the `idx` array: it is for the server's indexes, not for c
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.read_concern import ReadConcern
@@ -21,6 +22,7 @@ from fhir_server.storage.contracts import (
     SearchPage,
     StoredVersion,
     TransactionsUnsupported,
+    VersionConflict,
     WriteOp,
 )
 from fhir_server.storage.mongo.backend import MongoBackend
@@ -85,6 +87,7 @@ class MongoResourceStore:
             raise TransactionsUnsupported(
                 "This MongoDB server is standalone: it cannot apply several writes atomically"
             )
+        await self._refuse_matched(ops)
         positions = await allocate_positions(self._cols.counters, self._tenant, len(ops))
         if not self._backend.transactions:
             await apply_ops(self._cols, self._tenant, ops, positions, None)
@@ -99,6 +102,18 @@ class MongoResourceStore:
             await session.with_transaction(
                 in_transaction, read_concern=_SNAPSHOT, write_concern=_MAJORITY
             )
+
+    async def _refuse_matched(self, ops: Sequence[WriteOp]) -> None:
+        """A conditional create whose criteria match, by now, a resource that this commit
+        does not delete is refused. Checked before writing, not under a lock (WriteOp)."""
+        deleted = {(op.resource_type, op.id) for op in ops if op.body is None}
+        for index, op in enumerate(ops):
+            if op.unless_matched is None:
+                continue
+            plan = replace(op.unless_matched, count=1 + len(deleted), total="none", cursor=None)
+            found = await self.search(replace(plan, sort=()))
+            if any((m.resource_type, m.id) not in deleted for m in found.matches):
+                raise VersionConflict(index, 0)
 
     async def history(self, query: HistoryQuery) -> HistoryPage:
         await self._backend.ready()

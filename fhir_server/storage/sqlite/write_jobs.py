@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import replace
 
+from fhir_server.search.plan import SearchPlan
 from fhir_server.storage.contracts import VersionConflict, WriteOp
 from fhir_server.storage.sqlite.index_rows import (
     KnownWidths,
@@ -16,6 +18,7 @@ from fhir_server.storage.sqlite.index_rows import (
     delete_index_rows,
     insert_index_rows,
 )
+from fhir_server.storage.sqlite.search_page import search_page
 
 __all__ = ["apply_ops", "forget_widths", "replace_index", "write_setting"]
 
@@ -48,6 +51,13 @@ def apply_ops(
         _apply_op(conn, index, op, prepared, widths)
 
 
+def _matched(conn: sqlite3.Connection, plan: SearchPlan) -> bool:
+    """Whether a current resource matches `plan`, as this transaction sees the database
+    (the writes of the jobs before it in the group included)."""
+    page = search_page(conn, replace(plan, count=1, total="none", cursor=None, sort=()))
+    return bool(page.matches)
+
+
 def _apply_op(
     conn: sqlite3.Connection,
     index: int,
@@ -65,6 +75,9 @@ def _apply_op(
         _replace_in_place(conn, index, op, prepared, pk, current)
         return
     if current != op.expected_version:
+        raise VersionConflict(index, current)
+    if op.unless_matched is not None and _matched(conn, op.unless_matched):
+        # under the write lock: a racing conditional create committed first
         raise VersionConflict(index, current)
     deleted = op.body is None
     if pk is not None:
