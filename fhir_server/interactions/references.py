@@ -6,6 +6,12 @@ new `Type/id`; a conditional reference (`Patient?identifier=sys|val`) becomes th
 resource it matches. A reference is any `reference` string of an object, wherever it sits:
 in an element, an extension's `valueReference`, or a contained resource.
 
+The same page asks for a placeholder to be replaced in "elements of type uri, url, oid,
+uuid, and <a href=> & <img src=> in the narrative" too (an Attachment.url naming the
+Binary the transaction creates): `placeholder_slots` finds those, typed by the R4
+StructureDefinitions, so an Identifier.value (a string) that happens to read `urn:uuid:...`
+is left as it is.
+
 A nested Bundle (a document stored by the transaction) is left alone: its references point
 at its own entries, not at the transaction's.
 """
@@ -16,13 +22,18 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from fhir_server.validation.structure import PRIMITIVE, RESOURCE, TypeDef, load_structure
+
 __all__ = [
     "ReferenceHolder",
+    "Undo",
     "is_conditional_reference",
     "is_placeholder",
+    "placeholder_slots",
     "reference_holders",
     "restore",
     "rewrite",
+    "rewrite_slots",
 ]
 
 ReferenceHolder = dict[str, Any]
@@ -72,21 +83,83 @@ def _visit(key: str, value: dict[str, Any], found: list[ReferenceHolder]) -> Non
     _walk(value, found)
 
 
-def rewrite(
-    holders: list[ReferenceHolder], replacements: Mapping[str, str]
-) -> list[tuple[ReferenceHolder, str]]:
-    """Replace every reference found in `replacements`; the (holder, old value) pairs let a
-    retried transaction start again from what the client sent."""
-    undo = []
+Undo = list[tuple[Any, Any, str]]
+"""(container, key, old value) of every rewrite, so a retried transaction starts again
+from what the client sent."""
+
+
+def rewrite(holders: list[ReferenceHolder], replacements: Mapping[str, str]) -> Undo:
+    """Replace every reference found in `replacements`."""
+    undo: Undo = []
     for holder in holders:
         old = holder["reference"]
         new = replacements.get(old)
         if new is not None and new != old:
             holder["reference"] = new
-            undo.append((holder, old))
+            undo.append((holder, "reference", old))
     return undo
 
 
-def restore(undo: list[tuple[ReferenceHolder, str]]) -> None:
-    for holder, old in reversed(undo):
-        holder["reference"] = old
+def restore(undo: Undo) -> None:
+    for container, key, old in reversed(undo):
+        container[key] = old
+
+
+# R4 primitive types whose values are URIs (the ones http.html#trules names).
+_URI_TYPES = frozenset({"uri", "url", "canonical", "oid", "uuid"})
+_NARRATIVE_LINK = re.compile(r"""(\s(?:href|src)\s*=\s*)(["'])(urn:(?:uuid|oid):[^"']+)\2""")
+
+
+def placeholder_slots(resource: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """(container, key) of every uri-typed value holding a `urn:uuid:`/`urn:oid:`
+    placeholder, and of every narrative div linking to one, in document order."""
+    found: list[tuple[Any, Any]] = []
+    types = load_structure().types
+    rtype = resource.get("resourceType")
+    if isinstance(rtype, str) and rtype != "Bundle" and rtype in types:
+        _slots(resource, types[rtype], types, found)
+    return found
+
+
+def _slots(
+    node: dict[str, Any], tdef: TypeDef, types: Mapping[str, TypeDef], found: list[tuple[Any, Any]]
+) -> None:
+    for key, value in node.items():
+        el = tdef.elements.get(key)
+        if el is None:
+            continue
+        items = value if type(value) is list else [value]
+        container = value if type(value) is list else node
+        for position, item in enumerate(items):
+            slot = position if type(value) is list else key
+            if el.kind == PRIMITIVE:
+                placeholder = type(item) is str and is_placeholder(item)
+                if (placeholder and el.type in _URI_TYPES) or (
+                    el.type == "xhtml" and type(item) is str and "urn:" in item
+                ):
+                    found.append((container, slot))
+            elif type(item) is dict:
+                kind = item.get("resourceType") if el.kind == RESOURCE else el.type
+                if isinstance(kind, str) and kind != "Bundle" and kind in types:
+                    _slots(item, types[kind], types, found)
+
+
+def rewrite_slots(slots: list[tuple[Any, Any]], replacements: Mapping[str, str]) -> Undo:
+    """Replace the placeholders of `slots` found in `replacements` (in a narrative, the
+    links naming them)."""
+    undo: Undo = []
+    for container, key in slots:
+        old = container[key]
+        if is_placeholder(old):
+            new = replacements.get(old, old)
+        else:  # a narrative div
+
+            def link(match: re.Match[str]) -> str:
+                target = replacements.get(match.group(3), match.group(3))
+                return f"{match.group(1)}{match.group(2)}{target}{match.group(2)}"
+
+            new = _NARRATIVE_LINK.sub(link, old)
+        if new != old:
+            container[key] = new
+            undo.append((container, key, old))
+    return undo

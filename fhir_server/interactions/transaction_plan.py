@@ -34,12 +34,14 @@ from fhir_server.interactions.conditional import (
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.patch import patched_resource
 from fhir_server.interactions.references import (
-    ReferenceHolder,
+    Undo,
     is_conditional_reference,
     is_placeholder,
+    placeholder_slots,
     reference_holders,
     restore,
     rewrite,
+    rewrite_slots,
 )
 from fhir_server.interactions.update import parse_if_match
 from fhir_server.interactions.writes import new_id, prepare_delete, prepare_put
@@ -68,7 +70,7 @@ class Plan:
     ops: list[WriteOp] = field(default_factory=list)
     op_entries: list[BundleEntry] = field(default_factory=list)
     results: dict[int, EntryResult] = field(default_factory=dict)
-    undo: list[tuple[ReferenceHolder, str]] = field(default_factory=list)
+    undo: Undo = field(default_factory=list)
 
     def discard(self) -> None:
         """Put back every reference the plan rewrote (before a retry)."""
@@ -259,6 +261,7 @@ class _Resolver:
             if is_conditional_reference(reference):
                 self._replacements[reference] = await self._resolve(reference)
         plan.undo += rewrite(holders, ChainMap(relative, self._replacements))
+        plan.undo += rewrite_slots(placeholder_slots(resource), self._replacements)
 
     async def _resolve(self, reference: str) -> str:
         rtype, _, query = reference.partition("?")

@@ -287,6 +287,35 @@ async def test_a_conditional_write_past_the_transactions_deletes_still_sees_many
     assert await count(client, "Patient") == 3
 
 
+async def test_placeholders_in_uri_elements_and_narrative_links_are_replaced(
+    client: httpx.AsyncClient,
+) -> None:
+    """http.html#trules: a fullUrl is replaced in references, in elements of type uri, url,
+    oid and uuid, and in the narrative's href and src; a string is left alone."""
+    binary = {"resourceType": "Binary", "contentType": "text/plain", "data": "aGk="}
+    div = '<div xmlns="http://www.w3.org/1999/xhtml"><a href="urn:uuid:b-1">the note</a></div>'
+    document = {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "text": {"status": "generated", "div": div},
+        "identifier": [{"system": "urn:ietf:rfc:3986", "value": "urn:uuid:b-1"}],
+        "content": [{"attachment": {"contentType": "text/plain", "url": "urn:uuid:b-1"}}],
+    }
+    body = bundle(
+        "transaction",
+        entry("POST", "Binary", binary, full_url="urn:uuid:b-1"),
+        entry("POST", "DocumentReference", document, full_url="urn:uuid:d-1"),
+    )
+    response = await post_bundle(client, body, Prefer="return=representation")
+    assert response.status_code == 200, response.text
+    stored_binary, stored = response.json()["entry"]
+    location = target(stored_binary)
+    assert location.startswith("Binary/")
+    assert stored["resource"]["content"][0]["attachment"]["url"] == location
+    assert f'href="{location}"' in stored["resource"]["text"]["div"]
+    assert stored["resource"]["identifier"][0]["value"] == "urn:uuid:b-1"  # a string
+
+
 async def test_a_batch_or_collection_is_not_a_transaction(client: httpx.AsyncClient) -> None:
     response = await post_bundle(client, bundle("collection", entry("POST", "Patient", patient())))
     assert response.status_code == 400
