@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from fhir_server.errors import FhirError
+from fhir_server.resource_json import dump, load_json
 from fhir_server.xml_format import parse_xml, render_xml
 
 __all__ = [
@@ -87,7 +88,7 @@ def parse_body(body: bytes, content_type: str | None) -> Content | None:
     if is_xml(content_type) or (not media_type(content_type) and body.lstrip()[:1] == b"<"):
         return _parse_xml(body)
     try:
-        return Content(orjson.loads(body))
+        return Content(load_json(body))
     except orjson.JSONDecodeError as exc:
         if body.lstrip()[:1] == b"<":
             return _parse_xml(body)
@@ -126,4 +127,4 @@ def serialize(data: Any, mime: str | None) -> bytes:
             return render_xml(data)
         except FhirError as exc:
             raise BodyError(f"cannot render the resource as XML: {exc.diagnostics}") from exc
-    return orjson.dumps(data)
+    return dump(data)

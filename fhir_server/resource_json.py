@@ -60,7 +60,10 @@ def load_json(raw: bytes | str) -> Any:
     value = orjson.loads(raw)
     data = raw.encode() if isinstance(raw, str) else raw
     if _INEXACT.search(data):
-        value = json.loads(data, parse_float=JsonDecimal, parse_int=_integer)
+        try:
+            value = json.loads(data, parse_float=JsonDecimal, parse_int=_integer)
+        except RecursionError:  # json recurses; orjson stopped at 1,024 levels above
+            raise orjson.JSONDecodeError("nested too deeply", data.decode(), 0) from None
     return value
 
 

@@ -113,10 +113,12 @@ def _add(slot: Slot, parts: dict[str, dict[str, Any]], where: str) -> None:
     element = _named_element(type_def.name, element_def(type_def, name), parts, where)
     value = _value(parts, element, where)
     if element.is_array:
-        container.setdefault(element.name, []).append(value)
+        values = container.setdefault(element.name, [])
         twin = _twin(container, element.name)
         if twin is not None:
+            values.extend([None] * (len(twin) - len(values)))  # items of extensions alone
             twin.append(None)  # the new item has no id or extensions of its own
+        values.append(value)
     elif element.name in container:
         raise UnprocessableEntity(f"{where}: '{element.name}' already has a value; use replace")
     else:

@@ -88,8 +88,11 @@ async def _write(
 ) -> FhirResponse:
     for _ in range(_MAX_RETRIES):
         current = await ctx.store.read(rtype, resource_id)
-        if create_only:
-            refuse_replacing(rtype, resource_id, current)
+        if create_only and current is not None and not current.deleted:
+            # a racing conditional update may have just created it, matching the criteria
+            found_id, create_only = await _conditional_target(ctx, rtype, resource_id)
+            if create_only or found_id != resource_id:
+                refuse_replacing(rtype, resource_id, current)
         if expected is not None and (current is None or current.version != expected):
             raise PreconditionFailed(
                 f"If-Match names version {expected}, but the current version of "

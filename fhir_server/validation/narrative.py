@@ -7,6 +7,7 @@ other systems, so a hostile `div` must never be accepted.
 
 from __future__ import annotations
 
+from typing import Any
 from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
@@ -63,6 +64,8 @@ def check_xhtml(text: str) -> str | None:
         return "a narrative may not declare a DOCTYPE or entities"
     except (ParseError, ValueError) as exc:
         return f"not well-formed XHTML: {_short(exc)}"
+    if _deeper_than(root, MAX_DEPTH):
+        return f"the narrative nests elements deeper than {MAX_DEPTH} levels"
     if root.tag != f"{_XHTML_TAG}div":
         return "the narrative must be a <div> in the XHTML namespace (http://www.w3.org/1999/xhtml)"
     for element in root.iter():  # comments and processing instructions are not kept
@@ -81,6 +84,21 @@ def check_xhtml(text: str) -> str | None:
             if local in _URL_ATTRIBUTES and scheme.startswith(("javascript:", "vbscript:")):
                 return f"a script link in '{local}' is not allowed in a narrative (txt-1)"
     return None
+
+
+# Deeper than any real narrative, and than the XML writer's parser allows (a deeper div
+# could be stored but never answered in XML).
+MAX_DEPTH = 200
+
+
+def _deeper_than(root: Any, limit: int) -> bool:
+    stack = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in element)
+    return False
 
 
 def _short(exc: Exception) -> str:

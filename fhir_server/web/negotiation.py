@@ -64,8 +64,8 @@ def response_media_type(format_param: str | None, accept: str | None) -> str:
     """The media type to answer in, or NotAcceptable."""
     if format_param is not None:
         # in a query string a `+` is a space: `_format=application/fhir+json` arrives so
-        name, *parts = format_param.replace(" ", "+").split(";")
-        media = _FORMAT_ALIASES.get(name.strip().lower())
+        name, *parts = format_param.split(";")
+        media = _FORMAT_ALIASES.get(name.strip().lower().replace(" ", "+"))
         if media is None or _other_fhir_version(_parameters(parts)):
             raise NotAcceptable(
                 f"_format '{format_param[:60]}' is not supported; use json or xml (FHIR 4.0)"
@@ -140,7 +140,7 @@ def _check_body_media(content_type: str | None) -> None:
     charset = parameters.get("charset", "utf-8").lower()
     if (
         (media not in _JSON_BODIES and media not in _XML_BODIES)
-        or charset not in ("utf-8", "utf8")
+        or charset not in ("utf-8", "utf8", "us-ascii")  # ASCII is UTF-8 too
         or _other_fhir_version(parameters)
     ):
         raise UnsupportedMediaType(

@@ -166,3 +166,10 @@ async def test_a_primitive_with_an_id_and_a_value_or_extension_is_kept(
             "Patient", json={"resourceType": "Patient", **extra}, headers=FHIR_JSON
         )
         assert response.status_code == 201, response.text
+
+
+async def test_deep_nesting_with_a_decimal_is_400(client: httpx.AsyncClient) -> None:
+    # decimals are parsed a second time, by a parser that recurses
+    body = b'{"resourceType":"Patient","x":' + b"[" * 990 + b"1.5" + b"]" * 990 + b"}"
+    response = await client.post("Patient", content=body, headers=FHIR_JSON)
+    assert "not valid JSON" in _outcome(response, 400)["issue"][0]["diagnostics"]

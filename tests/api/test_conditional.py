@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from tests.api.resources import FHIR_JSON, patient
@@ -98,3 +100,12 @@ async def test_a_question_mark_inside_a_criterion_value_is_part_of_it(
         response = await client.post("Patient", json=body, headers=headers)
         assert response.status_code in (200, 201), response.text
     assert (await client.get("Patient", params={"identifier": f"{system}|1"})).json()["total"] == 1
+
+
+async def test_identical_conditional_updates_at_once_all_land(client: httpx.AsyncClient) -> None:
+    body = {**patient("Same", mrn="AT-ONCE"), "id": "at-once"}
+    params = {"identifier": f"{MRN}|AT-ONCE"}
+    responses = await asyncio.gather(
+        *(client.put("Patient", params=params, json=body, headers=FHIR_JSON) for _ in range(4))
+    )
+    assert sorted(r.status_code for r in responses) == [200, 200, 200, 201]

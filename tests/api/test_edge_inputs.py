@@ -117,6 +117,7 @@ async def test_an_encoded_slash_stays_inside_the_id(client: httpx.AsyncClient) -
         '<div xmlns="http://www.w3.org/1999/xhtml"><script>alert(1)</script></div>',
         '<div xmlns="http://www.w3.org/1999/xhtml"><img src="x" onerror="alert(1)"/></div>',
         '<div xmlns="http://www.w3.org/1999/xhtml"><a href="javascript:alert(1)">x</a></div>',
+        '<div xmlns="http://www.w3.org/1999/xhtml">' + "<b>" * 300 + "x" + "</b>" * 300 + "</div>",
     ],
 )
 async def test_hostile_or_broken_narrative_is_refused(client: httpx.AsyncClient, div: str) -> None:

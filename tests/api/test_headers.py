@@ -68,6 +68,8 @@ async def test_unsupported_accept_is_406_and_format_wins(client: httpx.AsyncClie
     for form, expected in (("application/fhir+json", "json"), ("application/fhir+xml", "xml")):
         literal = await client.get(f"Patient/{pid}?_format={form}")
         assert literal.status_code == 200 and expected in literal.headers["content-type"]
+    versioned = await client.get(f"Patient/{pid}?_format=application/fhir+json;%20fhirVersion=3.0")
+    assert versioned.status_code == 406
     other_version = {"Accept": "application/fhir+json; fhirVersion=3.0"}
     assert (await client.get(f"Patient/{pid}", headers=other_version)).status_code == 406
 

@@ -159,6 +159,17 @@ async def test_fhirpath_patch_keeps_primitive_extensions_with_their_values(
     stored = (await client.get(f"Patient/{pid}")).json()["name"][0]
     assert stored["given"] == ["Jim", "James", "Peter", "P."]
     assert stored["_given"] == [tagged, None, None, None]  # the extension stays on Jim
+    # values absent, extensions only: the new value goes after them
+    pid = await _patient(client, name=[{"family": "X", "_given": [tagged]}])
+    add = parameters(
+        operation(
+            "add", "Patient.name[0]", name={"valueString": "given"}, value={"valueString": "Ann"}
+        )
+    )
+    response = await client.patch(f"Patient/{pid}", json=add, headers=FHIR_JSON)
+    assert response.status_code == 200, response.text
+    stored = (await client.get(f"Patient/{pid}")).json()["name"][0]
+    assert (stored["given"], stored["_given"]) == ([None, "Ann"], [tagged, None])
 
 
 async def test_fhirpath_patch_errors(client: httpx.AsyncClient) -> None:

@@ -316,6 +316,21 @@ async def test_placeholders_in_uri_elements_and_narrative_links_are_replaced(
     assert stored["resource"]["identifier"][0]["value"] == "urn:uuid:b-1"  # a string
 
 
+async def test_a_transactions_own_creates_do_not_trip_its_conditional_creates(
+    client: httpx.AsyncClient,
+) -> None:
+    # criteria see the database as it was before the transaction, on every backend
+    mrn = "http://hospital.example/mrn"
+    body = bundle(
+        "transaction",
+        entry("POST", "Patient", patient("Plain", mrn="TX-1")),
+        entry("POST", "Patient", patient("Twin", mrn="TX-1"), ifNoneExist=f"identifier={mrn}|TX-1"),
+    )
+    response = await post_bundle(client, body)
+    assert response.status_code == 200, response.text
+    assert [e["response"]["status"] for e in response.json()["entry"]] == ["201 Created"] * 2
+
+
 async def test_a_batch_or_collection_is_not_a_transaction(client: httpx.AsyncClient) -> None:
     response = await post_bundle(client, bundle("collection", entry("POST", "Patient", patient())))
     assert response.status_code == 400

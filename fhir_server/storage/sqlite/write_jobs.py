@@ -10,7 +10,6 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
 
-from fhir_server.search.plan import SearchPlan
 from fhir_server.storage.contracts import VersionConflict, WriteOp
 from fhir_server.storage.sqlite.index_rows import (
     KnownWidths,
@@ -46,16 +45,25 @@ def apply_ops(
 ) -> None:
     """Apply each op as a compare-and-swap; runs inside the writer's transaction.
     `indexes[i]` holds the index rows of `ops[i]` (`prepare_index` of its entries)."""
+    _refuse_matched(conn, ops)
     widths = _known_widths(path)
     for index, (op, prepared) in enumerate(zip(ops, indexes, strict=True)):
         _apply_op(conn, index, op, prepared, widths)
 
 
-def _matched(conn: sqlite3.Connection, plan: SearchPlan) -> bool:
-    """Whether a current resource matches `plan`, as this transaction sees the database
-    (the writes of the jobs before it in the group included)."""
-    page = search_page(conn, replace(plan, count=1, total="none", cursor=None, sort=()))
-    return bool(page.matches)
+def _refuse_matched(conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> None:
+    """A conditional create whose criteria now match a current resource that this job
+    does not delete is refused: checked under the write lock (a racing conditional create
+    committed first), before any op of the job is applied (a transaction's criteria see
+    the database as it was before it, so its own creates cannot conflict with them)."""
+    deleted = {(op.resource_type, op.id) for op in ops if op.body is None}
+    for index, op in enumerate(ops):
+        if op.unless_matched is None:
+            continue
+        plan = replace(op.unless_matched, count=1 + len(deleted), total="none", cursor=None)
+        found = search_page(conn, replace(plan, sort=())).matches
+        if any((m.resource_type, m.id) not in deleted for m in found):
+            raise VersionConflict(index, 0)
 
 
 def _apply_op(
@@ -75,9 +83,6 @@ def _apply_op(
         _replace_in_place(conn, index, op, prepared, pk, current)
         return
     if current != op.expected_version:
-        raise VersionConflict(index, current)
-    if op.unless_matched is not None and _matched(conn, op.unless_matched):
-        # under the write lock: a racing conditional create committed first
         raise VersionConflict(index, current)
     deleted = op.body is None
     if pk is not None:
