@@ -15,7 +15,13 @@ from fhir_server.search.plan import SearchPlan
 from fhir_server.search.query import QueryOptions, parse_search
 from fhir_server.storage.contracts import StoredVersion
 
-__all__ = ["criteria_plan", "find_matches", "parse_criteria", "refuse_replacing"]
+__all__ = [
+    "criteria_plan",
+    "find_matches",
+    "parse_criteria",
+    "plan_matches",
+    "refuse_replacing",
+]
 
 
 def parse_criteria(text: str) -> list[tuple[str, str]]:
@@ -32,8 +38,12 @@ async def find_matches(
     """Up to two current resources matching `criteria` (two is enough to know "many"),
     plus `ignored` more for a caller that will set that many aside (a transaction's
     own DELETEs): two must still be left to see "many"."""
+    return await plan_matches(ctx, criteria_plan(ctx, resource_type, criteria), ignored=ignored)
+
+
+async def plan_matches(ctx: Context, plan: SearchPlan, *, ignored: int = 0) -> list[StoredVersion]:
+    """`find_matches` for criteria already parsed by `criteria_plan`."""
     limit = 2 + ignored
-    plan = criteria_plan(ctx, resource_type, criteria)
     page = await ctx.store.search(replace(plan, count=limit, total="none", cursor=None))
     return page.matches
 

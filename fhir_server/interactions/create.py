@@ -10,10 +10,11 @@ from dataclasses import replace
 
 from fhir_server.errors import BadRequest, PreconditionFailed
 from fhir_server.exchange import FhirResponse
-from fhir_server.interactions.conditional import criteria_plan, find_matches, parse_criteria
+from fhir_server.interactions.conditional import criteria_plan, parse_criteria, plan_matches
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.responses import resource_response
 from fhir_server.interactions.writes import new_id, prepare_put, validate_body
+from fhir_server.search.plan import SearchPlan
 from fhir_server.storage.contracts import StoredVersion, VersionConflict
 
 __all__ = ["create"]
@@ -27,10 +28,10 @@ async def create(ctx: Context) -> FhirResponse:
         raise BadRequest("create needs a resource in the body")
     validate_body(ctx, request.body, rtype)
     if_none_exist = request.header("if-none-exist")
-    criteria = parse_criteria(if_none_exist) if if_none_exist else None
+    criteria = criteria_plan(ctx, rtype, parse_criteria(if_none_exist)) if if_none_exist else None
     for _ in range(_ATTEMPTS):
         if criteria is not None:
-            existing = await _the_match(ctx, rtype, criteria)
+            existing = await _the_match(ctx, criteria)
             if existing is not None:
                 return resource_response(request, existing, status=200, location=True)
         resource_id = new_id()
@@ -43,7 +44,7 @@ async def create(ctx: Context) -> FhirResponse:
             method="POST",
         )
         if criteria is not None:  # checked again where the write is serialized (WriteOp)
-            op = replace(op, unless_matched=criteria_plan(ctx, rtype, criteria))
+            op = replace(op, unless_matched=criteria)
         try:
             await ctx.store.commit([op])
         except VersionConflict:
@@ -59,10 +60,8 @@ async def create(ctx: Context) -> FhirResponse:
 _ATTEMPTS = 3
 
 
-async def _the_match(
-    ctx: Context, rtype: str, criteria: list[tuple[str, str]]
-) -> StoredVersion | None:
-    matches = await find_matches(ctx, rtype, criteria)
+async def _the_match(ctx: Context, criteria: SearchPlan) -> StoredVersion | None:
+    matches = await plan_matches(ctx, criteria)
     if len(matches) > 1:
         raise PreconditionFailed(
             "If-None-Exist matched more than one resource; the criteria are not selective"

@@ -17,7 +17,6 @@ from fhir_server.search.plan import (
     HasCondition,
     ReferenceCondition,
     SearchPlan,
-    TokenCondition,
     UriCondition,
 )
 from fhir_server.storage.contracts import InvalidCursor, SearchPage
@@ -33,7 +32,7 @@ from fhir_server.storage.sqlite.search_walks import (
     type_filter,
 )
 from fhir_server.storage.sqlite.sql import Fragment, all_of
-from fhir_server.storage.sqlite.token_counts import counted_matches
+from fhir_server.storage.sqlite.token_counts import kept_count
 
 __all__ = ["explain", "search_page"]
 
@@ -118,13 +117,9 @@ def _total(conn: sqlite3.Connection, plan: SearchPlan, walk: Walk) -> int | None
 def _accurate_total(conn: sqlite3.Connection, plan: SearchPlan, walk: Walk) -> int:
     """A type search on one token system|code reads its kept count; on another exact
     value, counts its index rows; otherwise counts what `walk` finds."""
-    rtype = plan.resource_type
-    if rtype is not None and len(plan.conditions) == 1:
-        match plan.conditions[0]:
-            case TokenCondition(param, (value,), False) if (
-                value.system_given and value.code is not None
-            ):
-                return counted_matches(conn, rtype, param, value.system, value.code)
+    kept = kept_count(conn, plan)
+    if kept is not None:
+        return kept
     counted = _index_count(plan)
     if counted is None:
         counting = _counting_walk(conn, plan, walk)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import sqlite3
 
-__all__ = ["counted_matches", "create_token_counts", "token_counts_exist"]
+from fhir_server.search.plan import SearchPlan, TokenCondition
+
+__all__ = ["counted_matches", "create_token_counts", "kept_count", "token_counts_exist"]
 
 _SCHEMA = (
     """CREATE TABLE token_counts (
@@ -68,3 +70,17 @@ def counted_matches(
         (resource_type, param, code, system or ""),
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+def kept_count(conn: sqlite3.Connection, plan: SearchPlan) -> int | None:
+    """The number of matches of a type search on one token `system|code` alone, read from
+    the counts; None for any other search."""
+    rtype = plan.resource_type
+    if rtype is None or len(plan.conditions) != 1:
+        return None
+    match plan.conditions[0]:
+        case TokenCondition(param, (value,), False) if (
+            value.system_given and value.code is not None
+        ):
+            return counted_matches(conn, rtype, param, value.system, value.code)
+    return None

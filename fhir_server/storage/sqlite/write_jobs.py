@@ -18,6 +18,7 @@ from fhir_server.storage.sqlite.index_rows import (
     insert_index_rows,
 )
 from fhir_server.storage.sqlite.search_page import search_page
+from fhir_server.storage.sqlite.token_counts import kept_count
 
 __all__ = ["apply_ops", "forget_widths", "replace_index", "write_setting"]
 
@@ -59,6 +60,12 @@ def _refuse_matched(conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> None:
     deleted = {(op.resource_type, op.id) for op in ops if op.body is None}
     for index, op in enumerate(ops):
         if op.unless_matched is None:
+            continue
+        # the usual criteria (identifier=system|value): one row of the kept counts
+        kept = None if deleted else kept_count(conn, op.unless_matched)
+        if kept is not None:
+            if kept:
+                raise VersionConflict(index, 0)
             continue
         plan = replace(op.unless_matched, count=1 + len(deleted), total="none", cursor=None)
         found = search_page(conn, replace(plan, sort=())).matches
