@@ -8,7 +8,6 @@ documents. Reads skip the `idx` array: it is for the server's indexes, not for c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.read_concern import ReadConcern
@@ -16,6 +15,7 @@ from pymongo.write_concern import WriteConcern
 
 from fhir_server.search.entries import IndexEntry
 from fhir_server.search.plan import IncludeSpec, SearchPlan
+from fhir_server.storage.conditional_creates import checks, deleted_by, matched_outside
 from fhir_server.storage.contracts import (
     HistoryPage,
     HistoryQuery,
@@ -104,15 +104,11 @@ class MongoResourceStore:
             )
 
     async def _refuse_matched(self, ops: Sequence[WriteOp]) -> None:
-        """A conditional create whose criteria match, by now, a resource that this commit
-        does not delete is refused. Checked before writing, not under a lock (WriteOp)."""
-        deleted = {(op.resource_type, op.id) for op in ops if op.body is None}
-        for index, op in enumerate(ops):
-            if op.unless_matched is None:
-                continue
-            plan = replace(op.unless_matched, count=1 + len(deleted), total="none", cursor=None)
-            found = await self.search(replace(plan, sort=()))
-            if any((m.resource_type, m.id) not in deleted for m in found.matches):
+        """Refuse a conditional create whose criteria match by now (conditional_creates).
+        Checked before writing, not under a lock (see WriteOp)."""
+        deleted = deleted_by(ops)
+        for index, plan in checks(ops, deleted):
+            if matched_outside((await self.search(plan)).matches, deleted):
                 raise VersionConflict(index, 0)
 
     async def history(self, query: HistoryQuery) -> HistoryPage:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import replace
 
+from fhir_server.storage.conditional_creates import checks, deleted_by, matched_outside
 from fhir_server.storage.contracts import VersionConflict, WriteOp
 from fhir_server.storage.sqlite.index_rows import (
     KnownWidths,
@@ -53,23 +53,17 @@ def apply_ops(
 
 
 def _refuse_matched(conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> None:
-    """A conditional create whose criteria now match a current resource that this job
-    does not delete is refused: checked under the write lock (a racing conditional create
-    committed first), before any op of the job is applied (a transaction's criteria see
-    the database as it was before it, so its own creates cannot conflict with them)."""
-    deleted = {(op.resource_type, op.id) for op in ops if op.body is None}
-    for index, op in enumerate(ops):
-        if op.unless_matched is None:
-            continue
+    """Refuse a conditional create whose criteria match by now (conditional_creates):
+    under the write lock, so a racing conditional create that committed first is seen."""
+    deleted = deleted_by(ops)
+    for index, plan in checks(ops, deleted):
         # the usual criteria (identifier=system|value): one row of the kept counts
-        kept = None if deleted else kept_count(conn, op.unless_matched)
+        kept = None if deleted else kept_count(conn, plan)
         if kept is not None:
-            if kept:
-                raise VersionConflict(index, 0)
-            continue
-        plan = replace(op.unless_matched, count=1 + len(deleted), total="none", cursor=None)
-        found = search_page(conn, replace(plan, sort=())).matches
-        if any((m.resource_type, m.id) not in deleted for m in found):
+            refused = kept > 0
+        else:
+            refused = matched_outside(search_page(conn, plan).matches, deleted)
+        if refused:
             raise VersionConflict(index, 0)
 
 
