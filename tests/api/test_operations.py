@@ -116,6 +116,11 @@ async def test_meta_refusals(client: httpx.AsyncClient) -> None:
     assert (await client.get(f"Patient/{pid}/_history/{huge}/$meta")).status_code == 404
 
 
+async def _practitioner(client: httpx.AsyncClient, family: str) -> str:
+    doctor = {"resourceType": "Practitioner", "name": [{"family": family}]}
+    return str((await client.post("Practitioner", json=doctor, headers=FHIR_JSON)).json()["id"])
+
+
 async def _record(client: httpx.AsyncClient, family: str, practitioner: str) -> str:
     pid = (await client.post("Patient", json=patient(family), headers=FHIR_JSON)).json()["id"]
     for n in range(3):
@@ -140,8 +145,7 @@ async def _record(client: httpx.AsyncClient, family: str, practitioner: str) -> 
 async def test_everything_returns_the_compartment_and_what_it_refers_to(
     client: httpx.AsyncClient,
 ) -> None:
-    doctor = {"resourceType": "Practitioner", "name": [{"family": "House"}]}
-    practitioner = (await client.post("Practitioner", json=doctor, headers=FHIR_JSON)).json()["id"]
+    practitioner = await _practitioner(client, "House")
     mine = await _record(client, "Mine", practitioner)
     await _record(client, "Other", practitioner)
     result = (await client.get(f"Patient/{mine}/$everything")).json()
@@ -164,8 +168,7 @@ async def test_everything_returns_the_compartment_and_what_it_refers_to(
 
 
 async def test_everything_pages_through_every_resource_once(client: httpx.AsyncClient) -> None:
-    doctor = {"resourceType": "Practitioner", "name": [{"family": "Grey"}]}
-    practitioner = (await client.post("Practitioner", json=doctor, headers=FHIR_JSON)).json()["id"]
+    practitioner = await _practitioner(client, "Grey")
     first = await _record(client, "A", practitioner)
     await _record(client, "B", practitioner)
     seen: list[str] = []
@@ -190,8 +193,7 @@ async def test_everything_pages_through_every_resource_once(client: httpx.AsyncC
 async def test_everything_by_post_keeps_its_parameters_on_every_page(
     client: httpx.AsyncClient,
 ) -> None:
-    doctor = {"resourceType": "Practitioner", "name": [{"family": "Grey"}]}
-    practitioner = (await client.post("Practitioner", json=doctor, headers=FHIR_JSON)).json()["id"]
+    practitioner = await _practitioner(client, "Grey")
     pid = await _record(client, "A", practitioner)
     parameters = {
         "resourceType": "Parameters",
