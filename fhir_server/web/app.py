@@ -7,6 +7,7 @@ used by `fhir-server serve` (each worker process builds its own app from FHIR_* 
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -63,6 +64,7 @@ class FhirApp:
     @contextlib.asynccontextmanager
     async def _lifespan(self, _: Starlette) -> AsyncIterator[None]:
         await self.stores.start()  # indexes and topology now, not on the first request
+        _settle_garbage_collector()
         yield
         await self.aclose()
 
@@ -78,6 +80,25 @@ class FhirApp:
             await self._fhir(scope, receive, send)
         else:
             await self._other(scope, receive, send)
+
+
+# Objects a request allocates between two young-generation collections. Python's default
+# (700) collects every few requests, and every collection promotes the objects of the
+# requests still in flight; the older generations then fill with garbage, and a full
+# collection stopped the event loop for up to ~50 ms (a create's p99 is ~60-80 ms).
+_YOUNG_GENERATION_THRESHOLD = 5_000
+
+
+def _settle_garbage_collector() -> None:
+    """Move everything startup built (registries, models, structures: hundreds of
+    thousands of objects that live as long as the process) out of the collector's reach,
+    so a full collection scans only what requests left behind, and collect the young
+    generation less often. In-process measure, 5,000 creates: collector time 530 -> 200 ms,
+    longest pause 49 -> 13 ms."""
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(_YOUNG_GENERATION_THRESHOLD, older, oldest)
 
 
 async def _landing(_: Request) -> JSONResponse:
