@@ -194,11 +194,8 @@ def _check_body_id(
     if body_id is not None and not isinstance(body_id, str):
         raise BadRequest("Resource.id must be a string", ("id",))
     if expected is not None and body_id != expected and (required or body_id is not None):
-        raise BadRequest(
-            f"The resource's id '{str(body_id)[:64]}' must equal the id its request names "
-            f"('{expected}')",
-            ("id",),
-        )
+        said = "has no id" if body_id is None else f"has the id '{body_id[:64]}'"
+        raise BadRequest(f"The resource {said}; its request names '{expected}'", ("id",))
     return check_id(body_id) if body_id is not None else None
 
 

@@ -52,9 +52,14 @@ async def update(ctx: Context) -> FhirResponse:
     if request.resource_id is None:
         resource_id, create_only = await _conditional_target(ctx, rtype, body_id)
     else:
+        if body_id is None:
+            raise BadRequest(
+                f"The body has no id; an update needs the id of the URL ('{request.resource_id}')",
+                ("id",),
+            )
         if body_id != request.resource_id:
             raise BadRequest(
-                f"The body's id '{str(body_id)[:64]}' must equal the id in the URL "
+                f"The body's id '{body_id[:64]}' must equal the id in the URL "
                 f"'{request.resource_id}'",
                 ("id",),
             )

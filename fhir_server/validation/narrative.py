@@ -7,6 +7,7 @@ other systems, so a hostile `div` must never be accepted.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
@@ -46,6 +47,12 @@ _FORBIDDEN = frozenset(
         "noscript",
     }
 )
+# The div and nothing around it: no declaration, comment, processing instruction, byte
+# order mark or whitespace, which JSON would keep and XML (where the div is an element)
+# cannot, so that a resource reads the same in both formats.
+_WHOLE_DIV = re.compile(
+    r"<(?:[A-Za-z_][\w.-]*:)?div[\s/>].*(?:</(?:[A-Za-z_][\w.-]*:)?div\s*>|/>)", re.S
+)
 _URL_ATTRIBUTES = frozenset({"href", "src", "cite", "longdesc", "usemap", "action"})
 _XHTML_TAG = f"{{{XHTML}}}"
 
@@ -58,6 +65,8 @@ def check_xhtml(text: str) -> str | None:
     &nbsp;, then fails to parse). Expat keeps the GIL while it parses: lxml lets go of it,
     and in a server whose writer thread is busy, getting it back cost each create ~0.1 ms
     of waiting (3 ms per parse beside a thread that never yields)."""
+    if not _WHOLE_DIV.fullmatch(text):
+        return "the narrative must be one <div> element, with nothing before or after it"
     try:
         root = fromstring(text, forbid_dtd=True)
     except DefusedXmlException:
@@ -73,6 +82,9 @@ def check_xhtml(text: str) -> str | None:
             namespace = element.tag[1:].split("}", 1)[0] if element.tag.startswith("{") else ""
             return f"only XHTML elements are allowed in a narrative, not {{{namespace}}}"
         name = element.tag[len(_XHTML_TAG) :]
+        if not name.islower():
+            # XHTML names are lower case; browsers read <SCRIPT> as <script>
+            return f"<{name}> is not an XHTML element (XHTML element names are lower case)"
         if name in _FORBIDDEN:
             return f"<{name}> is not allowed in a narrative (txt-1)"
         for attribute, value in element.attrib.items():

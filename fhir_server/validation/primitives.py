@@ -76,7 +76,10 @@ def _real_date(value: str) -> bool:
     return day <= _DAYS[month - 1]
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Characters XML 1.0 cannot carry (xml.html: a resource reads the same in both formats):
+# control characters but tab, LF and CR, and the non-characters U+FFFE and U+FFFF.
+# (Lone surrogates never get this far: the JSON parser refuses them.)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def _string_checker(p: Primitive) -> Checker:
@@ -102,9 +105,11 @@ def _string_checker(p: Primitive) -> Checker:
         if pattern is not None and pattern.fullmatch(value) is None:
             return bad
         if _CONTROL.search(value):
-            # datatypes.html#string: no characters below U+0020 but tab, CR and LF (XML
-            # cannot carry them either)
-            return "contains a control character (only tab, CR and LF are allowed)"
+            # datatypes.html#string: no characters below U+0020 but tab, CR and LF
+            return (
+                "contains a character XML cannot carry: a control character other than "
+                "tab, CR and LF, or U+FFFE or U+FFFF"
+            )
         if is_date and not _real_date(value):
             return f"not a valid {p.name}: no such day in the calendar"
         return None

@@ -43,7 +43,8 @@ async def test_body_id_differs_from_url_id(client: httpx.AsyncClient) -> None:
 
 
 async def test_update_without_body_id(client: httpx.AsyncClient) -> None:
-    _outcome(await client.put("Patient/one", json=patient(), headers=FHIR_JSON), 400)
+    body = _outcome(await client.put("Patient/one", json=patient(), headers=FHIR_JSON), 400)
+    assert "The body has no id" in body["issue"][0]["diagnostics"]
 
 
 async def test_unknown_element_named_with_fhirpath(client: httpx.AsyncClient) -> None:

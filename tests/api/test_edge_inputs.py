@@ -115,6 +115,14 @@ async def test_an_encoded_slash_stays_inside_the_id(client: httpx.AsyncClient) -
         "<div><unclosed></div>",
         '<div xmlns="http://www.w3.org/1999/xhtml">&nbsp;</div>',
         '<div xmlns="http://www.w3.org/1999/xhtml"><script>alert(1)</script></div>',
+        # browsers read tag names in any case; XHTML knows only lower case
+        '<div xmlns="http://www.w3.org/1999/xhtml"><SCRIPT>alert(1)</SCRIPT></div>',
+        '<div xmlns="http://www.w3.org/1999/xhtml"><IFrame src="https://x.example"/></div>',
+        # what XML, where the div is an element, could not carry: JSON and XML would differ
+        '<!-- c --><div xmlns="http://www.w3.org/1999/xhtml">x</div>',
+        '<?xml version="1.0"?><div xmlns="http://www.w3.org/1999/xhtml">x</div>',
+        '<div xmlns="http://www.w3.org/1999/xhtml">x</div><?pi x?>',
+        '\ufeff<div xmlns="http://www.w3.org/1999/xhtml">x</div>',
         '<div xmlns="http://www.w3.org/1999/xhtml"><img src="x" onerror="alert(1)"/></div>',
         '<div xmlns="http://www.w3.org/1999/xhtml"><a href="javascript:alert(1)">x</a></div>',
         '<div xmlns="http://www.w3.org/1999/xhtml">' + "<b>" * 300 + "x" + "</b>" * 300 + "</div>",
@@ -125,6 +133,20 @@ async def test_hostile_or_broken_narrative_is_refused(client: httpx.AsyncClient,
     response = await client.post("Patient", json=sent, headers=FHIR_JSON)
     assert response.status_code == 400
     assert response.json()["issue"][0]["expression"] == ["Patient.text.div"]
+
+
+@pytest.mark.parametrize("text", ["a\ufffeb", "a\uffffb", "a\x0bb"])
+async def test_a_character_xml_cannot_carry_is_refused_before_anything_is_stored(
+    client: httpx.AsyncClient, text: str
+) -> None:
+    # Stored, it would make every XML answer holding the resource fail (406), even that
+    # of its own create.
+    sent = {"resourceType": "Basic", "id": "odd", "code": {"text": text}}
+    response = await client.put(
+        "Basic/odd", json=sent, headers={**FHIR_JSON, "Accept": "application/fhir+xml"}
+    )
+    assert response.status_code == 400
+    assert (await client.get("Basic/odd")).status_code == 404
 
 
 async def test_plain_narrative_is_kept(client: httpx.AsyncClient) -> None:

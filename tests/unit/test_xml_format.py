@@ -114,6 +114,13 @@ def test_writer_refuses_what_xml_cannot_carry(resource: dict[str, Any], where: s
             "not a valid integer",
         ),
         (b"<Patient xmlns='http://hl7.org/fhir'><contained/></Patient>", "exactly one resource"),
+        # lxml reads namespaced attributes in quadratic time: 60,000 of them blocked for 9 s
+        (
+            b"<Patient xmlns='http://hl7.org/fhir' xmlns:x='urn:x'><active value='true' "
+            + b" ".join(b"x:a%d='v'" % n for n in range(5000))
+            + b"/></Patient>",
+            "Patient.active has 5001 attributes",
+        ),
     ],
 )
 def test_reader_refuses_what_r4_does_not_define(xml: bytes, where: str) -> None:
@@ -144,3 +151,11 @@ def test_committed_order_table_matches_the_generator() -> None:
     fresh = module.render(module.build(Path(str(_SHARED))))
     committed = resources.files("fhir_server").joinpath("data", "r4_xml_order.json").read_bytes()
     assert fresh == committed, "regenerate with scripts/generate_xml_order.py"
+
+
+def test_too_deep_xml_is_refused_without_parser_advice() -> None:
+    xml = b"<Patient xmlns='http://hl7.org/fhir'>" + b"<a>" * 300 + b"</a>" * 300 + b"</Patient>"
+    with pytest.raises(BadRequest) as raised:
+        parse_xml(xml)
+    assert "depth" in raised.value.diagnostics
+    assert "XML_PARSE_HUGE" not in raised.value.diagnostics
