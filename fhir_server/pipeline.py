@@ -22,6 +22,7 @@ from fhir_server.interactions.context import Context, Services
 from fhir_server.interactions.create import create
 from fhir_server.interactions.delete import delete
 from fhir_server.interactions.history import history
+from fhir_server.interactions.index_format import warn_if_outdated
 from fhir_server.interactions.operations import operation
 from fhir_server.interactions.patch import patch
 from fhir_server.interactions.read import read, vread
@@ -92,6 +93,7 @@ class Pipeline:
         self.before_hooks: list[BeforeHook] = []
         self.after_hooks: list[AfterHook] = []
         self._known_tenants: set[TenantId] = set()
+        self._format_checked: set[TenantId] = set()
         self._unknown_tenants: dict[TenantId, float] = {}  # name -> trusted until
 
     def tenant_exists(self, tenant: TenantId) -> bool:
@@ -116,7 +118,11 @@ class Pipeline:
     async def handle(self, request: FhirRequest) -> FhirResponse:
         if not self.tenant_exists(request.tenant):
             raise NotFound(f"Unknown tenant '{request.tenant}'")
-        return await self._run(request, self._stores.for_tenant(request.tenant))
+        store = self._stores.for_tenant(request.tenant)
+        if request.tenant not in self._format_checked:  # once per tenant and process
+            await warn_if_outdated(request.tenant, store)
+            self._format_checked.add(request.tenant)
+        return await self._run(request, store)
 
     async def _run(
         self, request: FhirRequest, store: ResourceStore, setup: SearchSetup | None = None

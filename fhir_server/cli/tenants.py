@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import click
 
 from fhir_server.cli.common import open_registry, settings_from_flags
 from fhir_server.instants import format_instant, now_us
-from tenancy import InvalidTenantName, parse_tenant_id
+from fhir_server.interactions.index_format import IndexFormat, index_format
+from fhir_server.settings import Settings
+from fhir_server.storage.backends import open_stores
+from tenancy import InvalidTenantName, TenantId, parse_tenant_id
 
 __all__ = ["tenant"]
 
@@ -39,11 +43,27 @@ def tenant_create(name: str, data_dir: Path | None) -> None:
 @tenant.command("list")
 @click.option("--data-dir", type=click.Path(path_type=Path))
 def tenant_list(data_dir: Path | None) -> None:
-    """List the tenants."""
+    """List the tenants: name, creation time, and whether the search index needs a
+    `fhir-server reindex` after an upgrade."""
     settings = settings_from_flags(data_dir=data_dir)
-    store = open_registry(settings)
+    open_registry(settings).close()  # a usage error for a missing setting, as elsewhere
+    for name, created, found in asyncio.run(_tenants_and_formats(settings)):
+        state = (
+            f"index format {found.stored}, now {found.current}: "
+            f"run fhir-server reindex --tenant {name}"
+            if found.outdated
+            else "index current"
+        )
+        click.echo(f"{name}\t{created}\t{state}")
+
+
+async def _tenants_and_formats(settings: Settings) -> list[tuple[TenantId, str, IndexFormat]]:
+    stores = open_stores(settings)
     try:
-        for registered in store.list():
-            click.echo(f"{registered.id}\t{registered.created}")
+        await stores.start()
+        return [
+            (t.id, t.created, await index_format(stores.for_tenant(t.id)))
+            for t in stores.tenants.list()
+        ]
     finally:
-        store.close()
+        await stores.aclose()

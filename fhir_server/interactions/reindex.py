@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from fhir_server.interactions.index_format import record_current_format
 from fhir_server.interactions.search_setup import SETTING, forget_setting, setup_from_parameters
 from fhir_server.interactions.writes import localized
 from fhir_server.resource_json import dump, load_json
@@ -72,6 +73,7 @@ async def reindex_tenant(
             progress(report.resources, total)
     await store.write_setting(SETTING, dump(parameters))
     forget_setting(store)
+    await record_current_format(store)
     if progress is not None:
         progress(report.resources, total)
     return report

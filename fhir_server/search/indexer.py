@@ -28,10 +28,17 @@ from fhir_server.search.near import near_entries
 from fhir_server.search.registry import SearchParameterDef, SearchRegistry
 from fhir_server.search.walker import Runner
 
-__all__ = ["NOT_INDEXED", "Coverage", "Indexer"]
+__all__ = ["INDEX_FORMAT", "NOT_INDEXED", "Coverage", "Indexer"]
 
 # Kept by the store as columns of the resource row, not as index entries.
 NOT_INDEXED = frozenset({"_id", "_lastUpdated"})
+
+# The version of what `Indexer.index` makes of a resource, recorded per tenant so that an
+# operator learns when an upgrade needs `fhir-server reindex`. Raise it with every change
+# that makes an already indexed resource's entries differ.
+#   1: anything indexed before the version was recorded;
+#   2: implicit code systems of required bindings, one token row per code (2026-11-27).
+INDEX_FORMAT = 2
 
 
 @dataclass(frozen=True, slots=True)
