@@ -16,6 +16,7 @@ from fhir_server.interactions.bundles import bundle_bytes, entry_bytes, link_url
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.includes import included
 from fhir_server.interactions.responses import representation_options, shape_resource
+from fhir_server.resource_json import dump
 from fhir_server.search.compartment import default_patient_compartment
 from fhir_server.search.plan import (
     AnyOf,
@@ -137,8 +138,22 @@ def _bundle(
 def _entry(
     base: str, match: StoredVersion, mode: str, summary: str | None, elements: list[str] | None
 ) -> bytes:
-    return entry_bytes(
-        full_url=f"{base}/{match.resource_type}/{match.id}",
-        resource=shape_resource(match.body, summary, elements) if match.body else None,
-        search_mode=mode,
+    full_url = f"{base}/{match.resource_type}/{match.id}"
+    if match.body is None:
+        return entry_bytes(full_url=full_url, resource=None, search_mode=mode)
+    # The common case spelled out: a page of 700 includes spent 5 us per entry assembling
+    # it part by part.
+    return b"".join(
+        (
+            b'{"fullUrl":',
+            dump(full_url),
+            b',"resource":',
+            shape_resource(match.body, summary, elements),
+            _MODE_TAIL[mode],
+        )
     )
+
+
+_MODE_TAIL = {
+    mode: b',"search":{"mode":"' + mode.encode() + b'"}}' for mode in ("match", "include")
+}
