@@ -18,8 +18,10 @@ __all__ = ["bundle_bytes", "entry_bytes", "link_url"]
 
 
 def link_url(base: str, path: str, params: Sequence[tuple[str, str]]) -> str:
+    # `,` and `:` need no escaping in a query (RFC 3986); kept as they are, links stay
+    # readable and shorter (a search of many ORed values grew by a third escaped)
     url = f"{base}/{path}" if path else base
-    return f"{url}?{urlencode(list(params))}" if params else url
+    return f"{url}?{urlencode(list(params), safe=',:')}" if params else url
 
 
 def entry_bytes(

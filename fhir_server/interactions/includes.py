@@ -21,11 +21,13 @@ MAX_ROUNDS = 8  # iterations of `:iterate`
 
 async def included(
     store: ResourceStore, specs: Sequence[IncludeSpec], matches: Sequence[StoredVersion]
-) -> list[StoredVersion]:
-    """The resources `specs` add to `matches` (none of the matches repeated)."""
+) -> tuple[list[StoredVersion], bool]:
+    """The resources `specs` add to `matches` (none of the matches repeated), and whether
+    that is all of them: False when a limit above left some out."""
     seen = {(m.resource_type, m.id) for m in matches}
     result: list[StoredVersion] = []
     frontier = list(matches)
+    complete = True
     for round_number in range(MAX_ROUNDS):
         new: list[StoredVersion] = []
         for spec in specs:
@@ -33,11 +35,16 @@ async def included(
                 continue
             for version in await store.include(spec, frontier):
                 key = (version.resource_type, version.id)
-                if key not in seen and len(result) + len(new) < MAX_INCLUDED:
-                    seen.add(key)
-                    new.append(version)
+                if key in seen:
+                    continue
+                if len(result) + len(new) >= MAX_INCLUDED:
+                    complete = False
+                    break
+                seen.add(key)
+                new.append(version)
         if not new:
-            break
+            return result, complete
         result += new
         frontier = new
-    return result
+    # the last round added resources: an iterating include may have had more to add
+    return result, complete and not any(spec.iterate for spec in specs)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from fhir_server.errors import BadRequest, NotFound
-from fhir_server.exchange import FhirResponse
+from fhir_server.exchange import FhirRequest, FhirResponse
 from fhir_server.interactions.bundles import bundle_bytes, entry_bytes, link_url
 from fhir_server.interactions.context import Context
-from fhir_server.interactions.includes import included
+from fhir_server.interactions.includes import MAX_INCLUDED, MAX_ROUNDS, included
 from fhir_server.interactions.responses import representation_options, shape_resource
 from fhir_server.resource_json import dump
 from fhir_server.search.compartment import default_patient_compartment
@@ -32,18 +32,15 @@ from fhir_server.storage.contracts import InvalidCursor, SearchPage, StoredVersi
 __all__ = ["search", "strict_handling"]
 
 # Result-shaping parameters echoed in every paging link.
-_ECHOED = (
-    "_count",
-    "_total",
-    "_summary",
-    "_elements",
-    "_sort",
-    "_include",
-    "_revinclude",
-    "_include:iterate",
-    "_revinclude:iterate",
-    "_type",
-)
+# The longest next or previous link a search may need: the HTTP layer refuses request
+# lines from ~64 KiB, so a longer link could never be followed.
+MAX_LINK_LENGTH = 32_768
+
+# Parameters that shape the result, kept on every link as applied: the last of each
+# single-valued one (the one in force), every include; `_format` and `_pretty` too, for
+# clients that cannot set Accept (http.html#mime-type) and follow the links as given.
+_ECHOED_LAST = ("_count", "_total", "_summary", "_elements", "_sort", "_format", "_pretty")
+_ECHOED_ALL = ("_include", "_revinclude", "_include:iterate", "_revinclude:iterate", "_type")
 
 
 def strict_handling(ctx: Context) -> bool:
@@ -79,8 +76,10 @@ async def search(ctx: Context) -> FhirResponse:
     except InvalidCursor as exc:
         raise BadRequest("The paging cursor is not one this server issued", ("_cursor",)) from exc
     path = "/".join(compartment) if compartment else (rtype or "")
-    extra = await included(ctx.store, plan.includes, page.matches) if plan.includes else []
-    body = _bundle(ctx, plan, page, extra, path, summary, elements)
+    extra, complete = (
+        await included(ctx.store, plan.includes, page.matches) if plan.includes else ([], True)
+    )
+    body = _bundle(ctx, plan, page, extra, path, summary, elements, complete)
     return FhirResponse(200, body, {}, target)
 
 
@@ -113,10 +112,10 @@ def _bundle(
     path: str,
     summary: str | None,
     elements: list[str] | None,
+    includes_complete: bool = True,
 ) -> bytes:
     request = ctx.request
-    echoed = [(k, v) for k, v in request.params if k in _ECHOED]
-    base_params = [*plan.applied_params, *echoed]
+    base_params = [*plan.applied_params, *_echoed(request, plan, summary)]
     own_cursor = [(k, v) for k, v in request.params if k == CURSOR_PARAM][-1:]
     links = [("self", link_url(request.base_url, path, [*base_params, *own_cursor]))]
     if page.has_next and page.cursors:
@@ -130,9 +129,58 @@ def _bundle(
         links.append(
             ("previous", link_url(request.base_url, path, [*base_params, (CURSOR_PARAM, before)]))
         )
+    paging = [url for relation, url in links if relation != "self"]
+    if any(len(url) > MAX_LINK_LENGTH for url in paging):
+        raise BadRequest(
+            f"This search is too long to page through: its links would pass "
+            f"{MAX_LINK_LENGTH:,} characters, more than a request line may hold. Shorten the "
+            "criteria, or ask for a page that holds every match (_count)"
+        )
     entries = [_entry(request.base_url, m, "match", summary, elements) for m in page.matches]
     entries += [_entry(request.base_url, m, "include", summary, elements) for m in extra]
+    if not includes_complete:
+        entries.append(_INCLUDES_CUT)
     return bundle_bytes("searchset", total=page.total, links=links, entries=entries)
+
+
+# search.html#errors: a warning about the search itself is an OperationOutcome entry with
+# search.mode `outcome`
+_INCLUDES_CUT = entry_bytes(
+    full_url=None,
+    resource=dump(
+        {
+            "resourceType": "OperationOutcome",
+            "issue": [
+                {
+                    "severity": "warning",
+                    "code": "incomplete",
+                    "diagnostics": (
+                        f"Included resources stop at {MAX_INCLUDED:,} per page (and :iterate "
+                        f"at {MAX_ROUNDS} rounds): some were left out. A smaller _count "
+                        "brings them all, page by page"
+                    ),
+                }
+            ],
+        }
+    ),
+    search_mode="outcome",
+)
+
+
+def _echoed(request: FhirRequest, plan: SearchPlan, summary: str | None) -> list[tuple[str, str]]:
+    """The result parameters in force, as the links repeat them (search.html#self: the
+    parameters actually used)."""
+    echoed = []
+    for name in _ECHOED_LAST:
+        value = next((v for k, v in reversed(request.params) if k == name), None)
+        if value is not None:
+            # a `_count` past the server's ceiling is served, and so linked, at the ceiling
+            applied = str(plan.count) if name == "_count" and summary != "count" else value
+            echoed.append((name, applied))
+    for name, value in request.params:
+        if name in _ECHOED_ALL and not (name == "_type" and request.resource_type):
+            echoed.append((name, value))
+    return echoed
 
 
 def _entry(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "MIDDLE",
     "AllOf",
     "AnyOf",
     "Bound",
@@ -272,10 +273,14 @@ Condition = (
 )
 
 
+MIDDLE = "middle"
+
+
 @dataclass(frozen=True, slots=True)
 class SortKey:
     """`_sort`: order by the lowest (ascending) or highest (descending) indexed value of
-    `param`; `kind` names the index, `field` the entry field compared."""
+    `param`; `kind` names the index, `field` the entry field compared (`MIDDLE`: the
+    middle of a range entry's `low` and `high`, the value a number's precision surrounds)."""
 
     param: str
     kind: SortKind

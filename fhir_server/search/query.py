@@ -16,7 +16,15 @@ import orjson
 
 from fhir_server.errors import BadRequest
 from fhir_server.resource_types import RESOURCE_TYPES, is_resource_type
-from fhir_server.search.plan import Condition, Cursor, IncludeSpec, SearchPlan, SortKey, TotalMode
+from fhir_server.search.plan import (
+    MIDDLE,
+    Condition,
+    Cursor,
+    IncludeSpec,
+    SearchPlan,
+    SortKey,
+    TotalMode,
+)
 from fhir_server.search.query_conditions import (
     ConditionContext,
     Unsupported,
@@ -61,8 +69,10 @@ _SORT_FIELDS = {
     "token": "code",
     "reference": "target_id",
     "date": "low",
-    "number": "low",
-    "quantity": "low",
+    # a number's entry is the range its precision implies ([0.55, 0.65) for 0.6): its
+    # value is the middle, and ordering by the low end put 1 ([0.5, 1.5)) before 0.6
+    "number": MIDDLE,
+    "quantity": MIDDLE,
     "uri": "value",
 }
 
@@ -86,6 +96,7 @@ def parse_search(
     types = _types(params) if resource_type is None else ()
     rtype = resource_type if resource_type is not None else (types[0] if len(types) == 1 else None)
     ctx = ConditionContext(registry, options.base_url)
+    _within_limits(params)
     conditions: list[Condition] = []
     applied: list[tuple[str, str]] = []
     for name, value in params:
@@ -110,6 +121,24 @@ def parse_search(
         sort=_sort(rtype, params, registry),
         includes=_includes(rtype, params, registry),
     )
+
+
+# Bounds on one search, each far past what a client needs: hundreds of ANDed parameters
+# overflowed SQLite's expression depth (a 500), and thousands of ORed values took seconds.
+MAX_PARAMETERS = 64
+MAX_VALUES_IN_ALL = 500
+MAX_SORT_KEYS = 8
+
+
+def _within_limits(params: Sequence[tuple[str, str]]) -> None:
+    searched = [(n, v) for n, v in params if n not in CONTROL_PARAMS or "include" in n]
+    if len(searched) > MAX_PARAMETERS:
+        raise BadRequest(f"A search takes at most {MAX_PARAMETERS} parameters")
+    if sum(value.count(",") + 1 for _, value in searched) > MAX_VALUES_IN_ALL:
+        raise BadRequest(f"A search takes at most {MAX_VALUES_IN_ALL} values in all")
+    sort = _last(params, "_sort")
+    if sort and sort.count(",") >= MAX_SORT_KEYS:
+        raise BadRequest(f"_sort takes at most {MAX_SORT_KEYS} keys", ("_sort",))
 
 
 def _types(params: Sequence[tuple[str, str]]) -> tuple[str, ...]:
@@ -167,7 +196,10 @@ def _count(params: Sequence[tuple[str, str]], options: QueryOptions) -> int:
 def _total(params: Sequence[tuple[str, str]], options: QueryOptions) -> TotalMode:
     text = _last(params, "_total")
     if text is None:
-        return "accurate" if _last(params, "_summary") == "count" else options.default_total
+        # search.html#count: `_count=0` is treated as `_summary=count`, which reports the
+        # number of matches
+        counting = _last(params, "_summary") == "count" or _last(params, "_count") == "0"
+        return "accurate" if counting else options.default_total
     if text not in _TOTALS:
         raise BadRequest(
             f"_total must be none, estimate or accurate, not '{text[:40]}'", ("_total",)

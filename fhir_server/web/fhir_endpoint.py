@@ -45,6 +45,7 @@ _BODY_INTERACTIONS = {
     Interaction.PATCH,
 }
 _FORM = "application/x-www-form-urlencoded"
+_SEARCHES = (Interaction.SEARCH_TYPE, Interaction.SEARCH_SYSTEM)
 
 
 class FhirEndpoint:
@@ -102,6 +103,13 @@ class FhirEndpoint:
                     "application/fhir+json or application/fhir+xml"
                 )
             params = [*params, *parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)]
+        elif target.interaction in _SEARCHES and raw.strip():
+            # http.html#search: POST _search criteria come as a form; any other body would
+            # be dropped, and the client would take its filter as applied
+            raise UnsupportedMediaType(
+                f"POST _search takes its parameters as {_FORM}, not "
+                f"{(content_type or 'a body without a Content-Type')[:80]}"
+            )
         elif target.interaction is Interaction.PATCH and is_json_patch_media(content_type):
             json_patch = parse_json_patch(raw)
         elif target.interaction in _BODY_INTERACTIONS or (

@@ -13,7 +13,7 @@ there is wrapped in `$literal`; only this module's own field names are left bare
 
 from __future__ import annotations
 
-from fhir_server.search.plan import Cursor, SortKey
+from fhir_server.search.plan import MIDDLE, Cursor, SortKey
 from fhir_server.storage.mongo.documents import ARRAYS, FIELDS, Document
 from fhir_server.storage.mongo.search_query import all_of, any_of, operand
 
@@ -29,7 +29,7 @@ def _key_value(index: int, key: SortKey) -> list[Document]:
     """Stages computing `_k{index}`: the key's value for this resource, or null."""
     if key.kind == "resource":
         return [{"$addFields": {f"_k{index}": _RESOURCE_FIELDS[key.field]}}]
-    array, field = ARRAYS[key.kind], FIELDS[key.kind][key.field]
+    array = ARRAYS[key.kind]
     entries = {
         "$filter": {
             "input": {"$ifNull": [f"$idx.{array}", []]},
@@ -39,7 +39,12 @@ def _key_value(index: int, key: SortKey) -> list[Document]:
     }
     # $ifNull turns an entry without the field into null (not every engine maps a
     # missing field to null by itself), which $min/$max then skip.
-    values = {"$map": {"input": entries, "as": "e", "in": {"$ifNull": [f"$$e.{field}", None]}}}
+    if key.field == MIDDLE:  # a range entry's value: the middle of `low` and `high`
+        low, high = (f"$$e.{FIELDS[key.kind][end]}" for end in ("low", "high"))
+        value: object = {"$divide": [{"$add": [low, high]}, 2]}
+    else:
+        value = {"$ifNull": [f"$$e.{FIELDS[key.kind][key.field]}", None]}
+    values = {"$map": {"input": entries, "as": "e", "in": value}}
     # $min/$max over the array skip nulls, like SQL's MIN/MAX; two stages because
     # applying them to an inline expression is not understood everywhere.
     aggregate = "$max" if key.descending else "$min"

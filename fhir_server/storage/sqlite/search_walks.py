@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from fhir_server.search.entries import DATE_MAX, DATE_MIN
 from fhir_server.search.plan import (
+    MIDDLE,
     AnyOf,
     ChainCondition,
     Condition,
@@ -237,10 +238,16 @@ def _sort_expr(key: SortKey) -> str:
     if key.kind == "resource":
         return {"id": "r.id", "last_updated_us": "r.last_updated_us"}[key.field]
     aggregate = "MAX" if key.descending else "MIN"
+    value = "(e.low + e.high) / 2.0" if key.field == MIDDLE else f"e.{key.field}"
     return (
-        f"(SELECT {aggregate}(e.{key.field}) FROM idx_{key.kind} e "
+        f"(SELECT {aggregate}({value}) FROM idx_{key.kind} e "
         f"WHERE e.pk = r.pk AND e.param = '{_safe(key.param)}')"
     )
+
+
+def _present(key: SortKey) -> str:
+    """The column that holds a value whenever the key has one."""
+    return "low" if key.field == MIDDLE else key.field
 
 
 def _safe(param: str) -> str:
@@ -265,8 +272,8 @@ def index_sort_walk(conn: sqlite3.Connection, plan: SearchPlan, default: Walk) -
     if not plan.sort or plan.resource_type is None:
         return None
     key = plan.sort[0]
-    if key.kind == "resource":
-        return None
+    if key.kind == "resource" or key.field == MIDDLE:
+        return None  # no index holds a range's middle: the matches are sorted whole
     if default.entry_table is not None and not _at_least(conn, default, SORT_CAP):
         return None  # an index walk (equality, range, prefix) with few enough to sort
     if default.order == [("r.pk", False)] and default.used is not None:
@@ -308,7 +315,7 @@ def missing_walk(plan: SearchPlan) -> Walk:
     key = plan.sort[0]
     absent = Fragment(
         f"NOT EXISTS (SELECT 1 FROM idx_{key.kind} s2 INDEXED BY idx_{key.kind}_pk "
-        f"WHERE s2.pk = r.pk AND s2.param = ? AND s2.{key.field} IS NOT NULL)",
+        f"WHERE s2.pk = r.pk AND s2.param = ? AND s2.{_present(key)} IS NOT NULL)",
         [key.param],
     )
     return Walk("resources r", absent, [*_key_order(plan.sort[1:]), ("r.pk", False)])

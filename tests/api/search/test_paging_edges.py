@@ -1,0 +1,132 @@
+"""The edges of a searchset: counts, links, limits and sort order (search.html, http.html)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from fhir_server.interactions import includes
+from tests.api.resources import FHIR_JSON, patient
+from tests.api.search.helpers import outcome
+
+
+def _link(bundle: dict[str, Any], relation: str) -> str | None:
+    return next((k["url"] for k in bundle["link"] if k["relation"] == relation), None)
+
+
+async def _patients(client: httpx.AsyncClient, count: int) -> list[str]:
+    made = []
+    for n in range(count):
+        response = await client.post("Patient", json=patient(f"P{n}"), headers=FHIR_JSON)
+        made.append(response.json()["id"])
+    return made
+
+
+async def test_count_zero_reports_the_total_like_summary_count(client: httpx.AsyncClient) -> None:
+    await _patients(client, 3)
+    bundle = (await client.get("Patient", params={"_count": "0"})).json()
+    assert bundle["total"] == 3 and "entry" not in bundle
+
+
+async def test_links_keep_the_format_and_the_count_served(client: httpx.AsyncClient) -> None:
+    await _patients(client, 3)
+    page = await client.get("Patient", params={"_count": ["7", "1"], "_format": "xml"})
+    assert page.headers["content-type"].startswith("application/fhir+xml")
+    json_page = (await client.get("Patient", params={"_count": "5000"})).json()
+    assert "_count=1000" in _link(json_page, "self")  # the server's ceiling, as served
+    bundle = (await client.get("Patient", params={"_count": ["7", "1"], "_format": "json"})).json()
+    next_url = _link(bundle, "next")
+    assert next_url is not None and "_format=json" in next_url and "_count=7" not in next_url
+    followed = await client.get(next_url, headers={"Accept": "application/fhir+xml"})
+    assert followed.headers["content-type"].startswith("application/fhir+json")
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [('{"family": "P1"}', "application/json"), ("family=P1", "text/plain")],
+)
+async def test_a_search_body_that_is_no_form_is_refused(
+    client: httpx.AsyncClient, content: str, content_type: str
+) -> None:
+    response = await client.post(
+        "Patient/_search", content=content, headers={"Content-Type": content_type}
+    )
+    assert response.status_code == 415
+    assert "application/x-www-form-urlencoded" in response.json()["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        [("family", f"x{n}") for n in range(500)],  # overflowed SQLite's expression depth
+        [("_has:Observation:subject:code", f"c{n}") for n in range(100)],
+        [("family", ",".join(f"x{n}" for n in range(100)))] * 8,
+        [("_sort", ",".join(["family"] * 20))],
+    ],
+)
+async def test_an_oversized_search_is_a_400(
+    client: httpx.AsyncClient, params: list[tuple[str, str]]
+) -> None:
+    body = await outcome(client, "Patient", params)
+    assert "at most" in body["issue"][0]["diagnostics"]
+
+
+async def test_a_search_whose_next_link_could_not_be_followed_is_a_400(
+    client: httpx.AsyncClient,
+) -> None:
+    await _patients(client, 2)
+    long_values = ",".join(["P"] + ["x" * 700] * 60)  # ~42 KB of criteria
+    response = await client.post("Patient/_search", data={"family": long_values, "_count": "1"})
+    assert response.status_code == 400
+    assert "too long to page" in response.json()["issue"][0]["diagnostics"]
+    # the same search on one page needs no link to follow
+    whole = await client.post("Patient/_search", data={"family": long_values})
+    assert whole.status_code == 200 and len(whole.json()["entry"]) == 2
+
+
+async def test_includes_cut_at_the_limit_say_so(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(includes, "MAX_INCLUDED", 2)
+    (pid,) = await _patients(client, 1)
+    for n in range(3):
+        obs = {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": f"o{n}"},
+            "subject": {"reference": f"Patient/{pid}"},
+        }
+        await client.post("Observation", json=obs, headers=FHIR_JSON)
+    bundle = (await client.get("Patient", params={"_revinclude": "Observation:subject"})).json()
+    modes = [e["search"]["mode"] for e in bundle["entry"]]
+    assert modes == ["match", "include", "include", "outcome"]
+    warning = bundle["entry"][-1]["resource"]
+    assert warning["resourceType"] == "OperationOutcome"
+    assert warning["issue"][0]["code"] == "incomplete"
+    complete = await client.get("Patient", params={"_revinclude": "Observation:patient"})
+    assert "outcome" not in [e["search"]["mode"] for e in complete.json()["entry"]][:3]
+
+
+@pytest.mark.parametrize("descending", [False, True])
+async def test_numbers_and_quantities_sort_by_value_not_by_precision(
+    client: httpx.AsyncClient, descending: bool
+) -> None:
+    values = ["1", "0.55", "0.6", "2", "1.6", "10", "9.6"]
+    for n, value in enumerate(values):
+        quantity = f'{{"value":{value},"system":"http://unitsofmeasure.org","code":"mg"}}'
+        body = (
+            f'{{"resourceType":"Observation","id":"q{n}","status":"final",'
+            f'"code":{{"text":"w"}},"valueQuantity":{quantity}}}'
+        )
+        await client.put(f"Observation/q{n}", content=body, headers=FHIR_JSON)
+    sort = "-value-quantity" if descending else "value-quantity"
+    bundle = (await client.get("Observation", params={"_sort": sort, "_count": "3"})).json()
+    seen = []
+    page: dict[str, Any] | None = bundle
+    while page is not None:
+        seen += [e["resource"]["valueQuantity"]["value"] for e in page.get("entry", [])]
+        url = _link(page, "next")
+        page = (await client.get(url)).json() if url else None
+    assert seen == sorted((float(v) for v in values), reverse=descending)
