@@ -14,6 +14,7 @@ stored value and a searched value are normalized by one definition:
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -88,8 +89,14 @@ def decimal_range(value: object) -> tuple[float, float] | None:
     exponent = number.as_tuple().exponent
     if not isinstance(exponent, int):  # NaN or Infinity
         return None
-    half = Decimal(5).scaleb(exponent - 1)
-    return float(number - half), float(number + half)
+    try:
+        half = Decimal(5).scaleb(exponent - 1)
+        low, high = float(number - half), float(number + half)
+    except (InvalidOperation, OverflowError):  # an exponent past what Decimal computes
+        return None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return None  # past a float's range: no value can be compared with it
+    return low, high
 
 
 @dataclass(frozen=True, slots=True)

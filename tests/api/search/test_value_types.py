@@ -235,6 +235,11 @@ async def test_list_parameter(record: httpx.AsyncClient) -> None:
         ({"value-quantity": "\uff11"}, "value-quantity"),
         ({"_count": "\u00b2"}, "_count"),
         ({"_id": ""}, "_id"),
+        # exponents past what a decimal computes, or a float holds (were 500s)
+        ({"value-quantity": "1e999999999"}, "value-quantity"),
+        ({"value-quantity": "1e-999999999|http://unitsofmeasure.org|mg"}, "value-quantity"),
+        ({"value-quantity": "gt1e999999"}, "value-quantity"),
+        ({"component-value-quantity": "1e9999999"}, "component-value-quantity"),
     ],
 )
 async def test_malformed_values_are_400_naming_the_parameter(
