@@ -235,6 +235,7 @@ async def test_list_parameter(record: httpx.AsyncClient) -> None:
         ({"value-quantity": "\uff11"}, "value-quantity"),
         ({"_count": "\u00b2"}, "_count"),
         ({"_id": ""}, "_id"),
+        ({"birthdate": "2020-01-01T10:00:00+99:99"}, "birthdate"),
         # exponents past what a decimal computes, or a float holds (were 500s)
         ({"value-quantity": "1e999999999"}, "value-quantity"),
         ({"value-quantity": "1e-999999999|http://unitsofmeasure.org|mg"}, "value-quantity"),
