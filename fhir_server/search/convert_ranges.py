@@ -117,18 +117,26 @@ def _range_bounds(value: Any) -> tuple[float, float] | None:
 
 def number_range(param: str, value: Any, out: list[IndexEntry]) -> None:
     if (bounds := _range_bounds(value)) is not None:
-        out.append(NumberEntry(param, bounds[0], bounds[1]))
+        out.append(NumberEntry(param, bounds[0], bounds[1], is_range=True))
 
 
 def _quantity_entry(
-    param: str, low: float, high: float, system: str | None, code: str | None, unit: str | None
+    param: str,
+    low: float,
+    high: float,
+    system: str | None,
+    code: str | None,
+    unit: str | None,
+    is_range: bool,
 ) -> QuantityEntry:
     canonical = canonical_unit(code) if system == UCUM_SYSTEM and code is not None else None
     if canonical is None:
-        return QuantityEntry(param, low, high, system, code, unit, None, None, None)
+        return QuantityEntry(param, low, high, system, code, unit, None, None, None, is_range)
     c_low = _scaled(low, canonical.factor, canonical.offset)
     c_high = _scaled(high, canonical.factor, canonical.offset)
-    return QuantityEntry(param, low, high, system, code, unit, c_low, c_high, canonical.code)
+    return QuantityEntry(
+        param, low, high, system, code, unit, c_low, c_high, canonical.code, is_range
+    )
 
 
 def _scaled(value: float, factor: float, offset: float) -> float:
@@ -144,13 +152,16 @@ def quantity(param: str, value: Any, out: list[IndexEntry]) -> None:
         return
     low, high = found
     comparator = value.get("comparator")
-    # A stated comparator opens the range: "<5" is anything below 5 (search.html#quantity).
+    # A stated comparator opens the range at the stated value: "<5" is anything below 5
+    # (search.html#quantity), so it does not meet `gt5`.
     if comparator in ("<", "<="):
-        low = NUMBER_MIN
+        low, high = NUMBER_MIN, float(value["value"])
     elif comparator in (">", ">="):
-        high = NUMBER_MAX
+        low, high = float(value["value"]), NUMBER_MAX
     system, code = _str(value.get("system")), _str(value.get("code"))
-    out.append(_quantity_entry(param, low, high, system, code, _str(value.get("unit"))))
+    unit = _str(value.get("unit"))
+    opened = comparator in ("<", "<=", ">", ">=")
+    out.append(_quantity_entry(param, low, high, system, code, unit, opened))
 
 
 def money(param: str, value: Any, out: list[IndexEntry]) -> None:
@@ -170,6 +181,6 @@ def quantity_range(param: str, value: Any, out: list[IndexEntry]) -> None:
     unit_source = unit_source if isinstance(unit_source, dict) else {}
     system, code = _str(unit_source.get("system")), _str(unit_source.get("code"))
     entry = _quantity_entry(
-        param, bounds[0], bounds[1], system, code, _str(unit_source.get("unit"))
+        param, bounds[0], bounds[1], system, code, _str(unit_source.get("unit")), True
     )
     out.append(entry)

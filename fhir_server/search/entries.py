@@ -114,11 +114,13 @@ class DateEntry:
 
 @dataclass(frozen=True, slots=True)
 class NumberEntry:
-    """search.html#number: inclusive [low, high] implied by the precision of the value."""
+    """search.html#number: inclusive [low, high] implied by the precision of the value, or
+    the range itself (`is_range`: a Range), which prefixes compare by its ends."""
 
     param: str
     low: float
     high: float
+    is_range: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,7 @@ class QuantityEntry:
     canonical_low: float | None
     canonical_high: float | None
     canonical_code: str | None
+    is_range: bool = False  # a Range, or a value with a comparator (`<5`): see NumberEntry
 
 
 @dataclass(frozen=True, slots=True)

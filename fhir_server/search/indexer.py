@@ -37,8 +37,9 @@ NOT_INDEXED = frozenset({"_id", "_lastUpdated"})
 # operator learns when an upgrade needs `fhir-server reindex`. Raise it with every change
 # that makes an already indexed resource's entries differ.
 #   1: anything indexed before the version was recorded;
-#   2: implicit code systems of required bindings, one token row per code (2026-11-27).
-INDEX_FORMAT = 2
+#   2: implicit code systems of required bindings, one token row per code (2026-11-27);
+#   3: Ranges and Quantities with a comparator marked as true ranges (2026-11-27).
+INDEX_FORMAT = 3
 
 
 @dataclass(frozen=True, slots=True)

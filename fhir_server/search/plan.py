@@ -60,11 +60,15 @@ SortKind = Literal["string", "token", "reference", "date", "number", "quantity",
 @dataclass(frozen=True, slots=True)
 class Bound:
     """One comparison on an indexed range: its `low` end, `high` end, or midpoint (`mid`,
-    the stated value of a number whose range only records its precision)."""
+    the stated value of a number whose range only records its precision). A `mid` bound
+    meets an entry that is a true range (a Range, a Quantity with a comparator) at
+    `range_end` instead: search.html#prefix compares such ranges by overlap (`gt`: the
+    range above the value meets the target's) and `eq` by containment."""
 
     end: Literal["low", "high", "mid"]
     op: Literal["<", "<=", ">", ">="]
     value: int | float
+    range_end: Literal["low", "high"] = "low"
 
 
 @dataclass(frozen=True, slots=True)

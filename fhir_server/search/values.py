@@ -135,18 +135,21 @@ def number_match(param: str, text: str) -> RangeMatch:
 
 
 def point_bounds(prefix: Prefix, value: float, low: float, high: float) -> RangeMatch:
-    def mid(op: Literal["<", "<=", ">", ">="], bound: float) -> Bound:
-        return Bound("mid", op, bound)
+    # A true range in the index is contained (eq, ne) by its ends, or met by the end
+    # facing the search value (gt, ge, lt, le, ap).
+    def mid(op: Literal["<", "<=", ">", ">="], bound: float, end: Literal["low", "high"]) -> Bound:
+        return Bound("mid", op, bound, end)
 
     if prefix in ("eq", "ne"):
-        return RangeMatch((mid(">=", low), mid("<", high)), negated=prefix == "ne")
+        bounds = (mid(">=", low, "low"), mid("<", high, "high"))
+        return RangeMatch(bounds, negated=prefix == "ne")
     if prefix in ("gt", "sa"):
-        return RangeMatch((mid(">", value),))
+        return RangeMatch((mid(">", value, "high"),))
     if prefix in ("lt", "eb"):
-        return RangeMatch((mid("<", value),))
+        return RangeMatch((mid("<", value, "low"),))
     if prefix == "ge":
-        return RangeMatch((mid(">=", value),))
+        return RangeMatch((mid(">=", value, "high"),))
     if prefix == "le":
-        return RangeMatch((mid("<=", value),))
+        return RangeMatch((mid("<=", value, "low"),))
     gap = abs(value) * 0.1  # `ap`: within 10 % of the value
-    return RangeMatch((mid(">=", value - gap), mid("<=", value + gap)))
+    return RangeMatch((mid(">=", value - gap, "high"), mid("<=", value + gap, "low")))

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from fhir_server.search.entries import DateEntry, StringEntry, TokenEntry
+from fhir_server.search.entries import DateEntry, NumberEntry, StringEntry, TokenEntry
 from fhir_server.search.plan import (
     Bound,
     Condition,
     DateCondition,
     MissingCondition,
+    NumberCondition,
     RangeMatch,
     SearchPlan,
     StringCondition,
@@ -145,3 +146,23 @@ async def test_sqlite_counts_a_database_from_before_the_counts_when_opened(tmp_p
     finally:
         store.close()
         other.close()
+
+
+async def test_sqlite_adds_the_range_mark_to_a_database_from_before_it(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    store = SqliteResourceStore(path)
+    store.commit_blocking([op("a", NumberEntry("value", 7.5, 8.5))])  # a stated 8
+    store.close()
+    with sqlite3.connect(path) as old:  # what a database written before the mark lacks
+        old.executescript(
+            "ALTER TABLE idx_number DROP COLUMN is_range; "
+            "ALTER TABLE idx_quantity DROP COLUMN is_range"
+        )
+    old.close()
+    store = SqliteResourceStore(path)
+    try:
+        store.commit_blocking([op("b", NumberEntry("value", 1.0, 10.0, is_range=True))])
+        above = NumberCondition("value", (RangeMatch((Bound("mid", ">", 8.0, "high"),)),))
+        assert await ids(store, above) == {"b"}  # the old stated 8 is not above 8
+    finally:
+        store.close()

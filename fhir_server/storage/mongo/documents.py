@@ -125,12 +125,14 @@ def _element(kind: str, entry: IndexEntry) -> Document:
         for name, short in FIELDS[kind].items()
         if (value := getattr(entry, name)) is not None
     }
-    if isinstance(entry, NumberEntry | QuantityEntry):
+    if isinstance(entry, NumberEntry | QuantityEntry) and entry.is_range:
+        element["rg"] = True  # a true range: prefixes meet its ends, never a middle
+    elif isinstance(entry, NumberEntry | QuantityEntry):
         element["m"] = (entry.low + entry.high) / 2.0  # as SQLite computes it: IEEE double
-    if isinstance(entry, QuantityEntry):
-        low, high = entry.canonical_low, entry.canonical_high
-        if low is not None and high is not None:
-            element["cm"] = (low + high) / 2.0
+        if isinstance(entry, QuantityEntry):
+            low, high = entry.canonical_low, entry.canonical_high
+            if low is not None and high is not None:
+                element["cm"] = (low + high) / 2.0
     return element
 
 

@@ -128,9 +128,15 @@ def _bounds(match: RangeMatch, low: str, high: str, mid: str | None) -> Document
     """The bounds of a range match, ANDed, on the element's range fields."""
     parts: list[Document] = []
     for bound in match.bounds:
-        parts.append(
-            {_end_field(bound, low, high, mid): {_OPERATORS[bound.op]: operand(bound.value)}}
-        )
+        test = {_OPERATORS[bound.op]: operand(bound.value)}
+        if bound.end == "mid":
+            # a stated value, or a true range (`rg`, no middle stored) at its facing end
+            facing = low if bound.range_end == "low" else high
+            parts.append(
+                any_of([{_end_field(bound, low, high, mid): test}, {"rg": True, facing: test}])
+            )
+        else:
+            parts.append({_end_field(bound, low, high, mid): test})
     return all_of(parts)
 
 

@@ -57,7 +57,9 @@ def _column(e: str, bound: Bound, low: str, high: str) -> str:
         return f"{e}.{low}"
     if bound.end == "high":
         return f"{e}.{high}"
-    return f"(({e}.{low} + {e}.{high}) / 2.0)"
+    # a stated value (the middle of its precision range), or a true range's facing end
+    facing = low if bound.range_end == "low" else high
+    return f"(CASE WHEN {e}.is_range THEN {e}.{facing} ELSE ({e}.{low} + {e}.{high}) / 2.0 END)"
 
 
 def bounds_on(e: str, match: RangeMatch, low: str = "low", high: str = "high") -> Fragment:

@@ -27,16 +27,41 @@ __all__ = ["PreparedIndex", "delete_index_rows", "insert_index_rows", "prepare_i
 
 Row = tuple[object, ...]
 
-# Columns per table, the resource's `pk` last (bound once per statement, as ?1).
+# Columns per table in the order of `_row`'s values, the resource's `pk` last (bound once
+# per statement, as ?1). Inserts name them: a column added to an older database comes after
+# `pk` there (ADDED_COLUMNS).
 _COLUMNS = {
-    "idx_string": 5,
-    "idx_token": 6,
-    "idx_reference": 9,
-    "idx_date": 5,
-    "idx_number": 5,
-    "idx_quantity": 11,
-    "idx_uri": 4,
-    "idx_composite": 4,
+    "idx_string": ("type", "param", "value", "exact", "pk"),
+    "idx_token": ("type", "param", "system", "code", "text", "pk"),
+    "idx_reference": (
+        "type",
+        "param",
+        "target_type",
+        "target_id",
+        "url",
+        "version",
+        "identifier_system",
+        "identifier_value",
+        "pk",
+    ),
+    "idx_date": ("type", "param", "low", "high", "pk"),
+    "idx_number": ("type", "param", "low", "high", "is_range", "pk"),
+    "idx_quantity": (
+        "type",
+        "param",
+        "low",
+        "high",
+        "system",
+        "code",
+        "unit",
+        "canonical_low",
+        "canonical_high",
+        "canonical_code",
+        "is_range",
+        "pk",
+    ),
+    "idx_uri": ("type", "param", "value", "pk"),
+    "idx_composite": ("type", "param", "key", "pk"),
 }
 
 
@@ -60,11 +85,11 @@ def _row(resource_type: str, entry: IndexEntry) -> tuple[str, Row]:
             )
         case DateEntry(param, low, high):
             return "idx_date", (resource_type, param, low, high)
-        case NumberEntry(param, low, high):
-            return "idx_number", (resource_type, param, low, high)
-        case QuantityEntry(param, low, high, system, code, unit, clow, chigh, ccode):
+        case NumberEntry(param, low, high, is_range):
+            return "idx_number", (resource_type, param, low, high, int(is_range))
+        case QuantityEntry(param, low, high, system, code, unit, clow, chigh, ccode, is_range):
             row = (resource_type, param, low, high, system, code, unit, clow, chigh, ccode)
-            return "idx_quantity", row
+            return "idx_quantity", (*row, int(is_range))
         case UriEntry(param, value):
             return "idx_uri", (resource_type, param, value)
         case CompositeEntry(param, components):
@@ -162,14 +187,16 @@ def _chunk_sizes(count: int) -> list[int]:
 
 @functools.cache
 def _insert_sql(table: str, rows: int) -> str:
-    """`INSERT INTO t VALUES (?2, ?3, ..., ?1), (...)`: every row ends with the pk, ?1."""
-    width = _COLUMNS[table] - 1
+    """`INSERT INTO t (..., pk) VALUES (?2, ?3, ..., ?1), (...)`: every row ends with the
+    pk, ?1."""
+    columns = _COLUMNS[table]
+    width = len(columns) - 1
     groups = []
     for row in range(rows):
         first = 2 + row * width
         params = ", ".join(f"?{n}" for n in range(first, first + width))
         groups.append(f"({params}, ?1)")
-    return f"INSERT INTO {table} VALUES " + ", ".join(groups)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES " + ", ".join(groups)
 
 
 # The widths a store has already recorded (one dict per database, kept by its writer):

@@ -23,7 +23,7 @@ from fhir_server.storage.sqlite.connection import open_connection
 from fhir_server.storage.sqlite.history_sql import history_page
 from fhir_server.storage.sqlite.index_rows import prepare_index
 from fhir_server.storage.sqlite.rows import version_of
-from fhir_server.storage.sqlite.schema import TENANT_SCHEMA
+from fhir_server.storage.sqlite.schema import ADDED_COLUMNS, TENANT_SCHEMA
 from fhir_server.storage.sqlite.search_includes import include_step
 from fhir_server.storage.sqlite.search_page import explain, search_page
 from fhir_server.storage.sqlite.token_counts import create_token_counts, token_counts_exist
@@ -44,6 +44,7 @@ class SqliteResourceStore:
         self._local = threading.local()
         writer_conn = open_connection(path, schema=TENANT_SCHEMA, writer=True)
         try:
+            _add_missing_columns(writer_conn)
             _backfill_date_widths(writer_conn)
             counted = token_counts_exist(writer_conn)
         except BaseException:
@@ -167,6 +168,20 @@ class SqliteResourceStore:
             for conn in self._all_conns:
                 conn.close()
             self._all_conns.clear()
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Give a database made before a column existed that column (ADDED_COLUMNS); another
+    process opening it at the same moment may have added it first."""
+    for table, column, declaration in ADDED_COLUMNS:
+        present = {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column in present:
+            continue
+        try:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):
+                raise
 
 
 def _backfill_date_widths(conn: sqlite3.Connection) -> None:

@@ -8,7 +8,7 @@ for the lookups the search compiler emits: (type, param, value..., pk).
 
 from __future__ import annotations
 
-__all__ = ["INDEX_TABLES", "TENANT_SCHEMA"]
+__all__ = ["ADDED_COLUMNS", "INDEX_TABLES", "TENANT_SCHEMA"]
 
 INDEX_TABLES = (
     "idx_string",
@@ -19,6 +19,13 @@ INDEX_TABLES = (
     "idx_quantity",
     "idx_uri",
     "idx_composite",
+)
+
+# Columns added after databases were first made: added to an older database when opened
+# (last, as ALTER TABLE places them; inserts name their columns).
+ADDED_COLUMNS = (
+    ("idx_number", "is_range", "INTEGER NOT NULL DEFAULT 0"),
+    ("idx_quantity", "is_range", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 TENANT_SCHEMA = """
@@ -88,14 +95,14 @@ CREATE TABLE IF NOT EXISTS date_widths (
 
 CREATE TABLE IF NOT EXISTS idx_number (
     type TEXT NOT NULL, param TEXT NOT NULL, low REAL NOT NULL, high REAL NOT NULL,
-    pk INTEGER NOT NULL);
+    pk INTEGER NOT NULL, is_range INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS idx_number_low ON idx_number (type, param, low, high, pk);
 CREATE INDEX IF NOT EXISTS idx_number_pk ON idx_number (pk);
 
 CREATE TABLE IF NOT EXISTS idx_quantity (
     type TEXT NOT NULL, param TEXT NOT NULL, low REAL NOT NULL, high REAL NOT NULL,
     system TEXT, code TEXT, unit TEXT, canonical_low REAL, canonical_high REAL,
-    canonical_code TEXT, pk INTEGER NOT NULL);
+    canonical_code TEXT, pk INTEGER NOT NULL, is_range INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS idx_quantity_low ON idx_quantity (type, param, low, high, pk);
 CREATE INDEX IF NOT EXISTS idx_quantity_pk ON idx_quantity (pk);
 

@@ -9,7 +9,7 @@ import pytest
 
 from fhir_server.interactions import includes
 from tests.api.resources import FHIR_JSON, patient
-from tests.api.search.helpers import outcome
+from tests.api.search.helpers import ids, outcome
 
 
 def _link(bundle: dict[str, Any], relation: str) -> str | None:
@@ -130,3 +130,71 @@ async def test_numbers_and_quantities_sort_by_value_not_by_precision(
         url = _link(page, "next")
         page = (await client.get(url)).json() if url else None
     assert seen == sorted((float(v) for v in values), reverse=descending)
+
+
+async def _put(client: httpx.AsyncClient, resource: dict[str, Any]) -> None:
+    path = f"{resource['resourceType']}/{resource['id']}"
+    response = await client.put(path, json=resource, headers=FHIR_JSON)
+    assert response.status_code == 201, response.text
+
+
+def _risk(rid: str, prediction: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "resourceType": "RiskAssessment",
+        "id": rid,
+        "status": "final",
+        "subject": {"reference": "Patient/x"},
+        "prediction": [prediction],
+    }
+
+
+def _weight(oid: str, quantity: dict[str, Any]) -> dict[str, Any]:
+    unit = {"system": "http://unitsofmeasure.org", "code": "mg"}
+    return {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "code": {"text": "w"},
+        "valueQuantity": {**quantity, **unit},
+    }
+
+
+async def test_prefixes_meet_a_true_range_by_overlap_and_a_value_by_its_value(
+    client: httpx.AsyncClient,
+) -> None:
+    # search.html#prefix: gt - the range above the search value intersects the target's
+    # range; eq - the search value's range contains the target's
+    await _put(
+        client, _risk("span", {"probabilityRange": {"low": {"value": 1}, "high": {"value": 10}}})
+    )
+    await _put(client, _risk("from50", {"probabilityRange": {"low": {"value": 50}}}))
+    await _put(client, _risk("eight", {"probabilityDecimal": 8.0}))
+    found = {
+        query: await ids(client, "RiskAssessment", {"probability": query})
+        for query in ("gt8", "lt2", "lt60", "eq5", "ge8", "le8")
+    }
+    assert sorted(found["gt8"]) == ["from50", "span"]  # 8.0 is not above 8
+    assert sorted(found["lt2"]) == ["span"]
+    assert sorted(found["lt60"]) == ["eight", "from50", "span"]
+    assert found["eq5"] == []  # [1, 10] is not within [4.5, 5.5)
+    assert sorted(found["ge8"]) == ["eight", "from50", "span"]
+    assert sorted(found["le8"]) == ["eight", "span"]
+
+
+async def test_a_quantity_with_a_comparator_is_a_range(client: httpx.AsyncClient) -> None:
+    await _put(client, _weight("below5", {"value": 5, "comparator": "<"}))
+    await _put(client, _weight("above5", {"value": 5, "comparator": ">"}))
+    await _put(client, _weight("five", {"value": 5}))
+    unit = "|http://unitsofmeasure.org|mg"
+    assert sorted(await ids(client, "Observation", {"value-quantity": "gt3" + unit})) == [
+        "above5",
+        "below5",
+        "five",
+    ]
+    assert sorted(await ids(client, "Observation", {"value-quantity": "lt7" + unit})) == [
+        "above5",
+        "below5",
+        "five",
+    ]
+    assert await ids(client, "Observation", {"value-quantity": "gt5" + unit}) == ["above5"]
+    assert await ids(client, "Observation", {"value-quantity": "5" + unit}) == ["five"]

@@ -214,7 +214,8 @@ class TestNumberAndQuantity:
     def test_comparator_opens_the_range(self) -> None:
         (entry,) = entries("quantity", "Quantity", {"value": 5, "comparator": "<"})
         assert isinstance(entry, QuantityEntry)
-        assert (entry.low, entry.high) == (NUMBER_MIN, 5.5)
+        assert (entry.low, entry.high) == (NUMBER_MIN, 5.0)
+        assert entry.is_range  # prefixes meet its ends, not a middle at -1e308
 
     def test_age_is_a_quantity(self) -> None:
         (entry,) = entries("quantity", "Age", {"value": 30, "system": UCUM, "code": "a"})
@@ -225,9 +226,11 @@ class TestNumberAndQuantity:
         value = {"low": {"value": 1, "system": UCUM, "code": "mg"}, "high": {"value": 2}}
         (entry,) = entries("quantity", "Range", value)
         assert isinstance(entry, QuantityEntry)
-        assert (entry.low, entry.high, entry.code) == (0.5, 2.5, "mg")
+        assert (entry.low, entry.high, entry.code, entry.is_range) == (0.5, 2.5, "mg", True)
         (open_ended,) = entries("number", "Range", {"low": {"value": 1}})
-        assert open_ended == NumberEntry("p", 0.5, NUMBER_MAX)
+        assert open_ended == NumberEntry("p", 0.5, NUMBER_MAX, is_range=True)
+        (stated,) = entries("number", "decimal", 1)
+        assert not stated.is_range
 
     def test_money_uses_the_currency(self) -> None:
         (entry,) = entries("quantity", "Money", {"value": 10.5, "currency": "USD"})

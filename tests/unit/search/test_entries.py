@@ -65,6 +65,7 @@ def test_field_order_is_the_contract_adapters_match_on() -> None:
         "canonical_low",
         "canonical_high",
         "canonical_code",
+        "is_range",
     ]
 
 
