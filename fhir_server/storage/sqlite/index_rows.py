@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import orjson
 
@@ -27,41 +27,23 @@ __all__ = ["PreparedIndex", "delete_index_rows", "insert_index_rows", "prepare_i
 
 Row = tuple[object, ...]
 
-# Columns per table in the order of `_row`'s values, the resource's `pk` last (bound once
-# per statement, as ?1). Inserts name them: a column added to an older database comes after
-# `pk` there (ADDED_COLUMNS).
+_TABLES: dict[type[IndexEntry], str] = {
+    StringEntry: "idx_string",
+    TokenEntry: "idx_token",
+    ReferenceEntry: "idx_reference",
+    DateEntry: "idx_date",
+    NumberEntry: "idx_number",
+    QuantityEntry: "idx_quantity",
+    UriEntry: "idx_uri",
+    CompositeEntry: "idx_composite",
+}
+
+# Columns per table: `type`, then the entry's fields in order (the values `_row` gives),
+# then the resource's `pk` (bound once per statement, as ?1). Inserts name them: a column
+# added to an older database comes after `pk` there (ADDED_COLUMNS).
 _COLUMNS = {
-    "idx_string": ("type", "param", "value", "exact", "pk"),
-    "idx_token": ("type", "param", "system", "code", "text", "pk"),
-    "idx_reference": (
-        "type",
-        "param",
-        "target_type",
-        "target_id",
-        "url",
-        "version",
-        "identifier_system",
-        "identifier_value",
-        "pk",
-    ),
-    "idx_date": ("type", "param", "low", "high", "pk"),
-    "idx_number": ("type", "param", "low", "high", "is_range", "pk"),
-    "idx_quantity": (
-        "type",
-        "param",
-        "low",
-        "high",
-        "system",
-        "code",
-        "unit",
-        "canonical_low",
-        "canonical_high",
-        "canonical_code",
-        "is_range",
-        "pk",
-    ),
-    "idx_uri": ("type", "param", "value", "pk"),
-    "idx_composite": ("type", "param", "key", "pk"),
+    table: ("type", *("key" if f.name == "components" else f.name for f in fields(kind)), "pk")
+    for kind, table in _TABLES.items()
 }
 
 
