@@ -18,3 +18,15 @@ def patient(family: str = "Chalmers", mrn: str | None = None, **extra: Any) -> d
     }
     resource.update(extra)
     return resource
+
+
+def observation(subject: str, text: str = "obs", **extra: Any) -> dict[str, Any]:
+    """A final Observation about `subject` (a reference such as `Patient/1`)."""
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": text},
+        "subject": {"reference": subject},
+    }
+    resource.update(extra)
+    return resource

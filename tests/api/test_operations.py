@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from tests.api.bundle_helpers import count
-from tests.api.resources import FHIR_JSON, patient
+from tests.api.resources import FHIR_JSON, observation, patient
 
 
 def issues(response: httpx.Response) -> list[dict[str, Any]]:
@@ -124,14 +124,9 @@ async def _practitioner(client: httpx.AsyncClient, family: str) -> str:
 async def _record(client: httpx.AsyncClient, family: str, practitioner: str) -> str:
     pid = (await client.post("Patient", json=patient(family), headers=FHIR_JSON)).json()["id"]
     for n in range(3):
-        observation = {
-            "resourceType": "Observation",
-            "status": "final",
-            "code": {"text": f"obs {n}"},
-            "subject": {"reference": f"Patient/{pid}"},
-            "performer": [{"reference": f"Practitioner/{practitioner}"}],
-        }
-        await client.post("Observation", json=observation, headers=FHIR_JSON)
+        performer = [{"reference": f"Practitioner/{practitioner}"}]
+        made = observation(f"Patient/{pid}", f"obs {n}", performer=performer)
+        await client.post("Observation", json=made, headers=FHIR_JSON)
     encounter = {
         "resourceType": "Encounter",
         "status": "finished",

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from fhir_server.interactions import includes
-from tests.api.resources import FHIR_JSON, patient
+from tests.api.resources import FHIR_JSON, observation, patient
 from tests.api.search.helpers import ids, outcome
 
 
@@ -92,12 +92,7 @@ async def test_includes_cut_at_the_limit_say_so(
     monkeypatch.setattr(includes, "MAX_INCLUDED", 2)
     (pid,) = await _patients(client, 1)
     for n in range(3):
-        obs = {
-            "resourceType": "Observation",
-            "status": "final",
-            "code": {"text": f"o{n}"},
-            "subject": {"reference": f"Patient/{pid}"},
-        }
+        obs = observation(f"Patient/{pid}", f"o{n}")
         await client.post("Observation", json=obs, headers=FHIR_JSON)
     bundle = (await client.get("Patient", params={"_revinclude": "Observation:subject"})).json()
     modes = [e["search"]["mode"] for e in bundle["entry"]]
