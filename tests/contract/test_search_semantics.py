@@ -166,27 +166,3 @@ async def test_sqlite_adds_the_range_mark_to_a_database_from_before_it(tmp_path:
         assert await ids(store, above) == {"b"}  # the old stated 8 is not above 8
     finally:
         store.close()
-
-
-async def test_sqlite_page_bodies_read_after_the_walk_match_their_version(tmp_path: Path) -> None:
-    # An estimated first page walks without bodies, then reads the page's: a write that
-    # falls between the two must not pair one version's metadata with another's body.
-    from fhir_server.storage.sqlite.search_page import _WITHOUT_BODY, _with_bodies
-
-    store = SqliteResourceStore(tmp_path / "t.sqlite")
-    try:
-        store.commit_blocking([op("a"), op("b")])
-        with sqlite3.connect(tmp_path / "t.sqlite") as conn:
-            walked = conn.execute(
-                f"SELECT {_WITHOUT_BODY} FROM resources r ORDER BY r.pk"
-            ).fetchall()
-            store.commit_blocking(
-                [
-                    WriteOp("Observation", "a", 1, 2, 2_000, "PUT", b'{"v":2}', ()),
-                    WriteOp("Observation", "b", 1, 2, 2_000, "DELETE", None, ()),
-                ]
-            )
-            page = _with_bodies(conn, walked)
-        assert [(row[1], row[2], row[5]) for row in page] == [("a", 2, b'{"v":2}')]
-    finally:
-        store.close()

@@ -116,16 +116,14 @@ def _rows(
 def _with_bodies(
     conn: sqlite3.Connection, rows: list[tuple[object, ...]]
 ) -> list[tuple[object, ...]]:
-    """`rows` read without their bodies, with them (one lookup by pk each). The version is
-    read again with its body: a write may have fallen between the two statements, and a
-    resource deleted meanwhile leaves the page."""
+    """`rows` read without their bodies, with them (one lookup by pk each)."""
     if not rows:
         return rows
     pks = [row[6] for row in rows]
     marks = ", ".join("?" for _ in pks)
-    sql = f"SELECT {VERSION_COLUMNS} FROM resources r WHERE r.deleted = 0 AND r.pk IN ({marks})"
-    fresh = {row[6]: row for row in conn.execute(sql, pks)}
-    return [(*fresh[row[6]], *row[7:]) for row in rows if row[6] in fresh]
+    sql = f"SELECT pk, body FROM resources WHERE pk IN ({marks})"
+    bodies = dict(conn.execute(sql, pks).fetchall())
+    return [(*row[:5], bodies[row[6]], *row[6:]) for row in rows]
 
 
 def _total(conn: sqlite3.Connection, plan: SearchPlan, walk: Walk) -> int | None:
