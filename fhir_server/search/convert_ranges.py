@@ -104,15 +104,22 @@ def number(param: str, value: Any, out: list[IndexEntry]) -> None:
 def _range_bounds(value: Any) -> tuple[float, float] | None:
     if not isinstance(value, dict):
         return None
+    # A Range's ends are its limits as stated (a Range 5..5 is exactly 5, contained by
+    # `eq5`), not widened by their precision as a stated value is.
     low, high = value.get("low"), value.get("high")
-    low_range = decimal_range(low.get("value")) if isinstance(low, dict) else None
-    high_range = decimal_range(high.get("value")) if isinstance(high, dict) else None
-    if low_range is None and high_range is None:
+    low_end = _stated(low.get("value")) if isinstance(low, dict) else None
+    high_end = _stated(high.get("value")) if isinstance(high, dict) else None
+    if low_end is None and high_end is None:
         return None
     return (
-        NUMBER_MIN if low_range is None else low_range[0],
-        NUMBER_MAX if high_range is None else high_range[1],
+        NUMBER_MIN if low_end is None else low_end,
+        NUMBER_MAX if high_end is None else high_end,
     )
+
+
+def _stated(value: Any) -> float | None:
+    """A decimal's value, if it is one a range can hold."""
+    return None if decimal_range(value) is None else float(value)
 
 
 def number_range(param: str, value: Any, out: list[IndexEntry]) -> None:

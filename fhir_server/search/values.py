@@ -143,10 +143,14 @@ def point_bounds(prefix: Prefix, value: float, low: float, high: float) -> Range
     if prefix in ("eq", "ne"):
         bounds = (mid(">=", low, "low"), mid("<", high, "high"))
         return RangeMatch(bounds, negated=prefix == "ne")
-    if prefix in ("gt", "sa"):
+    if prefix == "gt":
         return RangeMatch((mid(">", value, "high"),))
-    if prefix in ("lt", "eb"):
+    if prefix == "lt":
         return RangeMatch((mid("<", value, "low"),))
+    if prefix == "sa":  # a range starts after the value: all of it lies above
+        return RangeMatch((mid(">", value, "low"),))
+    if prefix == "eb":  # a range ends before the value: all of it lies below
+        return RangeMatch((mid("<", value, "high"),))
     if prefix == "ge":
         return RangeMatch((mid(">=", value, "high"),))
     if prefix == "le":

@@ -100,8 +100,9 @@ async def test_includes_cut_at_the_limit_say_so(
     warning = bundle["entry"][-1]["resource"]
     assert warning["resourceType"] == "OperationOutcome"
     assert warning["issue"][0]["code"] == "incomplete"
-    complete = await client.get("Patient", params={"_revinclude": "Observation:patient"})
-    assert "outcome" not in [e["search"]["mode"] for e in complete.json()["entry"]][:3]
+    monkeypatch.setattr(includes, "MAX_INCLUDED", 3)
+    complete = await client.get("Patient", params={"_revinclude": "Observation:subject"})
+    assert [e["search"]["mode"] for e in complete.json()["entry"]] == ["match"] + ["include"] * 3
 
 
 @pytest.mark.parametrize("descending", [False, True])
@@ -166,7 +167,7 @@ async def test_prefixes_meet_a_true_range_by_overlap_and_a_value_by_its_value(
     await _put(client, _risk("eight", {"probabilityDecimal": 8.0}))
     found = {
         query: await ids(client, "RiskAssessment", {"probability": query})
-        for query in ("gt8", "lt2", "lt60", "eq5", "ge8", "le8")
+        for query in ("gt8", "lt2", "lt60", "eq5", "ge8", "le8", "sa8", "sa0", "eb11", "eb2")
     }
     assert sorted(found["gt8"]) == ["from50", "span"]  # 8.0 is not above 8
     assert sorted(found["lt2"]) == ["span"]
@@ -174,6 +175,12 @@ async def test_prefixes_meet_a_true_range_by_overlap_and_a_value_by_its_value(
     assert found["eq5"] == []  # [1, 10] is not within [4.5, 5.5)
     assert sorted(found["ge8"]) == ["eight", "from50", "span"]
     assert sorted(found["le8"]) == ["eight", "span"]
+    # sa: all of the target above the value; eb: all of it below
+    assert found["sa8"] == ["from50"] and sorted(found["sa0"]) == ["eight", "from50", "span"]
+    assert sorted(found["eb11"]) == ["eight", "span"] and found["eb2"] == []
+    exact = {"low": {"value": 5}, "high": {"value": 5}}
+    await _put(client, _risk("five", {"probabilityRange": exact}))
+    assert await ids(client, "RiskAssessment", {"probability": "eq5"}) == ["five"]
 
 
 async def test_a_quantity_with_a_comparator_is_a_range(client: httpx.AsyncClient) -> None:

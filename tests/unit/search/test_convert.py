@@ -226,9 +226,9 @@ class TestNumberAndQuantity:
         value = {"low": {"value": 1, "system": UCUM, "code": "mg"}, "high": {"value": 2}}
         (entry,) = entries("quantity", "Range", value)
         assert isinstance(entry, QuantityEntry)
-        assert (entry.low, entry.high, entry.code, entry.is_range) == (0.5, 2.5, "mg", True)
+        assert (entry.low, entry.high, entry.code, entry.is_range) == (1.0, 2.0, "mg", True)
         (open_ended,) = entries("number", "Range", {"low": {"value": 1}})
-        assert open_ended == NumberEntry("p", 0.5, NUMBER_MAX, is_range=True)
+        assert open_ended == NumberEntry("p", 1.0, NUMBER_MAX, is_range=True)
         (stated,) = entries("number", "decimal", 1)
         assert not stated.is_range
 
