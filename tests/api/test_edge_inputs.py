@@ -108,6 +108,9 @@ async def test_an_encoded_slash_stays_inside_the_id(client: httpx.AsyncClient) -
     assert response.status_code == 400  # one segment 'a/b': not a valid id, not Patient/a/b
 
 
+_XHTML_DIV = '<div xmlns="http://www.w3.org/1999/xhtml">'
+
+
 @pytest.mark.parametrize(
     "div",
     [
@@ -123,6 +126,12 @@ async def test_an_encoded_slash_stays_inside_the_id(client: httpx.AsyncClient) -
         '<?xml version="1.0"?><div xmlns="http://www.w3.org/1999/xhtml">x</div>',
         '<div xmlns="http://www.w3.org/1999/xhtml">x</div><?pi x?>',
         '\ufeff<div xmlns="http://www.w3.org/1999/xhtml">x</div>',
+        # markup hidden from the check where browsers would run it
+        _XHTML_DIV + "<p>a</p><!--><img src=x onerror=alert(1)>--></div>",
+        _XHTML_DIV + "<p><![CDATA[x><img src=x onerror=alert(1)>]]></p></div>",
+        _XHTML_DIV + "<p>a<?x ><img src=x onerror=alert(1)>?></p></div>",
+        # txt-1 allows basic HTML only
+        _XHTML_DIV + '<svg><animate values="javascript:alert(1)"/></svg></div>',
         '<div xmlns="http://www.w3.org/1999/xhtml"><img src="x" onerror="alert(1)"/></div>',
         '<div xmlns="http://www.w3.org/1999/xhtml"><a href="javascript:alert(1)">x</a></div>',
         '<div xmlns="http://www.w3.org/1999/xhtml">' + "<b>" * 300 + "x" + "</b>" * 300 + "</div>",
