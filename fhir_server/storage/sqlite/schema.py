@@ -98,6 +98,8 @@ CREATE TABLE IF NOT EXISTS idx_number (
     pk INTEGER NOT NULL, is_range INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS idx_number_low ON idx_number (type, param, low, high, pk);
 CREATE INDEX IF NOT EXISTS idx_number_pk ON idx_number (pk);
+-- a number's stated value, the middle of its precision range: what `_sort` walks
+CREATE INDEX IF NOT EXISTS idx_number_middle ON idx_number (type, param, ((low + high) / 2.0), pk);
 
 CREATE TABLE IF NOT EXISTS idx_quantity (
     type TEXT NOT NULL, param TEXT NOT NULL, low REAL NOT NULL, high REAL NOT NULL,
@@ -105,6 +107,8 @@ CREATE TABLE IF NOT EXISTS idx_quantity (
     canonical_code TEXT, pk INTEGER NOT NULL, is_range INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS idx_quantity_low ON idx_quantity (type, param, low, high, pk);
 CREATE INDEX IF NOT EXISTS idx_quantity_pk ON idx_quantity (pk);
+CREATE INDEX IF NOT EXISTS idx_quantity_middle
+    ON idx_quantity (type, param, ((low + high) / 2.0), pk);
 
 CREATE TABLE IF NOT EXISTS idx_uri (
     type TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL, pk INTEGER NOT NULL);

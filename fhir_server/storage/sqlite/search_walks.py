@@ -238,7 +238,7 @@ def _sort_expr(key: SortKey) -> str:
     if key.kind == "resource":
         return {"id": "r.id", "last_updated_us": "r.last_updated_us"}[key.field]
     aggregate = "MAX" if key.descending else "MIN"
-    value = "(e.low + e.high) / 2.0" if key.field == MIDDLE else f"e.{key.field}"
+    value = _entry_value("e", key)
     return (
         f"(SELECT {aggregate}({value}) FROM idx_{key.kind} e "
         f"WHERE e.pk = r.pk AND e.param = '{_safe(key.param)}')"
@@ -272,32 +272,44 @@ def index_sort_walk(conn: sqlite3.Connection, plan: SearchPlan, default: Walk) -
     if not plan.sort or plan.resource_type is None:
         return None
     key = plan.sort[0]
-    if key.kind == "resource" or key.field == MIDDLE:
-        return None  # no index holds a range's middle: the matches are sorted whole
+    if key.kind == "resource":
+        return None
     if default.entry_table is not None and not _at_least(conn, default, SORT_CAP):
         return None  # an index walk (equality, range, prefix) with few enough to sort
     if default.order == [("r.pk", False)] and default.used is not None:
         return None  # an _id or set walk: sort what it holds
-    table, column, desc = f"idx_{key.kind}", key.field, key.descending
+    table, desc = f"idx_{key.kind}", key.descending
+    value, other = _entry_value("s", key), _entry_value("s2", key)
     better = ">" if desc else "<"
+    # the middle's index named: without statistics SQLite may prefer another index of
+    # the table that covers low and high, and sort every entry
+    chosen = f" INDEXED BY {table}_middle" if key.field == MIDDLE else ""
     walk = Walk(
-        f"{table} s JOIN resources r ON r.pk = s.pk",
+        f"{table} s{chosen} JOIN resources r ON r.pk = s.pk",
         # entries without the field (a token of text alone) are no sort value: MIN() and
         # MAX() skip them too
         Fragment(
-            f"s.type = ? AND s.param = ? AND s.{column} IS NOT NULL",
+            f"s.type = ? AND s.param = ? AND s.{_present(key)} IS NOT NULL",
             [plan.resource_type, key.param],
         ),
-        [(f"s.{column}", desc), *_key_order(plan.sort[1:]), ("s.pk", False)],
+        [(value, desc), *_key_order(plan.sort[1:]), ("s.pk", False)],
     )
     walk.extra.append(
         Fragment(
             f"NOT EXISTS (SELECT 1 FROM {table} s2 INDEXED BY {table}_pk WHERE s2.pk = s.pk "
             f"AND s2.param = s.param AND s2.type = s.type "
-            f"AND (s2.{column}, s2.rowid) {better} (s.{column}, s.rowid))"
+            f"AND ({other}, s2.rowid) {better} ({value}, s.rowid))"
         )
     )
     return walk
+
+
+def _entry_value(alias: str, key: SortKey) -> str:
+    """The sort value of one entry, as the walked index holds it (a number's middle is
+    an expression index: `idx_number_middle`, `idx_quantity_middle`)."""
+    if key.field == MIDDLE:
+        return f"(({alias}.low + {alias}.high) / 2.0)"
+    return f"{alias}.{key.field}"
 
 
 def _at_least(conn: sqlite3.Connection, walk: Walk, count: int) -> bool:

@@ -158,3 +158,16 @@ async def test_a_probe_with_a_whole_key_looks_it_up(
     steps = sqlite_store.explain_search(parse_search("Patient", query, default_registry(), options))
     assert any(keyed in s for s in steps), steps
     assert walked is None or not any(walked in s for s in steps), steps
+
+
+@pytest.mark.parametrize("sort", ["value-quantity", "-value-quantity"])
+async def test_a_quantity_sort_walks_the_index_of_stated_values(
+    sqlite_store: SqliteResourceStore, sort: str
+) -> None:
+    # Sorting by the stated value (a range's middle) at first sorted every match on every
+    # page: ~350 ms per page at 200k Observations; the expression index keeps it a walk.
+    options = QueryOptions(20, 1000, strict=True, base_url="http://testserver/fhir/acme")
+    plan = parse_search("Observation", [("_sort", sort)], default_registry(), options)
+    steps = sqlite_store.explain_search(plan)
+    assert "idx_quantity_middle" in steps[0], steps
+    assert "USE TEMP B-TREE FOR ORDER BY" not in steps, steps
