@@ -42,6 +42,10 @@ async def included(
                     break
                 seen.add(key)
                 new.append(version)
+            if not complete:
+                break  # nothing more can be added: no further step needs running
+        if not complete:
+            return result + new, False
         if not new:
             return result, complete
         result += new

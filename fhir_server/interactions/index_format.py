@@ -41,7 +41,10 @@ async def index_format(store: ResourceStore) -> IndexFormat:
         return IndexFormat(int(raw))
     anything = await store.search(SearchPlan(None, count=1, total="none"))
     if anything.matches:
-        return IndexFormat(1)
+        # another request may have found the tenant empty, recorded the format and
+        # written since this one read the setting
+        raw = await store.read_setting(SETTING)
+        return IndexFormat(1 if raw is None else int(raw))
     await record_current_format(store)
     return IndexFormat(INDEX_FORMAT)
 

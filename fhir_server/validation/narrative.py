@@ -43,13 +43,15 @@ _ALLOWED = frozenset(
         "a", "img", "map", "area",
     }
 )  # fmt: skip
-# The div and nothing around it: no declaration, comment, processing instruction, byte
-# order mark or whitespace, which JSON would keep and XML (where the div is an element)
-# cannot, so that a resource reads the same in both formats.
+# The div and nothing around it but whitespace: no declaration, comment, processing
+# instruction or byte order mark, which JSON would keep and XML (where the div is an
+# element) cannot, so that a resource reads the same in both formats. (Whitespace is
+# tolerated: partners' serializers add a newline, and it carries no content.)
 _WHOLE_DIV = re.compile(
     r"<(?:[A-Za-z_][\w.-]*:)?div[\s/>].*(?:</(?:[A-Za-z_][\w.-]*:)?div\s*>|/>)", re.S
 )
 _HIDDEN = ("<!--", "<?", "<![CDATA[")
+_SPACE = " \t\r\n"  # around the div: kept in JSON, insignificant in XML
 _URL_ATTRIBUTES = frozenset({"href", "src", "cite", "longdesc", "usemap", "action"})
 _XHTML_TAG = f"{{{XHTML}}}"
 
@@ -62,7 +64,7 @@ def check_xhtml(text: str) -> str | None:
     &nbsp;, then fails to parse). Expat keeps the GIL while it parses: lxml lets go of it,
     and in a server whose writer thread is busy, getting it back cost each create ~0.1 ms
     of waiting (3 ms per parse beside a thread that never yields)."""
-    if not _WHOLE_DIV.fullmatch(text):
+    if not _WHOLE_DIV.fullmatch(text.strip(_SPACE)):
         return "the narrative must be one <div> element, with nothing before or after it"
     if any(mark in text for mark in _HIDDEN):
         # XML drops them, but the JSON text is served as sent, and browsers end an HTML

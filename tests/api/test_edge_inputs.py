@@ -158,8 +158,10 @@ async def test_a_character_xml_cannot_carry_is_refused_before_anything_is_stored
     assert (await client.get("Basic/odd")).status_code == 404
 
 
-async def test_plain_narrative_is_kept(client: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize("around", ["", "\n"])  # a serializer's trailing newline is no content
+async def test_plain_narrative_is_kept(client: httpx.AsyncClient, around: str) -> None:
     div = '<div xmlns="http://www.w3.org/1999/xhtml"><p>Peter &amp; <b>Jim</b> &#160;</p></div>'
+    div += around
     sent = patient(text={"status": "generated", "div": div})
     created = await client.post("Patient", json=sent, headers=FHIR_JSON)
     assert created.status_code == 201
