@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
-from fhir_server.search.plan import Cursor
+from fhir_server.search.plan import Cursor, SearchPlan
 from fhir_server.search.query import QueryOptions, parse_search
 from fhir_server.search.registry import default_registry
 from fhir_server.settings import Settings
@@ -38,6 +38,11 @@ BENCHMARK_QUERIES = [
 ]
 
 
+def _plan(rtype: str, params: list[tuple[str, str]]) -> SearchPlan:
+    options = QueryOptions(20, 1000, strict=True, base_url="http://testserver/fhir/acme")
+    return parse_search(rtype, params, default_registry(), options)
+
+
 @pytest.fixture
 async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteResourceStore]:
     """The SQLite store of a tenant holding the search dataset (EXPLAIN is SQLite's; the
@@ -59,9 +64,7 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteResourceStore]:
 async def test_benchmark_queries_use_indexes(sqlite_store: SqliteResourceStore, query: str) -> None:
     store = sqlite_store
     rtype, _, text = query.partition("?")
-    options = QueryOptions(20, 1000, strict=True, base_url="http://testserver/fhir/acme")
-    plan = parse_search(rtype, parse_qsl(text), default_registry(), options)
-    steps = store.explain_search(plan)
+    steps = store.explain_search(_plan(rtype, parse_qsl(text)))
     # A chain or `_has` resolved first reads its set (at most SMALL_SET pks, found through
     # the indexes) from a JSON list: the one scan allowed.
     scans = [s for s in steps if s.startswith("SCAN") and "VIRTUAL TABLE" not in s]
@@ -82,8 +85,7 @@ async def test_later_pages_of_a_resolved_set_do_not_walk_the_table(
     # Behind a cursor, `r.pk IN (set) AND r.pk > ?` made SQLite walk every resource past
     # the cursor; the set must drive the page instead.
     rtype, _, text = query.partition("?")
-    options = QueryOptions(20, 1000, strict=True, base_url="http://testserver/fhir/acme")
-    plan = parse_search(rtype, parse_qsl(text), default_registry(), options)
+    plan = _plan(rtype, parse_qsl(text))
     steps = sqlite_store.explain_search(replace(plan, cursor=Cursor(1, "after")))
     assert any("VIRTUAL TABLE" in s for s in steps), steps
     assert not any("rowid>" in s for s in steps), steps
@@ -107,8 +109,7 @@ async def test_a_condition_with_many_matches_walks_the_sort_index(
     condition_index: str,
     sort_index: str,
 ) -> None:
-    options = QueryOptions(20, 1000, strict=True, base_url="http://testserver/fhir/acme")
-    plan = parse_search("Observation", query, default_registry(), options)
+    plan = _plan("Observation", query)
     few = sqlite_store.explain_search(plan)
     whole_sort = "USE TEMP B-TREE FOR ORDER BY"
     assert condition_index in few[0] and whole_sort in few, few
@@ -123,9 +124,7 @@ async def test_several_sort_keys_walk_the_first_ones_index(
 ) -> None:
     # Sorting every Observation by `-date,code` took 2.1 s at 1M resources; walking the
     # date index and sorting only the resources that tie on a date, 1.1 ms.
-    options = QueryOptions(20, 1000, strict=True, base_url="http://testserver/fhir/acme")
-    plan = parse_search("Observation", [("_sort", sort)], default_registry(), options)
-    steps = sqlite_store.explain_search(plan)
+    steps = sqlite_store.explain_search(_plan("Observation", [("_sort", sort)]))
     first = {"-": "idx_date", "c": "idx_token"}[sort[0]]
     assert first in steps[0], steps
     assert "USE TEMP B-TREE FOR RIGHT PART OF ORDER BY" in steps, steps
@@ -154,8 +153,7 @@ async def test_a_probe_with_a_whole_key_looks_it_up(
     walked: str | None,
 ) -> None:
     monkeypatch.setattr(search_walks, "SMALL_SET", 0)  # probe, as for a common code
-    options = QueryOptions(20, 1000, strict=True, base_url="http://testserver/fhir/acme")
-    steps = sqlite_store.explain_search(parse_search("Patient", query, default_registry(), options))
+    steps = sqlite_store.explain_search(_plan("Patient", query))
     assert any(keyed in s for s in steps), steps
     assert walked is None or not any(walked in s for s in steps), steps
 
@@ -166,8 +164,6 @@ async def test_a_quantity_sort_walks_the_index_of_stated_values(
 ) -> None:
     # Sorting by the stated value (a range's middle) at first sorted every match on every
     # page: ~350 ms per page at 200k Observations; the expression index keeps it a walk.
-    options = QueryOptions(20, 1000, strict=True, base_url="http://testserver/fhir/acme")
-    plan = parse_search("Observation", [("_sort", sort)], default_registry(), options)
-    steps = sqlite_store.explain_search(plan)
+    steps = sqlite_store.explain_search(_plan("Observation", [("_sort", sort)]))
     assert "idx_quantity_middle" in steps[0], steps
     assert "USE TEMP B-TREE FOR ORDER BY" not in steps, steps
