@@ -160,7 +160,8 @@ def quantity(param: str, value: Any, out: list[IndexEntry]) -> None:
     low, high = found
     comparator = value.get("comparator")
     # A stated comparator opens the range at the stated value: "<5" is anything below 5
-    # (search.html#quantity), so it does not meet `gt5`.
+    # (search.html#quantity), so it does not meet `gt5`. (Ranges are closed: "<5" and
+    # "<=5" both end at 5, and both meet `ge5`.)
     if comparator in ("<", "<="):
         low, high = NUMBER_MIN, float(value["value"])
     elif comparator in (">", ">="):

@@ -134,11 +134,19 @@ def number_match(param: str, text: str) -> RangeMatch:
     return point_bounds(prefix, float(value), found[0], found[1])
 
 
+_FLOAT_NOISE = 1e-12  # relative: a double carries about 16 significant digits
+
+
 def point_bounds(prefix: Prefix, value: float, low: float, high: float) -> RangeMatch:
     # A true range in the index is contained (eq, ne) by its ends, or met by the end
     # facing the search value (gt, ge, lt, le, ap).
     def mid(op: Literal["<", "<=", ">", ">="], bound: float, end: Literal["low", "high"]) -> Bound:
-        return Bound("mid", op, bound, end)
+        # A stated value's middle is computed from its range in floating point, a hair
+        # off the value ((0.55 + 0.65) / 2 is 0.6000000000000001; 5 mg in grams comes out
+        # 0.004999999999999999): the bound moves by far less than any decimal's precision
+        # so that such noise counts as equal, never as above or below.
+        noise = abs(bound) * _FLOAT_NOISE
+        return Bound("mid", op, bound + noise if op in (">", "<=") else bound - noise, end)
 
     if prefix in ("eq", "ne"):
         bounds = (mid(">=", low, "low"), mid("<", high, "high"))

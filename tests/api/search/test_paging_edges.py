@@ -199,4 +199,13 @@ async def test_a_quantity_with_a_comparator_is_a_range(client: httpx.AsyncClient
         "five",
     ]
     assert await ids(client, "Observation", {"value-quantity": "gt5" + unit}) == ["above5"]
+    await _put(client, _weight("atmost5", {"value": 5, "comparator": "<="}))
+    ge5 = await ids(client, "Observation", {"value-quantity": "ge5" + unit})
+    assert {"above5", "atmost5", "five"} <= set(ge5)
+    # a stated value's middle is computed in floating point: its noise is no difference
+    assert await ids(client, "Observation", {"value-quantity": "gt5" + unit}) == ["above5"]
+    assert "five" in await ids(client, "Observation", {"value-quantity": "le5" + unit})
+    await _put(client, _weight("point6", {"value": 0.6}))
+    assert "point6" not in await ids(client, "Observation", {"value-quantity": "gt0.6" + unit})
+    assert "point6" not in await ids(client, "Observation", {"value-quantity": "gt0.6"})
     assert await ids(client, "Observation", {"value-quantity": "5" + unit}) == ["five"]
