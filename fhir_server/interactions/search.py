@@ -31,7 +31,6 @@ from fhir_server.storage.contracts import InvalidCursor, SearchPage, StoredVersi
 
 __all__ = ["search", "strict_handling"]
 
-# Result-shaping parameters echoed in every paging link.
 # The longest next or previous link a search may need: the HTTP layer refuses request
 # lines from ~64 KiB, so a longer link could never be followed.
 MAX_LINK_LENGTH = 32_768

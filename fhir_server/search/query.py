@@ -115,7 +115,7 @@ def parse_search(
         # follows the page; past that the Bundle has no total (ask `_total=accurate`)
         estimate_limit=max(40, 2 * count),
         cursor=decode_cursor(_last(params, CURSOR_PARAM)),
-        total=_total(params, options),
+        total=_total(params, options, count),
         applied_params=tuple(applied),
         types=types if rtype is None else (),
         sort=_sort(rtype, params, registry),
@@ -193,12 +193,12 @@ def _count(params: Sequence[tuple[str, str]], options: QueryOptions) -> int:
     return min(int(text), options.max_count)
 
 
-def _total(params: Sequence[tuple[str, str]], options: QueryOptions) -> TotalMode:
+def _total(params: Sequence[tuple[str, str]], options: QueryOptions, count: int) -> TotalMode:
     text = _last(params, "_total")
     if text is None:
         # search.html#count: `_count=0` is treated as `_summary=count`, which reports the
         # number of matches
-        counting = _last(params, "_summary") == "count" or _last(params, "_count") == "0"
+        counting = _last(params, "_summary") == "count" or count == 0
         return "accurate" if counting else options.default_total
     if text not in _TOTALS:
         raise BadRequest(

@@ -24,9 +24,12 @@ async def _patients(client: httpx.AsyncClient, count: int) -> list[str]:
     return made
 
 
-async def test_count_zero_reports_the_total_like_summary_count(client: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize("zero", ["0", "00"])
+async def test_count_zero_reports_the_total_like_summary_count(
+    client: httpx.AsyncClient, zero: str
+) -> None:
     await _patients(client, 3)
-    bundle = (await client.get("Patient", params={"_count": "0"})).json()
+    bundle = (await client.get("Patient", params={"_count": zero})).json()
     assert bundle["total"] == 3 and "entry" not in bundle
 
 
