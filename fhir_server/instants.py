@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-__all__ = ["format_instant", "http_date", "now_us", "parse_fhir_datetime_range"]
+__all__ = ["format_instant", "http_date", "is_instant", "now_us", "parse_fhir_datetime_range"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DATETIME = re.compile(
@@ -40,6 +40,15 @@ def format_instant(us: int) -> str:
 def http_date(us: int) -> str:
     """RFC 9110 IMF-fixdate, for Last-Modified."""
     return format_datetime(_datetime_of(us).replace(microsecond=0), usegmt=True)
+
+
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
+
+
+def is_instant(text: str) -> bool:
+    """Whether `text` has the shape of an instant: a time to the second, and a zone
+    (datatypes.html#instant: "The time zone SHALL be populated")."""
+    return _INSTANT.fullmatch(text.strip()) is not None
 
 
 def parse_fhir_datetime_range(text: str) -> tuple[int, int] | None:

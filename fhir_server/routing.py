@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fhir_server.errors import BadRequest, MethodNotAllowed, NotFound
+from fhir_server.errors import BadRequest, FhirError, MethodNotAllowed, NotFound
 from fhir_server.exchange import Interaction
 from fhir_server.resource_types import is_resource_type
 
@@ -95,7 +95,16 @@ def bundle_interaction(body: Mapping[str, Any]) -> Interaction:
 
 
 def route(method: str, segments: list[str]) -> Route:
-    """The interaction a request means, or NotFound / MethodNotAllowed / BadRequest."""
+    """The interaction a request means, or NotFound / MethodNotAllowed / BadRequest; a
+    405 names the methods the path takes in `Allow` (RFC 9110 15.5.6)."""
+    try:
+        return _route(method, segments)
+    except MethodNotAllowed as exc:
+        exc.headers.setdefault("Allow", ", ".join(_allowed_methods(segments)))
+        raise
+
+
+def _route(method: str, segments: list[str]) -> Route:
     match segments:
         case []:
             if method == "POST":
@@ -150,6 +159,31 @@ def route(method: str, segments: list[str]) -> Route:
         case [ctype, cid, target] if method == "GET" and is_resource_type(target):
             compartment = (_type(ctype), check_id(cid), target)
             return Route(Interaction.SEARCH_TYPE, target, compartment=compartment)
+        case [ctype, cid, target, "_search"] if method == "POST" and is_resource_type(target):
+            compartment = (_type(ctype), check_id(cid), target)
+            return Route(Interaction.SEARCH_TYPE, target, compartment=compartment)
+        case [ctype, cid, "*" | "_search"] if is_resource_type(ctype):
+            raise NotFound(
+                f"Search across every type of a compartment is not supported: name the type "
+                f"({ctype}/{cid[:64]}/Observation), or use {ctype}/{cid[:64]}/$everything"
+            )
         case _:
             raise NotFound(f"No FHIR endpoint at '{'/'.join(segments)[:120]}'")
     raise MethodNotAllowed(f"{method} is not allowed on '{'/'.join(segments)[:120] or '/'}'")
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(segments: list[str]) -> list[str]:
+    """The methods some interaction takes at `segments`; HEAD wherever GET is."""
+    allowed = []
+    for method in _METHODS:
+        try:
+            _route("GET" if method == "HEAD" else method, segments)
+        except MethodNotAllowed:
+            continue
+        except FhirError:
+            pass  # the method is routed here; this request's id or type is what is wrong
+        allowed.append(method)
+    return allowed

@@ -17,4 +17,5 @@ def version_number(text: str) -> int | None:
     if not is_ascii_digits(text) or len(text) > 19:
         return None
     number = int(text)
-    return number if 0 < number < 2**63 else None
+    # ids are strings: "01" is not the id "1" names (the server writes no leading zeros)
+    return number if 0 < number < 2**63 and str(number) == text else None

@@ -12,8 +12,8 @@ from fhir_server.exchange import FhirResponse
 from fhir_server.instants import http_date
 from fhir_server.interactions.conditional import find_matches
 from fhir_server.interactions.context import Context
+from fhir_server.interactions.preconditions import parse_if_match
 from fhir_server.interactions.responses import etag
-from fhir_server.interactions.update import parse_if_match
 from fhir_server.interactions.writes import prepare_delete
 from fhir_server.outcome import operation_outcome
 from fhir_server.resource_json import dump
@@ -39,10 +39,10 @@ async def delete(ctx: Context) -> FhirResponse:
 
 
 async def _delete_one(ctx: Context, rtype: str, resource_id: str) -> FhirResponse:
-    expected = parse_if_match(ctx.request.header("if-match"))
+    if_match = parse_if_match(ctx.request.header("if-match"))
     current = await ctx.store.read(rtype, resource_id)
-    if expected is not None and (current is None or current.version != expected):
-        raise PreconditionFailed(f"If-Match names version {expected}, which is not current")
+    if if_match is not None:
+        if_match.current_version(f"{rtype}/{resource_id}", current)
     if current is None or current.deleted:
         return FhirResponse(204, None, {}, rtype, resource_id)
     op = prepare_delete(rtype, resource_id, current)

@@ -25,7 +25,7 @@ import orjson
 
 from fhir_server.errors import BadRequest, Gone, NotFound
 from fhir_server.exchange import FhirResponse
-from fhir_server.instants import parse_fhir_datetime_range
+from fhir_server.instants import is_instant, parse_fhir_datetime_range
 from fhir_server.interactions.bundles import bundle_bytes, entry_bytes, link_url
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.operation_params import single_value, values
@@ -131,7 +131,7 @@ def _since(ctx: Context) -> int | None:
     if text is None:
         return None
     found = parse_fhir_datetime_range(str(text))
-    if found is None or "T" not in str(text):
+    if found is None or not is_instant(str(text)):
         raise BadRequest("_since must be an instant (date and time with a zone)", ("_since",))
     return found[0]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fhir_server.errors import BadRequest, NotFound
 from fhir_server.exchange import FhirResponse
-from fhir_server.instants import format_instant, parse_fhir_datetime_range
+from fhir_server.instants import format_instant, is_instant, parse_fhir_datetime_range
 from fhir_server.interactions.bundles import bundle_bytes, entry_bytes, link_url
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.responses import etag
@@ -84,7 +84,7 @@ def _range(text: str | None, name: str) -> tuple[int, int] | None:
 
 def _instant(text: str | None, name: str) -> tuple[int, int] | None:
     found = _range(text, name)
-    if found is not None and text is not None and "T" not in text:
+    if found is not None and text is not None and not is_instant(text):
         raise BadRequest(f"{name} must be an instant (date and time with a zone)", (name,))
     return found
 

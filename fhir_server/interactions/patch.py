@@ -18,8 +18,8 @@ from fhir_server.interactions.conditional import find_matches
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
 from fhir_server.interactions.json_patch import apply_json_patch
+from fhir_server.interactions.preconditions import parse_if_match
 from fhir_server.interactions.responses import resource_response
-from fhir_server.interactions.update import parse_if_match
 from fhir_server.interactions.writes import prepare_put, try_commit
 from fhir_server.resource_json import load_json
 from fhir_server.search.query import CONTROL_PARAMS
@@ -70,18 +70,14 @@ async def patch(ctx: Context) -> FhirResponse:
             "FHIRPath Patch (a Parameters resource)"
         )
     resource_id = request.resource_id or await _conditional_target(ctx, rtype)
-    expected = parse_if_match(request.header("if-match"))
+    if_match = parse_if_match(request.header("if-match"))
     for _ in range(_MAX_RETRIES):
         current = await ctx.store.read(rtype, resource_id)
         if current is None:
             raise NotFound(f"{rtype}/{resource_id} is not known")
         if current.deleted:
             raise Gone(f"{rtype}/{resource_id} was deleted")
-        if expected is not None and current.version != expected:
-            raise PreconditionFailed(
-                f"If-Match names version {expected}, but the current version of "
-                f"{rtype}/{resource_id} is {current.version}"
-            )
+        expected = if_match.current_version(f"{rtype}/{resource_id}", current) if if_match else None
         result = patched_resource(ctx, current, body)
         op, _ = prepare_put(
             ctx,

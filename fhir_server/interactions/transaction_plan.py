@@ -33,6 +33,7 @@ from fhir_server.interactions.conditional import (
 )
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.patch import patched_resource
+from fhir_server.interactions.preconditions import parse_if_match
 from fhir_server.interactions.references import (
     Undo,
     is_conditional_reference,
@@ -43,7 +44,6 @@ from fhir_server.interactions.references import (
     rewrite,
     rewrite_slots,
 )
-from fhir_server.interactions.update import parse_if_match
 from fhir_server.interactions.writes import new_id, prepare_delete, prepare_put
 from fhir_server.resource_types import is_resource_type
 from fhir_server.routing import check_id
@@ -284,15 +284,13 @@ async def _build(
     if resource_id is None:
         plan.results[entry.index] = EntryResult("204 No Content", note="nothing matched")
         return
-    expected = parse_if_match(entry.headers.get("if-match"))
+    if_match = parse_if_match(entry.headers.get("if-match"))
     interaction = entry.route.interaction
     current = None
     if interaction is not Interaction.CREATE:
         current = await ctx.store.read(rtype, resource_id)
-        if expected is not None and (current is None or current.version != expected):
-            raise PreconditionFailed(
-                f"ifMatch names version {expected} of {rtype}/{resource_id}, which is not current"
-            )
+        if if_match is not None:
+            if_match.current_version(f"{rtype}/{resource_id}", current)
     if interaction is Interaction.DELETE:
         if current is None or current.deleted:
             plan.results[entry.index] = EntryResult("204 No Content")

@@ -13,28 +13,17 @@ from fhir_server.errors import BadRequest, PreconditionFailed
 from fhir_server.exchange import FhirResponse
 from fhir_server.interactions.conditional import find_matches, refuse_replacing
 from fhir_server.interactions.context import Context
+from fhir_server.interactions.preconditions import IfMatch, parse_if_match
 from fhir_server.interactions.responses import resource_response
 from fhir_server.interactions.writes import new_id, prepare_put, try_commit, validate_body
 from fhir_server.routing import check_id
 from fhir_server.search.query import CONTROL_PARAMS
 from fhir_server.storage.contracts import StoredVersion
-from fhir_server.text import is_ascii_digits
 
-__all__ = ["parse_if_match", "update"]
+__all__ = ["update"]
 
 # Retries of a compare-and-swap lost to a concurrent writer (only without If-Match).
 _MAX_RETRIES = 8
-
-
-def parse_if_match(header: str | None) -> int | None:
-    """The version an `If-Match: W/"n"` header names, or None when absent."""
-    if header is None:
-        return None
-    text = header.strip()
-    text = text.removeprefix("W/").strip('"')
-    if not is_ascii_digits(text):
-        raise BadRequest(f"If-Match must be an ETag like W/\"3\", not '{header[:40]}'")
-    return int(text)
 
 
 async def update(ctx: Context) -> FhirResponse:
@@ -64,8 +53,8 @@ async def update(ctx: Context) -> FhirResponse:
                 ("id",),
             )
         resource_id = request.resource_id
-    expected = parse_if_match(request.header("if-match"))
-    return await _write(ctx, rtype, resource_id, body, expected, create_only)
+    if_match = parse_if_match(request.header("if-match"))
+    return await _write(ctx, rtype, resource_id, body, if_match, create_only)
 
 
 async def _conditional_target(ctx: Context, rtype: str, body_id: str | None) -> tuple[str, bool]:
@@ -88,7 +77,7 @@ async def _write(
     rtype: str,
     resource_id: str,
     body: dict[str, Any],
-    expected: int | None,
+    if_match: IfMatch | None,
     create_only: bool = False,
 ) -> FhirResponse:
     for _ in range(_MAX_RETRIES):
@@ -98,11 +87,8 @@ async def _write(
             found_id, create_only = await _conditional_target(ctx, rtype, resource_id)
             if create_only or found_id != resource_id:
                 refuse_replacing(rtype, resource_id, current)
-        if expected is not None and (current is None or current.version != expected):
-            raise PreconditionFailed(
-                f"If-Match names version {expected}, but the current version of "
-                f"{rtype}/{resource_id} is {current.version if current else 'none'}"
-            )
+        what = f"{rtype}/{resource_id}"
+        expected = if_match.current_version(what, current) if if_match else None
         op, _ = prepare_put(
             ctx, body, resource_type=rtype, resource_id=resource_id, current=current, method="PUT"
         )

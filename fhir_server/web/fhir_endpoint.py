@@ -54,7 +54,7 @@ class FhirEndpoint:
         self._settings = settings
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = _header_fields(scope["headers"])
         params = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
         pretty = any(k == "_pretty" and v == "true" for k, v in params)
         media = FHIR_JSON
@@ -72,7 +72,7 @@ class FhirEndpoint:
             # exception messages can quote request values, which can be PHI
             _log.error("unhandled error: %s", type(exc).__name__)
             rendered = _fault(media)
-        await _send(send, rendered)
+        await _send(send, rendered, with_body=scope["method"] != "HEAD")
 
     async def _fhir_request(
         self, scope: Scope, receive: Any, headers: dict[str, str], params: list[tuple[str, str]]
@@ -90,7 +90,8 @@ class FhirEndpoint:
             tenant = parse_tenant_id(segments[0])
         except InvalidTenantName as exc:
             raise NotFound(f"Unknown tenant '{segments[0][:64]}'") from exc
-        method = scope["method"]
+        # HEAD is GET without the body (RFC 9110 9.3.2), which _send leaves out
+        method = "GET" if scope["method"] == "HEAD" else scope["method"]
         target = route(method, segments[1:])
         raw = await _read_body(receive, headers, self._settings.max_body_bytes)
         body = None
@@ -191,8 +192,19 @@ async def _read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes
     return b"".join(chunks)
 
 
-async def _send(send: Any, rendered: RenderedResponse) -> None:
+def _header_fields(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Request header fields by lower-case name. A field sent on several lines is one
+    comma-separated list (RFC 9110 5.3): `Prefer: handling=strict` and `Prefer:
+    return=minimal` on two lines both count."""
+    fields: dict[str, str] = {}
+    for key, value in raw:
+        name, text = key.decode("latin-1").lower(), value.decode("latin-1")
+        fields[name] = f"{fields[name]}, {text}" if name in fields else text
+    return fields
+
+
+async def _send(send: Any, rendered: RenderedResponse, with_body: bool = True) -> None:
     status, headers, body = rendered
     headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": body if with_body else b""})

@@ -100,7 +100,25 @@ async def test_fifty_levels_of_nesting(client: httpx.AsyncClient) -> None:
 
 
 async def test_method_not_allowed(client: httpx.AsyncClient) -> None:
-    _outcome(await client.post("Patient/123/_history"), 405)
+    # RFC 9110 15.5.6: a 405 MUST name the methods the resource takes in Allow
+    response = await client.post("Patient/123/_history")
+    _outcome(response, 405)
+    assert response.headers["allow"] == "GET, HEAD"
+    response = await client.delete("metadata")
+    _outcome(response, 405)
+    assert response.headers["allow"] == "GET, HEAD"
+    response = await client.post("Patient/123")
+    assert response.headers["allow"] == "GET, HEAD, PUT, PATCH, DELETE"
+
+
+@pytest.mark.parametrize("value", ['W/"1', "2", 'W/"1" W/"2"', "W/1"])
+async def test_malformed_if_match_is_400(client: httpx.AsyncClient, value: str) -> None:
+    await client.put("Patient/one", json=patient(id="one"), headers=FHIR_JSON)
+    headers = {**FHIR_JSON, "If-Match": value}
+    response = await client.put("Patient/one", json=patient(id="one"), headers=headers)
+    body = _outcome(response, 400)
+    assert "If-Match" in body["issue"][0]["diagnostics"]
+    assert (await client.get("Patient/one")).json()["meta"]["versionId"] == "1"
 
 
 async def test_bad_if_match(client: httpx.AsyncClient) -> None:

@@ -175,3 +175,43 @@ async def test_many_index_rows_of_one_resource_are_all_searchable(
     assert "entry" not in gone.json()
     kept = await client.get("Patient", params={"identifier": "urn:mrn|only"})
     assert len(kept.json()["entry"]) == 1
+
+
+async def test_if_match_compares_version_ids_as_written(client: httpx.AsyncClient) -> None:
+    # http.html#concurrency: the ETag is W/"{versionId}", and a version id is a string;
+    # W/"001" is not W/"1" (RFC 9110 8.8.3.2 compares tags character by character)
+    pid = (await create(client, patient("A"))).json()["id"]
+    for stale in ('W/"01"', 'W/"2"', '"01"'):
+        response = await client.put(
+            f"Patient/{pid}", json=patient("B", id=pid), headers={**FHIR_JSON, "If-Match": stale}
+        )
+        assert response.status_code == 412, stale
+    deleted = await client.delete(f"Patient/{pid}", headers={"If-Match": 'W/"0001"'})
+    assert deleted.status_code == 412
+    assert (await client.get(f"Patient/{pid}/_history/01")).status_code == 404
+    assert (await client.get(f"Patient/{pid}")).json()["meta"]["versionId"] == "1"
+
+
+async def test_if_match_takes_a_list_of_tags_or_a_star(client: httpx.AsyncClient) -> None:
+    pid = (await create(client, patient("A"))).json()["id"]
+    listed = {**FHIR_JSON, "If-Match": 'W/"7", W/"1"'}
+    response = await client.put(f"Patient/{pid}", json=patient("B", id=pid), headers=listed)
+    assert response.status_code == 200
+    assert response.headers["etag"] == 'W/"2"'
+    star = {**FHIR_JSON, "If-Match": "*"}
+    response = await client.put(f"Patient/{pid}", json=patient("C", id=pid), headers=star)
+    assert response.status_code == 200
+    # `*` needs a resource that is there (RFC 9110 13.1.1)
+    response = await client.put("Patient/never-made", json=patient(id="never-made"), headers=star)
+    assert response.status_code == 412
+    assert (await client.get("Patient/never-made")).status_code == 404
+
+
+async def test_head_is_a_get_without_its_body(client: httpx.AsyncClient) -> None:
+    pid = (await create(client, patient("A"))).json()["id"]
+    got = await client.get(f"Patient/{pid}")
+    head = await client.head(f"Patient/{pid}")
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["etag"] == got.headers["etag"] == 'W/"1"'
+    assert head.headers["content-length"] == str(len(got.content))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.api.resources import FHIR_JSON, patient
 
@@ -58,8 +59,14 @@ async def test_history_since_and_at(client: httpx.AsyncClient) -> None:
     assert [e["resource"]["meta"]["versionId"] for e in at_first["entry"]] == ["1"]
 
 
-async def test_history_bad_since_is_400(client: httpx.AsyncClient) -> None:
-    response = await client.get("Patient/_history", params={"_since": "yesterday"})
+@pytest.mark.parametrize(
+    # an instant has seconds and a zone (datatypes.html#instant): a time read in some
+    # zone the client did not say would move the window by hours
+    "since",
+    ["yesterday", "2026-11-27", "2026-11-27T05:06:25.077", "2026-11-27T05:06Z"],
+)
+async def test_history_since_must_be_an_instant(client: httpx.AsyncClient, since: str) -> None:
+    response = await client.get("Patient/_history", params={"_since": since})
     assert response.status_code == 400
     assert response.json()["issue"][0]["expression"] == ["_since"]
 

@@ -104,6 +104,18 @@ async def test_strict_handling_rejects_unknown_parameter(client: httpx.AsyncClie
     assert "nonsense" in response.json()["issue"][0]["diagnostics"]
 
 
+async def test_a_header_sent_on_several_lines_counts_whole(client: httpx.AsyncClient) -> None:
+    # RFC 9110 5.3 / RFC 7240 2: `Prefer` (or `Accept`) on two lines is one list; a
+    # client asking for strict handling must not get a silently unfiltered search
+    twice = [("Prefer", "handling=strict"), ("Prefer", "return=representation")]
+    response = await client.get("Patient", params={"nonsense": "1"}, headers=twice)
+    assert response.status_code == 400
+    accept = [("Accept", "application/fhir+xml"), ("Accept", "text/html")]
+    response = await client.get("metadata", headers=accept)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/fhir+xml")
+
+
 async def test_summary_count_and_deleted_excluded(client: httpx.AsyncClient) -> None:
     ids = await _create_many(client, 3)
     await client.delete(f"Patient/{ids[0]}")
