@@ -80,7 +80,6 @@ _NO_SEARCH = frozenset(
         Interaction.HISTORY_INSTANCE,
         Interaction.HISTORY_TYPE,
         Interaction.HISTORY_SYSTEM,
-        Interaction.CAPABILITIES,
     }
 )
 

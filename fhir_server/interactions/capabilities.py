@@ -7,7 +7,7 @@ claims more than the server does.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from fhir_server import __version__
@@ -17,7 +17,7 @@ from fhir_server.interactions.context import Context
 from fhir_server.resource_json import dump
 from fhir_server.resource_types import RESOURCE_TYPES
 from fhir_server.search.query import supported_parameters
-from fhir_server.search.registry import default_registry
+from fhir_server.search.registry import SearchRegistry, default_registry
 
 __all__ = ["TYPE_INTERACTIONS", "capabilities", "capability_statement"]
 
@@ -75,7 +75,8 @@ FORMATS = ("application/fhir+json", "json", "application/fhir+xml", "xml")
 
 
 async def capabilities(ctx: Context) -> FhirResponse:
-    statement = dict(_static_statement())
+    # the tenant's own SearchParameters count once a reindex has put them in force
+    statement = dict(_statement(ctx.registry))
     if not await ctx.store.supports_transactions():
         # MongoDB without a replica set: transactions are refused, so not claimed.
         rest = dict(statement["rest"][0])
@@ -89,14 +90,14 @@ async def capabilities(ctx: Context) -> FhirResponse:
     return FhirResponse(200, dump(statement))
 
 
-def capability_statement() -> dict[str, Any]:
-    """The statement without the per-request parts (date, implementation URL)."""
-    return _static_statement()
+def capability_statement(registry: SearchRegistry | None = None) -> dict[str, Any]:
+    """The statement without the per-request parts (date, implementation URL), for R4's
+    search parameters or those of `registry`."""
+    return _statement(registry or default_registry())
 
 
-@cache
-def _static_statement() -> dict[str, Any]:
-    registry = default_registry()
+@lru_cache(maxsize=16)  # a registry lives as long as its tenant's setting is current
+def _statement(registry: SearchRegistry) -> dict[str, Any]:
     resources = []
     for rtype in sorted(RESOURCE_TYPES):
         resources.append(

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fhir_server.search.plan import IncludeSpec
+from fhir_server.search.query import expand_any_source
+from fhir_server.search.registry import SearchRegistry
 from fhir_server.storage.contracts import ResourceStore, StoredVersion
 
 __all__ = ["MAX_INCLUDED", "MAX_ROUNDS", "included"]
@@ -20,17 +22,22 @@ MAX_ROUNDS = 8  # iterations of `:iterate`
 
 
 async def included(
-    store: ResourceStore, specs: Sequence[IncludeSpec], matches: Sequence[StoredVersion]
+    store: ResourceStore,
+    specs: Sequence[IncludeSpec],
+    matches: Sequence[StoredVersion],
+    registry: SearchRegistry,
 ) -> tuple[list[StoredVersion], bool]:
     """The resources `specs` add to `matches` (none of the matches repeated), and whether
-    that is all of them: False when a limit above left some out."""
+    that is all of them: False when a limit above left some out. `registry` expands
+    `_include:iterate=*` for the types each round starts from."""
     seen = {(m.resource_type, m.id) for m in matches}
     result: list[StoredVersion] = []
     frontier = list(matches)
     complete = True
     for round_number in range(MAX_ROUNDS):
         new: list[StoredVersion] = []
-        for spec in specs:
+        types = (version.resource_type for version in frontier)
+        for spec in expand_any_source(specs, types, registry):
             if round_number > 0 and not spec.iterate:
                 continue
             for version in await store.include(spec, frontier):

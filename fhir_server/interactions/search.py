@@ -76,7 +76,9 @@ async def search(ctx: Context) -> FhirResponse:
         raise BadRequest("The paging cursor is not one this server issued", ("_cursor",)) from exc
     path = "/".join(compartment) if compartment else (rtype or "")
     extra, complete = (
-        await included(ctx.store, plan.includes, page.matches) if plan.includes else ([], True)
+        await included(ctx.store, plan.includes, page.matches, ctx.registry)
+        if plan.includes
+        else ([], True)
     )
     body = _bundle(ctx, plan, page, extra, path, summary, elements, complete)
     return FhirResponse(200, body, {}, target)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "ANY_SOURCE",
     "MIDDLE",
     "AllOf",
     "AnyOf",
@@ -223,6 +224,9 @@ class ChainCondition:
     param: str
     target_types: tuple[str, ...]
     condition: Condition
+    # Whether a resource holds at most one reference through `param` (its element is
+    # 0..1): a chain of such levels can be walked from its far end (search_walks).
+    refers_once: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,9 +296,15 @@ class SortKey:
     descending: bool = False
 
 
+# The source type of `_include:iterate=*`: any type met while including.
+ANY_SOURCE = "*"
+
+
 @dataclass(frozen=True, slots=True)
 class IncludeSpec:
-    """`_include=Source:param[:Target]` (reverse=False) or `_revinclude` (reverse=True)."""
+    """`_include=Source:param[:Target]` (reverse=False) or `_revinclude` (reverse=True);
+    `_include:iterate=*` is one spec of source ANY_SOURCE, expanded round by round into
+    every reference parameter of the types just added (query.expand_any_source)."""
 
     source_type: str
     param: str

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
 import orjson
 
 from fhir_server.errors import BadRequest
 from fhir_server.resource_types import RESOURCE_TYPES, is_resource_type
 from fhir_server.search.plan import (
+    ANY_SOURCE,
     MIDDLE,
     Condition,
     Cursor,
@@ -253,6 +254,8 @@ def _include_specs(
     if value == "*":
         if reverse:
             raise BadRequest("_revinclude=* is not supported: name Source:param", (name[:80],))
+        if iterate:  # every reference of whatever was included, round after round
+            return [IncludeSpec(ANY_SOURCE, "*", None, reverse, iterate)]
         sources = [rtype] if rtype else []
         return [
             IncludeSpec(s, d.code, None, reverse, iterate)
@@ -279,6 +282,25 @@ def _include_specs(
     if definition is None or definition.type != "reference":
         raise BadRequest(f"'{code[:80]}' is not a reference parameter of {source}", (name[:80],))
     return [IncludeSpec(source, code, target, reverse, iterate)]
+
+
+def expand_any_source(
+    specs: Sequence[IncludeSpec], types: Iterable[str], registry: SearchRegistry
+) -> list[IncludeSpec]:
+    """`specs` with each ANY_SOURCE spec replaced by the reference parameters of `types`
+    (the types of the resources an include round starts from)."""
+    expanded: list[IncludeSpec] = []
+    for spec in specs:
+        if spec.source_type != ANY_SOURCE:
+            expanded.append(spec)
+            continue
+        expanded += [
+            replace(spec, source_type=t, param=d.code)
+            for t in sorted(set(types))
+            for d in registry.for_type(t)
+            if d.type == "reference" and d.expression
+        ]
+    return list(dict.fromkeys(expanded))
 
 
 def encode_cursor(cursor: Cursor) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from fhir_server.errors import BadRequest
 from fhir_server.resource_types import is_resource_type
+from fhir_server.search.cardinality import refers_at_most_once
 from fhir_server.search.convert import OF_TYPE, of_type_code
 from fhir_server.search.near import near_condition
 from fhir_server.search.normalize import decimal_range, fold
@@ -57,7 +58,9 @@ INDEXED_TYPES = frozenset(
     {"string", "token", "reference", "date", "number", "quantity", "uri", "composite"}
 )
 UCUM = "http://unitsofmeasure.org"
-MAX_CHAIN_DEPTH = 4
+# Levels of chaining and `_has` one parameter may nest: each is a join per candidate, and
+# a URL nesting thousands would make a query SQLite refuses to prepare.
+MAX_CHAIN_DEPTH = 8
 
 _MODIFIERS = {
     "string": {"exact", "contains", "missing"},
@@ -100,12 +103,26 @@ def _values(text: str) -> list[str]:
     return values
 
 
+class _TooDeep(Exception):
+    """Raised past MAX_CHAIN_DEPTH, caught where the whole parameter name is known."""
+
+
 def parse_condition(
     rtype: str, name: str, value: str, ctx: ConditionContext, depth: int = 0
 ) -> Condition:
     """The condition for `name=value` on `rtype`; raises BadRequest or Unsupported."""
     if depth > MAX_CHAIN_DEPTH:
-        raise BadRequest(f"'{name[:80]}' chains deeper than {MAX_CHAIN_DEPTH} levels", (name[:80],))
+        raise _TooDeep
+    if depth > 0:
+        return _condition(rtype, name, value, ctx, depth)
+    try:
+        return _condition(rtype, name, value, ctx, depth)
+    except _TooDeep:
+        message = f"'{name[:80]}' chains deeper than {MAX_CHAIN_DEPTH} levels"
+        raise BadRequest(message, (name[:80],)) from None
+
+
+def _condition(rtype: str, name: str, value: str, ctx: ConditionContext, depth: int) -> Condition:
     if name.startswith("_has:"):
         return _has(rtype, name, value, ctx, depth)
     head, dot, rest = name.partition(".")
@@ -306,12 +323,14 @@ def _chain(
             (name[:80],),
         )
     inners = [parse_condition(t, rest, value, ctx, depth + 1) for t in targets]
+    once = refers_at_most_once(definition.expression, rtype)
     if len(set(inners)) == 1:
-        return ChainCondition(code, targets, inners[0])
+        return ChainCondition(code, targets, inners[0], once)
     # Different targets parse the rest differently (rare): one chain per target, ORed.
     from fhir_server.search.plan import AnyOf
 
-    return AnyOf(tuple(ChainCondition(code, (t,), c) for t, c in zip(targets, inners, strict=True)))
+    chains = (ChainCondition(code, (t,), c, once) for t, c in zip(targets, inners, strict=True))
+    return AnyOf(tuple(chains))
 
 
 def _has(rtype: str, name: str, value: str, ctx: ConditionContext, depth: int) -> Condition:

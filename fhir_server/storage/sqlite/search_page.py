@@ -52,6 +52,27 @@ def _cursor_test(order: list[tuple[str, bool]], cursor: Cursor, back: bool) -> F
     )
 
 
+def _seeks(walk: Walk, cursor: Cursor, back: bool) -> list[Fragment]:
+    """Bounds implied by the cursor test, one per `walk.seeks` column, in a form SQLite
+    seeks by: the column reaches the cursor's value only while every earlier term equals
+    the cursor's (otherwise anything goes, hence the open end in the ELSE)."""
+    values = [*cursor.sort_values, cursor.position]
+    op, open_end = ("<=", _MAX_PK) if back else (">=", -1)
+    bounds = []
+    for position, column in walk.seeks:
+        prefix = [Fragment(f"{walk.order[i][0]} IS ?", [values[i]]) for i in range(position)]
+        if not prefix:
+            bounds.append(Fragment(f"{column} {op} ?", [values[position]]))
+            continue
+        same = all_of(prefix)
+        case = f"CASE WHEN {same.text} THEN ? ELSE {open_end} END"
+        bounds.append(Fragment(f"{column} {op} {case}", [*same.args, values[position]]))
+    return bounds
+
+
+_MAX_PK = 2**63 - 1
+
+
 def _where(plan: SearchPlan, walk: Walk) -> Fragment:
     rtype = plan.resource_type
     parts = [walk.where, type_filter(plan), Fragment("r.deleted = 0"), *walk.extra]
@@ -70,9 +91,13 @@ def _page_query(
 ) -> tuple[str, list[object]]:
     where = _where(plan, walk)
     if plan.cursor is not None:
-        where = all_of([where, _cursor_test(walk.order, plan.cursor, back)])
+        test = _cursor_test(walk.order, plan.cursor, back)
+        where = all_of([where, test, *_seeks(walk, plan.cursor, back)])
     exprs = ", ".join(e for e, _ in walk.order[:-1])
-    order_by = ", ".join(f"{e} {'DESC' if d != back else 'ASC'}" for e, d in walk.order)
+    terms = [(e, d) for e, d in walk.order]
+    for position in sorted(walk.ties, reverse=True):
+        terms.insert(position + 1, (walk.ties[position], walk.order[position][1]))
+    order_by = ", ".join(f"{e} {'DESC' if d != back else 'ASC'}" for e, d in terms)
     columns = f"{VERSION_COLUMNS if bodies else _WITHOUT_BODY}{', ' + exprs if exprs else ''}"
     if walk.pks_first:  # the page's pks sorted alone, then only their rows read
         page = f"SELECT r.pk FROM {walk.source} WHERE {where.text} ORDER BY {order_by} LIMIT ?"
@@ -161,6 +186,11 @@ def _counting_walk(conn: sqlite3.Connection, plan: SearchPlan, walk: Walk) -> Wa
     resources, chain counts went from 0.8-2 s to 10-260 ms). A `_has` whose referring
     resources outnumber the candidates stays probed."""
     rtype = plan.resource_type
+    if rtype is not None and walk.seeks and isinstance(walk.used, ChainCondition):
+        # a chain walked from its far end visits every path to count them; its set costs
+        # an index read per member
+        members = Fragment("r.pk IN (") + matching_pks(rtype, walk.used) + Fragment(")")
+        return Walk("resources r", members, [("r.pk", False)], used=walk.used)
     if walk.used is not None or walk.source != "resources r" or rtype is None:
         return walk
     for cond in plan.conditions:

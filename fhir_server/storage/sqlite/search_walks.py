@@ -4,6 +4,8 @@
   index, in `pk` order;
 - otherwise a single date, number or string-prefix value: that index, in value order,
   from a floor for dates;
+- otherwise, unsorted, a chain whose every level refers at most once: from its far end
+  (chain_walk);
 - otherwise `_list`, a compartment or a chain resolving to at most SMALL_SET resources, or
   a `_has` whose referring resources are at most SMALL_SET: that set, resolved once (the
   page and its count do not compute it again), driving the page in `pk` order, the page's
@@ -19,35 +21,23 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
-from fhir_server.search.entries import DATE_MAX, DATE_MIN
 from fhir_server.search.plan import (
     MIDDLE,
     AnyOf,
     ChainCondition,
     Condition,
-    DateCondition,
     HasCondition,
     IdCondition,
     ListCondition,
-    NumberCondition,
-    RangeMatch,
-    ReferenceCondition,
     SearchPlan,
     SortKey,
-    StringCondition,
-    TokenCondition,
-    UriCondition,
 )
-from fhir_server.storage.sqlite.entry_match import (
-    bounds_on,
-    prefix_range,
-    reference_match,
-    token_match,
-)
+from fhir_server.storage.sqlite.chain_walk import chain_walk
+from fhir_server.storage.sqlite.entry_walks import Walk, equality_walk, range_walk
 from fhir_server.storage.sqlite.search_sql import entry_tests, matching_pks
-from fhir_server.storage.sqlite.sql import Fragment, all_of
+from fhir_server.storage.sqlite.sql import Fragment
 
 __all__ = [
     "Walk",
@@ -60,20 +50,6 @@ __all__ = [
 ]
 
 
-@dataclass(slots=True)
-class Walk:
-    """How rows are produced: FROM, driver-specific WHERE, and the order (expr, desc)."""
-
-    source: str
-    where: Fragment
-    order: list[tuple[str, bool]]
-    used: Condition | None = None
-    extra: list[Fragment] = field(default_factory=list)
-    entry_table: str | None = None  # an entry walk's index table (alias d)
-    # Order the page's pks before reading any body: a set walk sorts every member.
-    pks_first: bool = False
-
-
 def type_filter(plan: SearchPlan) -> Fragment:
     if plan.resource_type is not None:
         return Fragment("r.type = ?", [plan.resource_type])
@@ -82,75 +58,19 @@ def type_filter(plan: SearchPlan) -> Fragment:
     return Fragment("1 = 1")
 
 
-def _entry_walk(table: str, param: str, rtype: str, test: Fragment, order: list[str]) -> Walk:
-    where = Fragment("d.type = ? AND d.param = ? AND ", [rtype, param]) + test
-    walk = Walk(
-        f"{table} d JOIN resources r ON r.pk = d.pk",
-        where,
-        [(c, False) for c in order],
-        entry_table=table,
-    )
-    # Token rows are unique per resource and code (index_rows) and uri rows per value, so
-    # those equalities match one entry per resource; other walks can meet a resource at
-    # several entries (a reference to one target at two versions, a range) and show it
-    # at its first.
-    if order != ["d.pk"] or table not in ("idx_token", "idx_uri"):
-        keys = ", ".join([*order[:-1], "d.rowid"])
-        walk.extra.append(
-            Fragment(
-                f"NOT EXISTS (SELECT 1 FROM {table} d2 INDEXED BY {table}_pk "
-                f"WHERE d2.pk = d.pk AND d2.param = d.param "
-                f"AND d2.type = d.type AND ",
-            )
-            + Fragment(test.text.replace("d.", "d2."), list(test.args))
-            + Fragment(f" AND ({keys.replace('d.', 'd2.')}) < ({keys}))")
-        )
-    return walk
-
-
 def _driver(conn: sqlite3.Connection, plan: SearchPlan, rtype: str) -> Walk | None:
     """The first condition that can drive the walk: equalities (pk order) first, then a
     single range or prefix (value order). The walk enforces that condition itself."""
     for cond in plan.conditions:
-        walk = _equality_walk(cond, rtype)
+        walk = equality_walk(cond, rtype)
         if walk is not None:
             walk.used = cond
             return walk
     for cond in plan.conditions:
-        walk = _range_walk(conn, cond, rtype)
+        walk = range_walk(conn, cond, rtype)
         if walk is not None:
             walk.used = cond
             return walk
-    return None
-
-
-def _equality_walk(cond: Condition, rtype: str) -> Walk | None:
-    match cond:
-        case IdCondition():
-            marks = ", ".join("?" for _ in cond.ids)
-            return Walk(
-                "resources r", Fragment(f"r.id IN ({marks})", list(cond.ids)), [("r.pk", False)]
-            )
-        case TokenCondition(param, (value,), False) if value.code and value.system_given:
-            return _entry_walk("idx_token", param, rtype, token_match("d", value), ["d.pk"])
-        case ReferenceCondition(param, (value,)) if value.target_id and value.target_type:
-            return _entry_walk("idx_reference", param, rtype, reference_match("d", value), ["d.pk"])
-        case UriCondition(param, (value,), "exact"):
-            return _entry_walk("idx_uri", param, rtype, Fragment("d.value = ?", [value]), ["d.pk"])
-    return None
-
-
-def _range_walk(conn: sqlite3.Connection, cond: Condition, rtype: str) -> Walk | None:
-    match cond:
-        case DateCondition(param, (m,)) if not m.negated:
-            test = all_of([bounds_on("d", m), _low_floor(conn, rtype, param, m)])
-            return _entry_walk("idx_date", param, rtype, test, ["d.low", "d.high", "d.pk"])
-        case NumberCondition(param, (m,)) if not m.negated:
-            order = ["d.low", "d.high", "d.pk"]
-            return _entry_walk("idx_number", param, rtype, bounds_on("d", m), order)
-        case StringCondition(param, (value,), "starts"):
-            test = prefix_range("d.value", value)
-            return _entry_walk("idx_string", param, rtype, test, ["d.value", "d.pk"])
     return None
 
 
@@ -188,29 +108,18 @@ def count_up_to(conn: sqlite3.Connection, query: Fragment, cap: int) -> int:
     return int(conn.execute(sql, [*query.args, cap]).fetchone()[0])
 
 
-def _low_floor(conn: sqlite3.Connection, rtype: str, param: str, match: RangeMatch) -> Fragment:
-    """A redundant lower bound on `low` that lets the walk start near the matches: a range
-    whose high end reaches past A began at the earliest A minus the widest range indexed."""
-    floors = [b.value for b in match.bounds if b.end == "high" and b.op in (">", ">=")]
-    if not floors:
-        return Fragment("1 = 1")
-    row = conn.execute(
-        "SELECT width FROM date_widths WHERE type = ? AND param = ?", (rtype, param)
-    ).fetchone()
-    width = int(row[0]) if row else 0
-    if width >= DATE_MAX:
-        # a range open at its start (low = DATE_MIN) was indexed: its width, capped at
-        # DATE_MAX, is no bound, and any floor would leave such ranges out
-        return Fragment("1 = 1")
-    return Fragment("d.low >= ?", [max(int(max(floors)) - width, DATE_MIN)])
-
-
 def default_walk(conn: sqlite3.Connection, plan: SearchPlan) -> Walk:
     rtype = plan.resource_type
     if rtype is not None:
         found = _driver(conn, plan, rtype)
         if found is not None:
             return found
+        for cond in plan.conditions:
+            # unsorted: a sort would read every match, whichever end the walk starts at
+            if isinstance(cond, ChainCondition) and not plan.sort:
+                found = chain_walk(conn, cond, rtype)
+                if found is not None:
+                    return found
         for cond in plan.conditions:
             if isinstance(cond, ListCondition | AnyOf | ChainCondition) or (
                 isinstance(cond, HasCondition) and _sources_are_few(conn, cond)

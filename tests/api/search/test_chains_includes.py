@@ -6,13 +6,18 @@ import httpx
 import pytest
 
 from fhir_server.storage.sqlite import search_walks
+from tests.api.resources import observation
+from tests.api.search.dataset import put
 from tests.api.search.helpers import id_set, outcome, paged_ids
 
 
-@pytest.fixture(params=["resolved first", "probed per candidate"])
+@pytest.fixture(params=["from the far end", "resolved first", "probed per candidate"])
 def set_walks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """SQLite resolves a chain or a `_has` with few matches into a set first and probes
-    each candidate otherwise: both must find the same resources."""
+    """SQLite walks a chain whose levels refer at most once from its far end; otherwise
+    it resolves a chain or a `_has` with few matches into a set first, and probes each
+    candidate past that: every way must find the same resources."""
+    if request.param != "from the far end":
+        monkeypatch.setattr(search_walks, "chain_walk", lambda *_: None)
     if request.param == "probed per candidate":
         monkeypatch.setattr(search_walks, "SMALL_SET", 0)
 
@@ -28,6 +33,59 @@ async def test_chain_one_and_two_levels(record: httpx.AsyncClient) -> None:
         await id_set(record, "Patient", {"general-practitioner:Practitioner.family": "nobody"})
         == set()
     )
+
+
+async def _chain_dataset(client: httpx.AsyncClient) -> set[str]:
+    """Two organizations named North..., one South; their patients and Observations. The
+    ids of the Observations that `patient.organization.name=north` must find."""
+    for oid, name in [("n1", "North Clinic"), ("n2", "Northwind Care"), ("s1", "South")]:
+        await put(client, {"resourceType": "Organization", "id": oid, "name": name})
+    homes = {"pa": "n1", "pb": "n2", "pc": "n1", "pd": "s1", "pe": "n1"}
+    for pid, org in homes.items():
+        await put(client, _patient(pid, org))
+    expected = set()
+    for pid, org in homes.items():
+        for n in range(3):
+            # one Observation names its patient's version, which the chain still follows
+            subject = f"Patient/{pid}/_history/1" if n == 2 and pid == "pa" else f"Patient/{pid}"
+            await put(client, {"id": f"{pid}-{n}", **observation(subject)})
+            if org != "s1" and pid != "pe":
+                expected.add(f"{pid}-{n}")
+    assert (await client.delete("Patient/pe")).status_code in (200, 204)
+    return expected
+
+
+def _patient(pid: str, org: str, **extra: object) -> dict[str, object]:
+    reference = {"reference": f"Organization/{org}"}
+    return {"resourceType": "Patient", "id": pid, "managingOrganization": reference, **extra}
+
+
+@pytest.mark.usefixtures("set_walks")
+async def test_chain_pages_walk_every_match_once(client: httpx.AsyncClient) -> None:
+    expected = await _chain_dataset(client)
+    url = "Observation?patient.organization.name=north&_count=2"
+    seen = await paged_ids(client, url)
+    assert sorted(seen) == sorted(expected)
+    assert await id_set(client, "Observation", {"patient.organization.name": "north"}) == expected
+
+
+@pytest.mark.usefixtures("set_walks")
+async def test_chain_pages_survive_updates_of_the_resources_they_pass(
+    client: httpx.AsyncClient,
+) -> None:
+    # An update writes a resource's index rows anew: a walk from the far end must not
+    # position its cursor by anything that changes then.
+    expected = await _chain_dataset(client)
+    page = (await client.get("Observation?patient.organization.name=north&_count=1")).json()
+    seen = [e["resource"]["id"] for e in page["entry"]]
+    for pid in ("pa", "pb", "pc"):
+        await put(client, _patient(pid, {"pa": "n1", "pb": "n2", "pc": "n1"}[pid], active=True))
+    await put(client, {"id": seen[0], **observation("Patient/" + seen[0][:2], "again")})
+    for org, name in [("n1", "North Clinic"), ("n2", "Northwind Care")]:
+        await put(client, {"resourceType": "Organization", "id": org, "name": name, "active": True})
+    next_url = next(k["url"] for k in page["link"] if k["relation"] == "next")
+    seen += await paged_ids(client, next_url)
+    assert sorted(seen) == sorted(expected)
 
 
 async def test_chain_through_non_reference_is_400(record: httpx.AsyncClient) -> None:
@@ -106,6 +164,21 @@ async def test_include_iterate_and_wildcard(record: httpx.AsyncClient) -> None:
     assert included == {("Practitioner", "dr1"), ("Organization", "org1")}
 
 
+async def test_include_iterate_star_follows_every_reference_of_what_it_added(
+    record: httpx.AsyncClient,
+) -> None:
+    # search.html#include: `*` is every reference parameter, `:iterate` repeats on the
+    # resources included; the Patient's own references count in the second round
+    def found(bundle: dict) -> set[tuple[str, str]]:
+        return {(e["resource"]["resourceType"], e["resource"]["id"]) for e in bundle["entry"]}
+
+    once = (await record.get("Observation", params={"_id": "o3", "_include": "*"})).json()
+    assert found(once) == {("Observation", "o3"), ("Patient", "p2")}
+    params = {"_id": "o3", "_include:iterate": "*"}
+    iterated = (await record.get("Observation", params=params)).json()
+    assert found(iterated) == {("Observation", "o3"), ("Patient", "p2"), ("Organization", "org2")}
+
+
 async def test_compartment_search(record: httpx.AsyncClient) -> None:
     assert await id_set(record, "Patient/p1/Observation") == {"o1", "o2"}
     assert await id_set(record, "Patient/p1/Observation", {"code": "http://loinc.org|8302-2"}) == {
@@ -113,6 +186,17 @@ async def test_compartment_search(record: httpx.AsyncClient) -> None:
     }
     assert await id_set(record, "Patient/p1/Encounter") == {"e1"}
     assert await id_set(record, "Patient/p2/Encounter") == set()
+    # http.html#search: POST [base]/[compartment]/[id]/[type]/_search, a form body
+    posted = await record.post(
+        "Patient/p1/Observation/_search",
+        content="code=http://loinc.org|8302-2",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert posted.status_code == 200
+    assert [e["resource"]["id"] for e in posted.json()["entry"]] == ["o1"]
+    # across every type: refused with a way out, not a bare 404
+    body = await outcome(record, "Patient/p1/*", {}, status=404)
+    assert "$everything" in body["issue"][0]["diagnostics"]
 
 
 @pytest.mark.usefixtures("set_walks")

@@ -39,6 +39,12 @@ async def _patients(client: httpx.AsyncClient) -> None:
         assert (await client.put(f"Patient/{pid}", json=body, headers=FHIR_JSON)).status_code == 201
 
 
+async def _listed_patient_parameters(client: httpx.AsyncClient) -> set[str]:
+    statement = (await client.get("metadata")).json()
+    (patient,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "Patient"]
+    return {p["name"] for p in patient["searchParam"]}
+
+
 async def test_custom_parameter_works_after_reindex_only_in_its_tenant(
     app: FhirApp, client: httpx.AsyncClient, other_client: httpx.AsyncClient
 ) -> None:
@@ -50,10 +56,14 @@ async def test_custom_parameter_works_after_reindex_only_in_its_tenant(
         "Patient", params={"nickname": "bub"}, headers={"Prefer": "handling=strict"}
     )
     assert strict.status_code == 400  # not in force before the reindex
+    assert "nickname" not in await _listed_patient_parameters(client)
 
     report = await reindex_tenant(app.stores.for_tenant(TenantId(TENANT)))
     assert report.custom_parameters == ["nickname"]
     assert report.resources >= 3
+    # the CapabilityStatement lists what works, the tenant's own parameters included
+    assert "nickname" in await _listed_patient_parameters(client)
+    assert "nickname" not in await _listed_patient_parameters(other_client)
 
     assert await id_set(client, "Patient", {"nickname": "bub"}) == {"n1"}
     assert await id_set(client, "Patient", {"nickname:exact": "Ace"}) == {"n2"}
