@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from fhir_server.interactions.canonical import canonical_includes
+from fhir_server.interactions.context import Context
 from fhir_server.search.plan import IncludeSpec
 from fhir_server.search.query import expand_any_source
-from fhir_server.search.registry import SearchRegistry
-from fhir_server.storage.contracts import ResourceStore, StoredVersion
+from fhir_server.storage.contracts import StoredVersion
 
 __all__ = ["MAX_INCLUDED", "MAX_ROUNDS", "included"]
 
@@ -22,14 +23,11 @@ MAX_ROUNDS = 8  # iterations of `:iterate`
 
 
 async def included(
-    store: ResourceStore,
-    specs: Sequence[IncludeSpec],
-    matches: Sequence[StoredVersion],
-    registry: SearchRegistry,
+    ctx: Context, specs: Sequence[IncludeSpec], matches: Sequence[StoredVersion]
 ) -> tuple[list[StoredVersion], bool]:
     """The resources `specs` add to `matches` (none of the matches repeated), and whether
-    that is all of them: False when a limit above left some out. `registry` expands
-    `_include:iterate=*` for the types each round starts from."""
+    that is all of them: False when a limit above left some out. The tenant's registry
+    expands `_include:iterate=*` for the types each round starts from."""
     seen = {(m.resource_type, m.id) for m in matches}
     result: list[StoredVersion] = []
     frontier = list(matches)
@@ -37,10 +35,12 @@ async def included(
     for round_number in range(MAX_ROUNDS):
         new: list[StoredVersion] = []
         types = (version.resource_type for version in frontier)
-        for spec in expand_any_source(specs, types, registry):
+        for spec in expand_any_source(specs, types, ctx.registry):
             if round_number > 0 and not spec.iterate:
                 continue
-            for version in await store.include(spec, frontier):
+            step = await ctx.store.include(spec, frontier)
+            step += await canonical_includes(ctx, spec, frontier, MAX_INCLUDED)
+            for version in step:
                 key = (version.resource_type, version.id)
                 if key in seen:
                     continue

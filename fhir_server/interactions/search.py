@@ -13,6 +13,7 @@ from dataclasses import replace
 from fhir_server.errors import BadRequest, NotFound
 from fhir_server.exchange import FhirRequest, FhirResponse
 from fhir_server.interactions.bundles import bundle_bytes, entry_bytes, link_url
+from fhir_server.interactions.canonical import with_canonical_conditions
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.includes import MAX_INCLUDED, MAX_ROUNDS, included
 from fhir_server.interactions.responses import representation_options, shape_resource
@@ -67,6 +68,7 @@ async def search(ctx: Context) -> FhirResponse:
     plan = parse_search(target, request.params, ctx.registry, _options(ctx))
     if compartment is not None:
         plan = _in_compartment(plan, compartment[0], compartment[1])
+    plan = await with_canonical_conditions(ctx, plan)
     summary, elements = representation_options(request)
     if summary == "count":
         plan = replace(plan, count=0, total="accurate")
@@ -76,9 +78,7 @@ async def search(ctx: Context) -> FhirResponse:
         raise BadRequest("The paging cursor is not one this server issued", ("_cursor",)) from exc
     path = "/".join(compartment) if compartment else (rtype or "")
     extra, complete = (
-        await included(ctx.store, plan.includes, page.matches, ctx.registry)
-        if plan.includes
-        else ([], True)
+        await included(ctx, plan.includes, page.matches) if plan.includes else ([], True)
     )
     body = _bundle(ctx, plan, page, extra, path, summary, elements, complete)
     return FhirResponse(200, body, {}, target)

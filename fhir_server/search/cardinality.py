@@ -1,9 +1,11 @@
-"""Whether a reference parameter can point a resource at more than one target.
+"""What a reference parameter's elements are: how many, and whether canonical.
 
 A chain walked from its far end (the SQLite adapter's `chain_walk`) meets each referring
 resource once only if every level of the chain holds at most one reference per resource;
 this module answers that from the parameter's expression and the R4 element cardinalities
-(`Observation.encounter` is 0..1, `Patient.generalPractitioner` is 0..*).
+(`Observation.encounter` is 0..1, `Patient.generalPractitioner` is 0..*). A canonical
+element (`QuestionnaireResponse.questionnaire`) is found by its target's url, which
+`interactions.canonical` resolves.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from fhir_server.search.expression import (
 )
 from fhir_server.validation.structure import load_structure
 
-__all__ = ["refers_at_most_once"]
+__all__ = ["may_hold_canonical", "refers_at_most_once"]
 
 
 @cache
@@ -31,16 +33,39 @@ def refers_at_most_once(expression: str | None, resource_type: str) -> bool:
     """True when `expression`, on a `resource_type` resource, reaches at most one element:
     one branch for the type, every step along it of maximum cardinality 1. False whenever
     that cannot be shown (an expression outside the compiled subset, an unknown element)."""
-    if not expression:
+    applying = _branches(expression, resource_type)
+    if applying is None or len(applying) != 1 or applying[0].steps[:1] != (Field(resource_type),):
         return False
+    path = _path(resource_type, applying[0].steps[1:])
+    return path is not None and path[0]
+
+
+@cache
+def may_hold_canonical(expression: str | None, resource_type: str) -> bool:
+    """True when some branch of `expression` on a `resource_type` resource may end at a
+    `canonical` element (`QuestionnaireResponse.questionnaire`), or cannot be followed."""
+    applying = _branches(expression, resource_type)
+    if applying is None:
+        return bool(expression)
+    for branch in applying:
+        if branch.steps[:1] != (Field(resource_type),):
+            return True
+        path = _path(resource_type, branch.steps[1:])
+        if path is None or path[1] == "canonical":
+            return True
+    return False
+
+
+def _branches(expression: str | None, resource_type: str) -> list[Branch] | None:
+    """The branches of `expression` that may apply to `resource_type`, None when the
+    expression is outside the compiled subset."""
+    if not expression:
+        return []
     try:
         branches = parse(expression)
     except Unsupported:
-        return False
-    applying = [b for b in branches if _applies(b, resource_type)]
-    if len(applying) != 1 or applying[0].steps[:1] != (Field(resource_type),):
-        return False
-    return _single_path(resource_type, applying[0].steps[1:])
+        return None
+    return [b for b in branches if _applies(b, resource_type)]
 
 
 def _applies(branch: Branch, resource_type: str) -> bool:
@@ -52,20 +77,23 @@ def _applies(branch: Branch, resource_type: str) -> bool:
     return True
 
 
-def _single_path(type_name: str, steps: tuple[Step, ...]) -> bool:
+def _path(type_name: str, steps: tuple[Step, ...]) -> tuple[bool, str] | None:
+    """Following `steps` from `type_name`: whether each step reaches at most one element,
+    and the type of the last; None when some step names no known element."""
     types = load_structure().types
     position = 0
     current = type_name
+    single = True
     while position < len(steps):
         step = steps[position]
         position += 1
         if isinstance(step, WhereResolveIs | WhereEquals | Index):
             continue  # a filter or an index keeps at most what it is given
         if not isinstance(step, Field):
-            return False  # a type filter with no element before it
+            return None  # a type filter with no element before it
         typedef = types.get(current)
         if typedef is None:
-            return False
+            return None
         element = typedef.elements.get(step.name)
         following = steps[position] if position < len(steps) else None
         if element is None and isinstance(following, OfType):
@@ -73,7 +101,8 @@ def _single_path(type_name: str, steps: tuple[Step, ...]) -> bool:
             typed = following.type_name
             element = typedef.elements.get(step.name + typed[:1].upper() + typed[1:])
             position += 1
-        if element is None or (element.max != "1" and not isinstance(following, Index)):
-            return False
+        if element is None:
+            return None
+        single = single and (element.max == "1" or isinstance(following, Index))
         current = element.type
-    return True
+    return single, current

@@ -1,0 +1,209 @@
+"""Canonical references for `_include`, `_revinclude`, chains and `_has`
+(references.html#canonical, search.html#include).
+
+A canonical (`QuestionnaireResponse.questionnaire = "http://ex.org/Q/1|2.0"`) names its
+target by the target's own `url` and `version`, which may be written before or after the
+reference, so the reference index keeps the url and version, not a target type and id, and
+the store's joins by id never meet the target. They are resolved here, at search time,
+through plain searches every backend answers:
+- `_include`: the targets whose `url` (and `version`, when the canonical names one) the
+  sources' canonicals give;
+- `_revinclude`: the sources whose canonical names a target's url, with no version or
+  with the target's;
+- a chain or `_has` through such a parameter: its far side is searched first (at most
+  MAX_RESOLVED resources), and the condition becomes "the original, or a canonical to (or
+  the url of) one of those". In these two a canonical's version is not told apart: a
+  reference to `http://ex.org/Q/1|1.0` counts as one to every resource with that url.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import orjson
+
+from fhir_server.errors import BadRequest
+from fhir_server.interactions.context import Context
+from fhir_server.search.cardinality import may_hold_canonical
+from fhir_server.search.entries import ReferenceEntry
+from fhir_server.search.plan import (
+    AllOf,
+    AnyOf,
+    ChainCondition,
+    Condition,
+    HasCondition,
+    IncludeSpec,
+    ReferenceCondition,
+    ReferenceMatch,
+    SearchPlan,
+    TokenCondition,
+    TokenMatch,
+    UriCondition,
+)
+from fhir_server.storage.contracts import StoredVersion
+
+__all__ = ["MAX_RESOLVED", "canonical_includes", "with_canonical_conditions"]
+
+# The far side of a chain or `_has` through a canonical, resolved before the search: more
+# than this is a 400 (the condition it becomes holds one value per resource).
+MAX_RESOLVED = 200
+# Canonicals looked up in one search (the query's OR-values limit is 100).
+_CHUNK = 50
+
+Canonical = tuple[str, str | None]  # (url, version)
+
+
+def _holds_canonical(ctx: Context, resource_type: str, param: str) -> bool:
+    definition = ctx.registry.get(resource_type, param)
+    return (
+        definition is not None
+        and definition.type == "reference"
+        and may_hold_canonical(definition.expression, resource_type)
+    )
+
+
+def _canonicals(ctx: Context, version: StoredVersion, param: str) -> set[Canonical]:
+    """The canonicals `version`'s `param` holds (url-valued reference entries)."""
+    if version.body is None:
+        return set()
+    entries = ctx.indexer.index(orjson.loads(version.body))
+    return {
+        (e.url, e.version)
+        for e in entries
+        if isinstance(e, ReferenceEntry) and e.param == param and e.url and e.target_id is None
+    }
+
+
+def _own_canonical(version: StoredVersion) -> Canonical | None:
+    """A canonical resource's own (url, version)."""
+    if version.body is None:
+        return None
+    body: Any = orjson.loads(version.body)
+    url, number = body.get("url"), body.get("version")
+    if not isinstance(url, str) or not url:
+        return None
+    return url, number if isinstance(number, str) and number else None
+
+
+async def _all(
+    ctx: Context, resource_type: str, conditions: Sequence[Condition], cap: int
+) -> list[StoredVersion]:
+    """Up to `cap` current resources of `resource_type` matching every condition."""
+    plan = SearchPlan(resource_type, tuple(conditions), count=cap, total="none")
+    return (await ctx.store.search(plan)).matches
+
+
+def _has_url(ctx: Context, resource_type: str) -> bool:
+    found = ctx.registry.get(resource_type, "url")
+    return found is not None and found.type == "uri"
+
+
+async def _targets(
+    ctx: Context, types: Iterable[str], canonicals: set[Canonical], cap: int
+) -> list[StoredVersion]:
+    """The resources of `types` the canonicals name (url, and version when given)."""
+    found: list[StoredVersion] = []
+    any_version = sorted(url for url, number in canonicals if number is None)
+    versioned = sorted((url, number) for url, number in canonicals if number is not None)
+    for rtype in sorted(t for t in set(types) if _has_url(ctx, t)):
+        for start in range(0, len(any_version), _CHUNK):
+            urls = tuple(any_version[start : start + _CHUNK])
+            found += await _all(ctx, rtype, [UriCondition("url", urls)], cap)
+        for url, number in versioned:
+            version = TokenCondition("version", (TokenMatch(None, number, False),))
+            found += await _all(ctx, rtype, [UriCondition("url", (url,)), version], cap)
+    return found
+
+
+async def canonical_includes(
+    ctx: Context, spec: IncludeSpec, frontier: Sequence[StoredVersion], cap: int
+) -> list[StoredVersion]:
+    """What `spec` adds to `frontier` through canonicals (the store adds what literal
+    references name); [] when its parameter holds none."""
+    if not _holds_canonical(ctx, spec.source_type, spec.param):
+        return []
+    if spec.reverse:
+        return await _referring(ctx, spec, frontier, cap)
+    canonicals: set[Canonical] = set()
+    for source in frontier:
+        if source.resource_type == spec.source_type:
+            canonicals |= _canonicals(ctx, source, spec.param)
+    definition = ctx.registry.get(spec.source_type, spec.param)
+    types = (
+        [spec.target_type] if spec.target_type else list(definition.target if definition else ())
+    )
+    return await _targets(ctx, types, canonicals, cap) if canonicals else []
+
+
+async def _referring(
+    ctx: Context, spec: IncludeSpec, targets: Sequence[StoredVersion], cap: int
+) -> list[StoredVersion]:
+    """The `spec.source_type` resources whose canonical names one of `targets`: its url,
+    with no version or with the target's."""
+    wanted: dict[str, set[str | None]] = {}
+    for target in targets:
+        if spec.target_type not in (None, target.resource_type):
+            continue
+        own = _own_canonical(target)
+        if own is not None:
+            wanted.setdefault(own[0], {None}).add(own[1])
+    found: list[StoredVersion] = []
+    urls = sorted(wanted)
+    for start in range(0, len(urls), _CHUNK):
+        matches = tuple(ReferenceMatch(url=url) for url in urls[start : start + _CHUNK])
+        condition = ReferenceCondition(spec.param, matches)
+        for source in await _all(ctx, spec.source_type, [condition], cap):
+            named = _canonicals(ctx, source, spec.param)
+            if any(number in wanted.get(url, ()) for url, number in named):
+                found.append(source)
+    return found
+
+
+async def with_canonical_conditions(ctx: Context, plan: SearchPlan) -> SearchPlan:
+    """`plan` with each chain or `_has` through a canonical parameter widened to the
+    canonicals of its resolved far side."""
+    rtype = plan.resource_type
+    if rtype is None:
+        return plan
+    conditions = tuple([await _widened(ctx, rtype, c) for c in plan.conditions])
+    return plan if conditions == plan.conditions else replace(plan, conditions=conditions)
+
+
+async def _widened(ctx: Context, rtype: str, condition: Condition) -> Condition:
+    match condition:
+        case AnyOf(parts):
+            return AnyOf(tuple([await _widened(ctx, rtype, c) for c in parts]))
+        case AllOf(parts):
+            return AllOf(tuple([await _widened(ctx, rtype, c) for c in parts]))
+        case ChainCondition(param, target_types, inner) if _holds_canonical(ctx, rtype, param):
+            targets: list[StoredVersion] = []
+            for target_type in [t for t in target_types if _has_url(ctx, t)]:
+                inner_widened = await _widened(ctx, target_type, inner)
+                targets += await _all(ctx, target_type, [inner_widened], MAX_RESOLVED + 1)
+            urls = {own[0] for t in targets if (own := _own_canonical(t)) is not None}
+            _refuse_too_many(len(targets), f"the chain through '{param}'")
+            if not urls:
+                return condition
+            matches = tuple(ReferenceMatch(url=url) for url in sorted(urls))
+            return AnyOf((condition, ReferenceCondition(param, matches)))
+        case HasCondition(source_type, param, inner) if _holds_canonical(
+            ctx, source_type, param
+        ) and _has_url(ctx, rtype):
+            inner_widened = await _widened(ctx, source_type, inner)
+            sources = await _all(ctx, source_type, [inner_widened], MAX_RESOLVED + 1)
+            _refuse_too_many(len(sources), f"_has:{source_type}:{param}")
+            urls = {url for s in sources for url, _ in _canonicals(ctx, s, param)}
+            if not urls:
+                return condition
+            return AnyOf((condition, UriCondition("url", tuple(sorted(urls)))))
+    return condition
+
+
+def _refuse_too_many(found: int, what: str) -> None:
+    if found > MAX_RESOLVED:
+        raise BadRequest(
+            f"{what} reaches canonical resources, and more than {MAX_RESOLVED} of them "
+            "match; narrow its condition"
+        )
