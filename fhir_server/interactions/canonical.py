@@ -10,10 +10,11 @@ through plain searches every backend answers:
   sources' canonicals give;
 - `_revinclude`: the sources whose canonical names a target's url, with no version or
   with the target's;
-- a chain or `_has` through such a parameter: its far side is searched first (at most
-  MAX_RESOLVED resources), and the condition becomes "the original, or a canonical to (or
-  the url of) one of those". In these two a canonical's version is not told apart: a
-  reference to `http://ex.org/Q/1|1.0` counts as one to every resource with that url.
+- a chain or `_has` through such a parameter, at any depth: its far side is resolved
+  first (at most MAX_RESOLVED resources, or distinct canonicals for `_has`), and the
+  condition becomes "the original, or a canonical to (or the url of) one of those". In
+  these two a canonical's version is not told apart: a reference to
+  `http://ex.org/Q/1|1.0` counts as one to every resource with that url.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from fhir_server.search.plan import (
     ChainCondition,
     Condition,
     HasCondition,
+    IdCondition,
     IncludeSpec,
     ReferenceCondition,
     ReferenceMatch,
@@ -126,10 +128,11 @@ async def canonical_includes(
         return []
     if spec.reverse:
         return await _referring(ctx, spec, frontier, cap)
-    canonicals: set[Canonical] = set()
-    for source in frontier:
-        if source.resource_type == spec.source_type:
-            canonicals |= _canonicals(ctx, source, spec.param)
+    ids = tuple(sorted({s.id for s in frontier if s.resource_type == spec.source_type}))
+    if not ids:
+        return []
+    held = await ctx.store.canonicals(spec.source_type, spec.param, IdCondition(ids), cap)
+    canonicals = set(held)
     definition = ctx.registry.get(spec.source_type, spec.param)
     types = (
         [spec.target_type] if spec.target_type else list(definition.target if definition else ())
@@ -162,8 +165,8 @@ async def _referring(
 
 
 async def with_canonical_conditions(ctx: Context, plan: SearchPlan) -> SearchPlan:
-    """`plan` with each chain or `_has` through a canonical parameter widened to the
-    canonicals of its resolved far side."""
+    """`plan` with each chain or `_has` through a canonical parameter, at any depth,
+    widened to the canonicals of its resolved far side."""
     rtype = plan.resource_type
     if rtype is None:
         return plan
@@ -177,28 +180,54 @@ async def _widened(ctx: Context, rtype: str, condition: Condition) -> Condition:
             return AnyOf(tuple([await _widened(ctx, rtype, c) for c in parts]))
         case AllOf(parts):
             return AllOf(tuple([await _widened(ctx, rtype, c) for c in parts]))
-        case ChainCondition(param, target_types, inner) if _holds_canonical(ctx, rtype, param):
-            targets: list[StoredVersion] = []
-            for target_type in [t for t in target_types if _has_url(ctx, t)]:
-                inner_widened = await _widened(ctx, target_type, inner)
-                targets += await _all(ctx, target_type, [inner_widened], MAX_RESOLVED + 1)
-            urls = {own[0] for t in targets if (own := _own_canonical(t)) is not None}
-            _refuse_too_many(len(targets), f"the chain through '{param}'")
-            if not urls:
-                return condition
-            matches = tuple(ReferenceMatch(url=url) for url in sorted(urls))
-            return AnyOf((condition, ReferenceCondition(param, matches)))
-        case HasCondition(source_type, param, inner) if _holds_canonical(
-            ctx, source_type, param
-        ) and _has_url(ctx, rtype):
-            inner_widened = await _widened(ctx, source_type, inner)
-            sources = await _all(ctx, source_type, [inner_widened], MAX_RESOLVED + 1)
-            _refuse_too_many(len(sources), f"_has:{source_type}:{param}")
-            urls = {url for s in sources for url, _ in _canonicals(ctx, s, param)}
-            if not urls:
-                return condition
-            return AnyOf((condition, UriCondition("url", tuple(sorted(urls)))))
+        case ChainCondition():
+            return await _widened_chain(ctx, rtype, condition)
+        case HasCondition():
+            return await _widened_has(ctx, rtype, condition)
     return condition
+
+
+async def _widened_chain(ctx: Context, rtype: str, chain: ChainCondition) -> Condition:
+    """The chain with its inner conditions widened; through a canonical parameter, also
+    "or a canonical to the url of a resource the rest of the chain finds". Such a chain is
+    always an AnyOf, found or not, so that its pages are walked alike (their cursors fit)."""
+    inners = [await _widened(ctx, t, chain.condition) for t in chain.target_types]
+    if len(set(inners)) == 1:
+        widened: Condition = replace(chain, condition=inners[0])
+    else:
+        per_type = zip(chain.target_types, inners, strict=True)
+        widened = AnyOf(tuple(replace(chain, target_types=(t,), condition=c) for t, c in per_type))
+    if not _holds_canonical(ctx, rtype, chain.param):
+        return widened
+    targets: list[StoredVersion] = []
+    for target_type, inner in zip(chain.target_types, inners, strict=True):
+        if _has_url(ctx, target_type):
+            targets += await _all(ctx, target_type, [inner], MAX_RESOLVED + 1)
+            _refuse_too_many(len(targets), f"the chain through '{chain.param}'")
+    urls = sorted({own[0] for t in targets if (own := _own_canonical(t)) is not None})
+    if not urls:
+        return AnyOf((widened,))
+    matches = tuple(ReferenceMatch(url=url) for url in urls)
+    return AnyOf((widened, ReferenceCondition(chain.param, matches)))
+
+
+async def _widened_has(ctx: Context, rtype: str, has: HasCondition) -> Condition:
+    """`_has` with its inner condition widened; through a canonical parameter that may
+    name `rtype`, also "or its url is one the matching sources' canonicals name"."""
+    inner = await _widened(ctx, has.source_type, has.condition)
+    widened = has if inner == has.condition else replace(has, condition=inner)
+    definition = ctx.registry.get(has.source_type, has.param)
+    if (
+        definition is None
+        or rtype not in definition.target
+        or not _holds_canonical(ctx, has.source_type, has.param)
+        or not _has_url(ctx, rtype)
+    ):
+        return widened
+    held = await ctx.store.canonicals(has.source_type, has.param, inner, MAX_RESOLVED + 1)
+    _refuse_too_many(len(held), f"_has:{has.source_type}:{has.param}")
+    urls = tuple(sorted({url for url, _ in held}))
+    return AnyOf((widened, UriCondition("url", urls))) if urls else AnyOf((widened,))
 
 
 def _refuse_too_many(found: int, what: str) -> None:

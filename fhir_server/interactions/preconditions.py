@@ -16,9 +16,10 @@ from fhir_server.storage.contracts import StoredVersion
 
 __all__ = ["IfMatch", "parse_if_match"]
 
-# RFC 9110 8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text
-_TAG = r'\s*(?:W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*'
-_LIST = re.compile(rf"{_TAG}(?:,{_TAG})*")
+# RFC 9110 8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text;
+# a list of them may hold empty elements, which a recipient ignores (5.6.1)
+_TAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
+_LIST = re.compile(rf"[\s,]*{_TAG}(?:\s*,[\s,]*{_TAG})*[\s,]*")
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,17 +42,14 @@ def refers_at_most_once(expression: str | None, resource_type: str) -> bool:
 
 @cache
 def may_hold_canonical(expression: str | None, resource_type: str) -> bool:
-    """True when some branch of `expression` on a `resource_type` resource may end at a
-    `canonical` element (`QuestionnaireResponse.questionnaire`), or cannot be followed."""
-    applying = _branches(expression, resource_type)
-    if applying is None:
-        return bool(expression)
-    for branch in applying:
-        if branch.steps[:1] != (Field(resource_type),):
-            return True
-        path = _path(resource_type, branch.steps[1:])
-        if path is None or path[1] == "canonical":
-            return True
+    """True when some branch of `expression` on a `resource_type` resource ends at a
+    `canonical` element (`QuestionnaireResponse.questionnaire`, or the `definitionCanonical`
+    of a choice); False when none can be shown to."""
+    for branch in _branches(expression, resource_type) or []:
+        if branch.steps[:1] == (Field(resource_type),):
+            path = _path(resource_type, branch.steps[1:])
+            if path is not None and "canonical" in path[1]:
+                return True
     return False
 
 
@@ -77,9 +74,10 @@ def _applies(branch: Branch, resource_type: str) -> bool:
     return True
 
 
-def _path(type_name: str, steps: tuple[Step, ...]) -> tuple[bool, str] | None:
+def _path(type_name: str, steps: tuple[Step, ...]) -> tuple[bool, frozenset[str]] | None:
     """Following `steps` from `type_name`: whether each step reaches at most one element,
-    and the type of the last; None when some step names no known element."""
+    and the types the last may have (several for a choice element named by its base, as
+    in `PlanDefinition.action.definition`); None when some step names no known element."""
     types = load_structure().types
     position = 0
     current = type_name
@@ -101,8 +99,12 @@ def _path(type_name: str, steps: tuple[Step, ...]) -> tuple[bool, str] | None:
             typed = following.type_name
             element = typedef.elements.get(step.name + typed[:1].upper() + typed[1:])
             position += 1
+        if element is None and position == len(steps):
+            choices = [e for e in typedef.elements.values() if e.choice == step.name]
+            if choices:
+                return single and choices[0].max == "1", frozenset(e.type for e in choices)
         if element is None:
             return None
         single = single and (element.max == "1" or isinstance(following, Index))
         current = element.type
-    return single, current
+    return single, frozenset({current})

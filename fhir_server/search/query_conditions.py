@@ -4,7 +4,7 @@ condition. http://hl7.org/fhir/R4/search.html#ptypes, #modifiers, #chaining, #ha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fhir_server.errors import BadRequest
 from fhir_server.resource_types import is_resource_type
@@ -61,6 +61,7 @@ UCUM = "http://unitsofmeasure.org"
 # Levels of chaining and `_has` one parameter may nest: each is a join per candidate, and
 # a URL nesting thousands would make a query SQLite refuses to prepare.
 MAX_CHAIN_DEPTH = 8
+MAX_CONDITIONS = 1000
 
 _MODIFIERS = {
     "string": {"exact", "contains", "missing"},
@@ -86,8 +87,15 @@ class Unsupported(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ConditionContext:
+    """What parsing one search's conditions needs; one per search."""
+
     registry: SearchRegistry
     base_url: str  # references to this server's own base are local references
+    # Conditions the search may still parse (a one-element list: the budget is spent as
+    # parsing goes). A chain parses its rest once per target type, so `Task?focus._has:
+    # Task:focus:focus...` multiplies by ~145 types a level: seconds of CPU, then SQL
+    # too large to prepare, where a cap answers at once.
+    budget: list[int] = field(default_factory=lambda: [MAX_CONDITIONS])
 
 
 # ORed values one parameter may carry: a bound on the size of the query it becomes.
@@ -103,8 +111,9 @@ def _values(text: str) -> list[str]:
     return values
 
 
-class _TooDeep(Exception):
-    """Raised past MAX_CHAIN_DEPTH, caught where the whole parameter name is known."""
+class _TooLarge(Exception):
+    """Raised past MAX_CHAIN_DEPTH or MAX_CONDITIONS, caught where the whole parameter
+    name is known (the message follows it)."""
 
 
 def parse_condition(
@@ -112,14 +121,19 @@ def parse_condition(
 ) -> Condition:
     """The condition for `name=value` on `rtype`; raises BadRequest or Unsupported."""
     if depth > MAX_CHAIN_DEPTH:
-        raise _TooDeep
+        raise _TooLarge(f"chains deeper than {MAX_CHAIN_DEPTH} levels")
+    ctx.budget[0] -= 1
+    if ctx.budget[0] < 0:
+        raise _TooLarge(
+            f"reaches more than {MAX_CONDITIONS} conditions through the types its chains "
+            "can point to: name the types (param:Type.next)"
+        )
     if depth > 0:
         return _condition(rtype, name, value, ctx, depth)
     try:
         return _condition(rtype, name, value, ctx, depth)
-    except _TooDeep:
-        message = f"'{name[:80]}' chains deeper than {MAX_CHAIN_DEPTH} levels"
-        raise BadRequest(message, (name[:80],)) from None
+    except _TooLarge as exc:
+        raise BadRequest(f"'{name[:80]}' {exc}", (name[:80],)) from None
 
 
 def _condition(rtype: str, name: str, value: str, ctx: ConditionContext, depth: int) -> Condition:

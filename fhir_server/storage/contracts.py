@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from fhir_server.search.entries import IndexEntry
-from fhir_server.search.plan import Cursor, IncludeSpec, SearchPlan
+from fhir_server.search.plan import Condition, Cursor, IncludeSpec, SearchPlan
 from tenancy import TenantId
 
 __all__ = [
@@ -167,6 +167,14 @@ class ResourceStore(Protocol):
         """One step of `_include` (the current resources `sources` refer to through
         `spec.param`) or `_revinclude` (the current `spec.source_type` resources that
         refer to `sources` through it); the iteration and its limits are the caller's."""
+        ...
+
+    async def canonicals(
+        self, resource_type: str, param: str, condition: Condition, limit: int
+    ) -> list[tuple[str, str | None]]:
+        """The distinct canonicals, (url, version or None), that the `param` references of
+        the current `resource_type` resources satisfying `condition` hold: at most `limit`,
+        in no set order. A canonical is a url-valued reference entry with no target id."""
         ...
 
     async def replace_index(

@@ -54,11 +54,11 @@ class FhirEndpoint:
         self._settings = settings
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        headers = _header_fields(scope["headers"])
         params = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
         pretty = any(k == "_pretty" and v == "true" for k, v in params)
         media = FHIR_JSON
         try:
+            headers = _header_fields(scope["headers"])
             media = response_media_type(_last(params, "_format"), headers.get("accept"))
             request = await self._fhir_request(scope, receive, headers, params)
             response = await self._pipeline.handle(request)
@@ -192,14 +192,26 @@ async def _read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes
     return b"".join(chunks)
 
 
+# Fields that hold one value, not a list: sent twice they are ambiguous (which type is the
+# body? which criteria?), unless both lines say the same (RFC 9110 8.6 allows that much).
+_SINGLE_VALUED = frozenset(
+    {"authorization", "content-length", "content-type", "host", "if-none-exist"}
+)
+
+
 def _header_fields(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    """Request header fields by lower-case name. A field sent on several lines is one
-    comma-separated list (RFC 9110 5.3): `Prefer: handling=strict` and `Prefer:
+    """Request header fields by lower-case name. A list-valued field sent on several lines
+    is one comma-separated list (RFC 9110 5.3): `Prefer: handling=strict` and `Prefer:
     return=minimal` on two lines both count."""
     fields: dict[str, str] = {}
     for key, value in raw:
         name, text = key.decode("latin-1").lower(), value.decode("latin-1")
-        fields[name] = f"{fields[name]}, {text}" if name in fields else text
+        if name not in fields:
+            fields[name] = text
+        elif name not in _SINGLE_VALUED:
+            fields[name] = f"{fields[name]}, {text}"
+        elif fields[name] != text:
+            raise BadRequest(f"The {name} header was sent twice, with different values")
     return fields
 
 

@@ -114,6 +114,12 @@ async def test_a_header_sent_on_several_lines_counts_whole(client: httpx.AsyncCl
     response = await client.get("metadata", headers=accept)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/fhir+xml")
+    # a single-valued field twice is ambiguous, unless both lines agree
+    body = b'{"resourceType": "Patient"}'
+    twice = [("Content-Type", "application/fhir+json"), ("Content-Type", "application/xml")]
+    assert (await client.post("Patient", content=body, headers=twice)).status_code == 400
+    same = [("Content-Type", "application/fhir+json"), ("Content-Type", "application/fhir+json")]
+    assert (await client.post("Patient", content=body, headers=same)).status_code == 201
 
 
 async def test_summary_count_and_deleted_excluded(client: httpx.AsyncClient) -> None:

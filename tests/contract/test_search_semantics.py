@@ -10,11 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from fhir_server.search.entries import DateEntry, NumberEntry, StringEntry, TokenEntry
+from fhir_server.search.entries import (
+    DateEntry,
+    NumberEntry,
+    ReferenceEntry,
+    StringEntry,
+    TokenEntry,
+)
 from fhir_server.search.plan import (
     Bound,
     Condition,
     DateCondition,
+    IdCondition,
     MissingCondition,
     NumberCondition,
     RangeMatch,
@@ -166,3 +173,33 @@ async def test_sqlite_adds_the_range_mark_to_a_database_from_before_it(tmp_path:
         assert await ids(store, above) == {"b"}  # the old stated 8 is not above 8
     finally:
         store.close()
+
+
+async def test_canonicals_are_the_distinct_url_references_of_the_matches(
+    store: ResourceStore,
+) -> None:
+    form = "http://example.org/Q/1"
+    await store.commit(
+        [
+            op("r1", ReferenceEntry("derived-from", None, None, form, "2.0", None, None)),
+            op("r2", ReferenceEntry("derived-from", None, None, form, None, None, None)),
+            op("r3", ReferenceEntry("derived-from", None, None, form, "2.0", None, None)),
+            # a literal reference, and another parameter: not canonicals of derived-from
+            op("r4", ReferenceEntry("derived-from", "Patient", "p1", None, None, None, None)),
+            op(
+                "r5",
+                ReferenceEntry("focus", None, None, "http://example.org/Q/9", None, None, None),
+            ),
+        ]
+    )
+    every = IdCondition(("r1", "r2", "r3", "r4", "r5", "coded"))
+    found = await store.canonicals("Observation", "derived-from", every, 10)
+    assert sorted(found, key=str) == sorted([(form, "2.0"), (form, None)], key=str)
+    assert await store.canonicals("Observation", "derived-from", IdCondition(("r3",)), 10) == [
+        (form, "2.0")
+    ]
+    assert len(await store.canonicals("Observation", "derived-from", every, 1)) == 1
+    # only current resources hold anything
+    await store.commit([WriteOp("Observation", "r3", 1, 2, 2_000, "DELETE", None, ())])
+    await store.commit([WriteOp("Observation", "r1", 1, 2, 2_000, "DELETE", None, ())])
+    assert await store.canonicals("Observation", "derived-from", every, 10) == [(form, None)]

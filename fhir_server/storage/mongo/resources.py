@@ -14,7 +14,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from fhir_server.search.entries import IndexEntry
-from fhir_server.search.plan import IncludeSpec, SearchPlan
+from fhir_server.search.plan import Condition, IncludeSpec, SearchPlan
 from fhir_server.storage.conditional_creates import checks, deleted_by, matched_outside
 from fhir_server.storage.contracts import (
     HistoryPage,
@@ -28,7 +28,7 @@ from fhir_server.storage.contracts import (
 from fhir_server.storage.mongo.backend import MongoBackend
 from fhir_server.storage.mongo.documents import index_document, stored_version
 from fhir_server.storage.mongo.history_query import history_filter
-from fhir_server.storage.mongo.search_includes import include_step
+from fhir_server.storage.mongo.search_includes import canonicals_held, include_step
 from fhir_server.storage.mongo.search_page import search_page
 from fhir_server.storage.mongo.search_query import clamp_int64
 from fhir_server.storage.mongo.writes import allocate_positions, apply_ops
@@ -132,6 +132,14 @@ class MongoResourceStore:
     ) -> list[StoredVersion]:
         await self._backend.ready()
         return await include_step(self._tenant, self._cols.resources, spec, list(sources))
+
+    async def canonicals(
+        self, resource_type: str, param: str, condition: Condition, limit: int
+    ) -> list[tuple[str, str | None]]:
+        await self._backend.ready()
+        return await canonicals_held(
+            self._tenant, self._cols.resources, resource_type, param, condition, limit
+        )
 
     async def replace_index(
         self, resource_type: str, resource_id: str, version: int, index: Sequence[IndexEntry]

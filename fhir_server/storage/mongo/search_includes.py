@@ -6,15 +6,15 @@ refer to; reverse, the current resources referring to the sources.
 
 from __future__ import annotations
 
-from fhir_server.search.plan import IncludeSpec
+from fhir_server.search.plan import Condition, IncludeSpec, SearchPlan
 from fhir_server.storage.contracts import StoredVersion
 from fhir_server.storage.mongo.documents import Document, stored_version
-from fhir_server.storage.mongo.search_filter import Finder
+from fhir_server.storage.mongo.search_filter import Finder, plan_filter
 from fhir_server.storage.mongo.search_page import CollectionFinder
 from fhir_server.storage.mongo.search_query import any_of, has_element, operand
 from fhir_server.storage.mongo.writes import Collection
 
-__all__ = ["include_step"]
+__all__ = ["canonicals_held", "include_step"]
 
 _NO_INDEX = {"idx": 0}
 
@@ -73,6 +73,35 @@ async def _reverse(
             **has_element("reference", spec.param, tests),
         }
         found += await _fetch(resources, query)
+    return found
+
+
+async def canonicals_held(
+    tenant: str,
+    resources: Collection,
+    resource_type: str,
+    param: str,
+    condition: Condition,
+    limit: int,
+) -> list[tuple[str, str | None]]:
+    """The distinct (url, version) canonicals of `param` held by the current
+    `resource_type` resources satisfying `condition` (ResourceStore.canonicals)."""
+    plan = SearchPlan(resource_type, (condition,))
+    holders = await plan_filter(tenant, plan, CollectionFinder(resources))
+    pipeline: list[Document] = [
+        {"$match": holders},
+        {"$project": {"r": "$idx.r", "_id": 0}},
+        {"$unwind": "$r"},
+        # a query stage: the operand is a plain value here, never an expression
+        {"$match": {"r.p": operand(param), "r.u": {"$ne": None}, "r.ri": None}},
+        {"$group": {"_id": {"u": "$r.u", "v": "$r.rv"}}},
+        {"$limit": limit},
+    ]
+    groups = await (await resources.aggregate(pipeline)).to_list(None)
+    found = []
+    for group in groups:
+        version = group["_id"].get("v")
+        found.append((str(group["_id"]["u"]), None if version is None else str(version)))
     return found
 
 

@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from fhir_server.search.entries import DATE_MAX, IndexEntry
-from fhir_server.search.plan import IncludeSpec, SearchPlan
+from fhir_server.search.plan import Condition, IncludeSpec, SearchPlan
 from fhir_server.storage.contracts import (
     HistoryPage,
     HistoryQuery,
@@ -24,7 +24,7 @@ from fhir_server.storage.sqlite.history_sql import history_page
 from fhir_server.storage.sqlite.index_rows import prepare_index
 from fhir_server.storage.sqlite.rows import version_of
 from fhir_server.storage.sqlite.schema import ADDED_COLUMNS, TENANT_SCHEMA
-from fhir_server.storage.sqlite.search_includes import include_step
+from fhir_server.storage.sqlite.search_includes import canonicals_held, include_step
 from fhir_server.storage.sqlite.search_page import explain, search_page
 from fhir_server.storage.sqlite.token_counts import create_token_counts, token_counts_exist
 from fhir_server.storage.sqlite.writer import GroupCommitWriter
@@ -157,6 +157,13 @@ class SqliteResourceStore:
         self, spec: IncludeSpec, sources: Sequence[StoredVersion]
     ) -> list[StoredVersion]:
         return await asyncio.to_thread(lambda: include_step(self._conn(), spec, list(sources)))
+
+    async def canonicals(
+        self, resource_type: str, param: str, condition: Condition, limit: int
+    ) -> list[tuple[str, str | None]]:
+        return await asyncio.to_thread(
+            lambda: canonicals_held(self._conn(), resource_type, param, condition, limit)
+        )
 
     def explain_search(self, plan: SearchPlan) -> list[str]:
         """SQLite's plan for the plan's first page (for the index-use checks)."""

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import sqlite3
 
-from fhir_server.search.plan import IncludeSpec
+from fhir_server.search.plan import Condition, IncludeSpec
 from fhir_server.storage.contracts import StoredVersion
 from fhir_server.storage.sqlite.rows import VERSION_COLUMNS, version_of
+from fhir_server.storage.sqlite.search_sql import matching_pks
 
-__all__ = ["include_step"]
+__all__ = ["canonicals_held", "include_step"]
 
 
 def _rows_as_versions(rows: list[tuple[object, ...]]) -> list[StoredVersion]:
@@ -58,6 +59,21 @@ def _reverse(
         args = [spec.source_type, spec.param, *ids, target_type]
         found += _rows_as_versions(conn.execute(sql, args).fetchall())
     return found
+
+
+def canonicals_held(
+    conn: sqlite3.Connection, resource_type: str, param: str, condition: Condition, limit: int
+) -> list[tuple[str, str | None]]:
+    """The distinct (url, version) canonicals of `param` held by the current
+    `resource_type` resources satisfying `condition` (ResourceStore.canonicals)."""
+    holders = matching_pks(resource_type, condition)
+    sql = (
+        "SELECT DISTINCT c.url, c.version FROM idx_reference c INDEXED BY idx_reference_pk "
+        f"WHERE c.pk IN ({holders.text}) AND c.param = ? AND c.type = ? "
+        "AND c.url IS NOT NULL AND c.target_id IS NULL LIMIT ?"
+    )
+    rows = conn.execute(sql, [*holders.args, param, resource_type, limit]).fetchall()
+    return [(str(url), None if version is None else str(version)) for url, version in rows]
 
 
 def include_step(

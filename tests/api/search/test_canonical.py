@@ -89,6 +89,25 @@ async def test_a_chain_through_a_canonical_reaches_its_target(forms: httpx.Async
     )
 
 
+async def test_a_canonical_deeper_in_a_chain_is_followed(forms: httpx.AsyncClient) -> None:
+    task = {"resourceType": "Task", "id": "t1", "status": "requested", "intent": "order"}
+    await put(forms, {**task, "focus": {"reference": "QuestionnaireResponse/r3"}})
+    chain = {"focus:QuestionnaireResponse.questionnaire.status": "retired"}
+    assert await id_set(forms, "Task", chain) == {"t1"}
+    chain = {"focus:QuestionnaireResponse.questionnaire.status": "active"}
+    assert await id_set(forms, "Task", chain) == set()
+
+
+async def test_has_counts_distinct_canonicals_not_sources(
+    forms: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # many responses to one form are the usual shape: one canonical to resolve
+    monkeypatch.setattr(canonical, "MAX_RESOLVED", 1)
+    await put(forms, _response("r5", f"{FORM}|2.0", "completed"))
+    has = {"_has:QuestionnaireResponse:questionnaire:_id": "r1,r5"}
+    assert await id_set(forms, "Questionnaire", has) == {"q2", "q3"}
+
+
 async def test_has_through_a_canonical_reaches_the_resources_named(
     forms: httpx.AsyncClient,
 ) -> None:

@@ -88,6 +88,21 @@ async def test_chain_pages_survive_updates_of_the_resources_they_pass(
     assert sorted(seen) == sorted(expected)
 
 
+async def test_chains_are_bounded_in_depth_and_in_the_types_they_fan_out_to(
+    client: httpx.AsyncClient,
+) -> None:
+    # `focus` may point to any of ~145 types: each level of chaining multiplied the parsed
+    # conditions by 145, which took seconds of CPU before a 500
+    fanned = "focus._has:Task:focus:focus._has:Task:focus:_id"
+    body = await outcome(client, "Task", {fanned: "x"})
+    assert fanned in body["issue"][0]["diagnostics"]
+    assert body["issue"][0]["expression"] == [fanned]
+    deep = "organization" + ".partof" * 8 + ".name"
+    body = await outcome(client, "Patient", {deep: "x"})
+    assert "deeper than 8" in body["issue"][0]["diagnostics"]
+    assert (await client.get("Task", params={"focus._id": "x"})).status_code == 200
+
+
 async def test_chain_through_non_reference_is_400(record: httpx.AsyncClient) -> None:
     body = await outcome(record, "Patient", {"birthdate.name": "x"})
     assert "not a reference" in body["issue"][0]["diagnostics"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fhir_server.search.cardinality import refers_at_most_once
+from fhir_server.search.cardinality import may_hold_canonical, refers_at_most_once
 from fhir_server.search.registry import default_registry
 
 
@@ -24,6 +24,24 @@ def test_r4_reference_parameters(resource_type: str, code: str, once: bool) -> N
     definition = default_registry().get(resource_type, code)
     assert definition is not None
     assert refers_at_most_once(definition.expression, resource_type) is once
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "code", "canonical"),
+    [
+        ("QuestionnaireResponse", "questionnaire", True),
+        ("PlanDefinition", "definition", True),  # definition[x]: canonical or uri
+        ("CarePlan", "instantiates-canonical", True),
+        ("Observation", "subject", False),
+        ("Consent", "source-reference", False),  # source[x] holds no canonical
+    ],
+)
+def test_which_parameters_may_hold_canonicals(
+    resource_type: str, code: str, canonical: bool
+) -> None:
+    definition = default_registry().get(resource_type, code)
+    assert definition is not None
+    assert may_hold_canonical(definition.expression, resource_type) is canonical
 
 
 @pytest.mark.parametrize(
