@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 
 __all__ = ["format_instant", "http_date", "is_instant", "now_us", "parse_fhir_datetime_range"]
 
@@ -37,9 +36,18 @@ def format_instant(us: int) -> str:
     return _datetime_of(us).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def http_date(us: int) -> str:
-    """RFC 9110 IMF-fixdate, for Last-Modified."""
-    return format_datetime(_datetime_of(us).replace(microsecond=0), usegmt=True)
+    """RFC 9110 IMF-fixdate, for Last-Modified (`Sun, 06 Nov 1994 08:49:37 GMT`). Written
+    out here: email.utils.format_datetime costs a read by id ~5 % of its time."""
+    moment = _datetime_of(us)
+    return (
+        f"{_DAYS[moment.weekday()]}, {moment.day:02d} {_MONTHS[moment.month]} {moment.year:04d} "
+        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d} GMT"
+    )
 
 
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")

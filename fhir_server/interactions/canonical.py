@@ -6,8 +6,8 @@ target by the target's own `url` and `version`, which may be written before or a
 reference, so the reference index keeps the url and version, not a target type and id, and
 the store's joins by id never meet the target. They are resolved here, at search time,
 through plain searches every backend answers:
-- `_include`: the targets whose `url` (and `version`, when the canonical names one) the
-  sources' canonicals give;
+- `_include`: the targets whose `url` and `version` the sources' canonicals give, or,
+  when a canonical names no version, the latest written resource of that url;
 - `_revinclude`: the sources whose canonical names a target's url, with no version or
   with the target's;
 - a chain or `_has` through such a parameter, at any depth: its far side is resolved
@@ -105,18 +105,35 @@ def _has_url(ctx: Context, resource_type: str) -> bool:
 async def _targets(
     ctx: Context, types: Iterable[str], canonicals: set[Canonical], cap: int
 ) -> list[StoredVersion]:
-    """The resources of `types` the canonicals name (url, and version when given)."""
+    """The resources of `types` the canonicals name: with a version, the resources of that
+    url and version; without, the latest written of that url (references.html#canonical:
+    a canonical without a version means the current one)."""
     found: list[StoredVersion] = []
     any_version = sorted(url for url, number in canonicals if number is None)
     versioned = sorted((url, number) for url, number in canonicals if number is not None)
     for rtype in sorted(t for t in set(types) if _has_url(ctx, t)):
         for start in range(0, len(any_version), _CHUNK):
             urls = tuple(any_version[start : start + _CHUNK])
-            found += await _all(ctx, rtype, [UriCondition("url", urls)], cap)
+            found += _latest_per_url(await _all(ctx, rtype, [UriCondition("url", urls)], cap))
         for url, number in versioned:
             version = TokenCondition("version", (TokenMatch(None, number, False),))
             found += await _all(ctx, rtype, [UriCondition("url", (url,)), version], cap)
     return found
+
+
+def _latest_per_url(resources: list[StoredVersion]) -> list[StoredVersion]:
+    latest: dict[str, StoredVersion] = {}
+    for resource in resources:
+        own = _own_canonical(resource)
+        if own is None:
+            continue
+        kept = latest.get(own[0])
+        if kept is None or (resource.last_updated_us, resource.position) > (
+            kept.last_updated_us,
+            kept.position,
+        ):
+            latest[own[0]] = resource
+    return list(latest.values())
 
 
 async def canonical_includes(

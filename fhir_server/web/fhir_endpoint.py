@@ -203,7 +203,10 @@ def _header_fields(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     """Request header fields by lower-case name. A list-valued field sent on several lines
     is one comma-separated list (RFC 9110 5.3): `Prefer: handling=strict` and `Prefer:
     return=minimal` on two lines both count."""
-    fields: dict[str, str] = {}
+    fields = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
+    if len(fields) == len(raw):
+        return fields  # no field sent twice: the usual request, on the read path
+    fields = {}
     for key, value in raw:
         name, text = key.decode("latin-1").lower(), value.decode("latin-1")
         if name not in fields:

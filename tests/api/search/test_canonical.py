@@ -62,9 +62,12 @@ async def test_include_follows_a_canonical_to_its_url_and_version(
     include = "QuestionnaireResponse:questionnaire"
     versioned = await forms.get("QuestionnaireResponse", params={"_id": "r1", "_include": include})
     assert _found(versioned.json()) == {"match": {"r1"}, "include": {"q2"}}
-    # no version named: every resource with that url
+    # no version named: the current one, the latest written with that url
     bare = await forms.get("QuestionnaireResponse", params={"_id": "r2", "_include": include})
-    assert _found(bare.json()) == {"match": {"r2"}, "include": {"q2", "q3"}}
+    assert _found(bare.json()) == {"match": {"r2"}, "include": {"q3"}}
+    await put(forms, _questionnaire("q2", FORM, "active", "2.0"))
+    bare = await forms.get("QuestionnaireResponse", params={"_id": "r2", "_include": include})
+    assert _found(bare.json()) == {"match": {"r2"}, "include": {"q2"}}
     star = await forms.get("QuestionnaireResponse", params={"_id": "r3", "_include": "*"})
     assert _found(star.json()) == {"match": {"r3"}, "include": {"c1"}}
 
