@@ -162,11 +162,12 @@ def _route(method: str, segments: list[str]) -> Route:
         case [ctype, cid, target, "_search"] if method == "POST" and is_resource_type(target):
             compartment = (_type(ctype), check_id(cid), target)
             return Route(Interaction.SEARCH_TYPE, target, compartment=compartment)
-        case [ctype, cid, "*" | "_search"] if is_resource_type(ctype):
-            raise NotFound(
-                f"Search across every type of a compartment is not supported: name the type "
-                f"({ctype}/{cid[:64]}/Observation), or use {ctype}/{cid[:64]}/$everything"
-            )
+        case [ctype, cid, "*"] if method == "GET":
+            compartment = (_type(ctype), check_id(cid), "*")
+            return Route(Interaction.SEARCH_SYSTEM, compartment=compartment)
+        case [ctype, cid, "_search"] if method == "POST" and is_resource_type(ctype):
+            compartment = (_type(ctype), check_id(cid), "*")
+            return Route(Interaction.SEARCH_SYSTEM, compartment=compartment)
         case _:
             raise NotFound(f"No FHIR endpoint at '{'/'.join(segments)[:120]}'")
     raise MethodNotAllowed(f"{method} is not allowed on '{'/'.join(segments)[:120] or '/'}'")

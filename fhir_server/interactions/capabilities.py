@@ -134,6 +134,8 @@ def _statement(registry: SearchRegistry) -> dict[str, Any]:
                 "mode": "server",
                 "resource": resources,
                 "interaction": [{"code": str(code)} for code in SYSTEM_INTERACTIONS],
+                # compartment search: /Patient/{id}/{type}, /Patient/{id}/* (http.html#search)
+                "compartment": ["http://hl7.org/fhir/CompartmentDefinition/patient"],
             }
         ],
     }

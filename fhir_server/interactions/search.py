@@ -21,11 +21,13 @@ from fhir_server.resource_json import dump
 from fhir_server.search.compartment import default_patient_compartment
 from fhir_server.search.plan import (
     AnyOf,
+    Condition,
     Cursor,
     IdCondition,
     ReferenceCondition,
     ReferenceMatch,
     SearchPlan,
+    TypeCondition,
 )
 from fhir_server.search.query import CURSOR_PARAM, QueryOptions, encode_cursor, parse_search
 from fhir_server.storage.contracts import InvalidCursor, SearchPage, StoredVersion
@@ -65,6 +67,8 @@ async def search(ctx: Context) -> FhirResponse:
     rtype = request.resource_type
     compartment = request.compartment
     target = compartment[2] if compartment else rtype
+    if target == _EVERY_TYPE:
+        target = None  # `Patient/123/*`: a system search over the compartment's types
     plan = parse_search(target, request.params, ctx.registry, _options(ctx))
     if compartment is not None:
         plan = _in_compartment(plan, compartment[0], compartment[1])
@@ -84,20 +88,32 @@ async def search(ctx: Context) -> FhirResponse:
     return FhirResponse(200, body, {}, target)
 
 
+_EVERY_TYPE = "*"
+
+
 def _in_compartment(plan: SearchPlan, ctype: str, cid: str) -> SearchPlan:
-    """Only resources in Patient/{cid}'s compartment (compartmentdefinition-patient)."""
+    """Only resources in Patient/{cid}'s compartment (compartmentdefinition-patient); over
+    every type it holds (`*`, or those of `_type` among them), each by its own parameters."""
     if ctype != "Patient":
         raise NotFound(f"Compartment search is supported for Patient, not {ctype}")
     rtype = plan.resource_type
-    assert rtype is not None
+    if rtype is not None:
+        return replace(plan, conditions=(_membership(rtype, cid), *plan.conditions))
+    held = default_patient_compartment().resource_types | {"Patient"}
+    types = sorted(t for t in held if not plan.types or t in plan.types)
+    if not types:
+        raise BadRequest("None of the types of _type is ever in a Patient compartment")
+    membership = AnyOf(tuple(TypeCondition(t, _membership(t, cid)) for t in types))
+    return replace(plan, conditions=(membership, *plan.conditions), types=tuple(types))
+
+
+def _membership(rtype: str, cid: str) -> Condition:
     params = default_patient_compartment().params_for(rtype)
     if rtype == "Patient":
-        membership = AnyOf((IdCondition((cid,)), *_refs(params, cid)))
-    elif not params:
+        return AnyOf((IdCondition((cid,)), *_refs(params, cid)))
+    if not params:
         raise BadRequest(f"{rtype} is never in a Patient compartment")
-    else:
-        membership = AnyOf(tuple(_refs(params, cid)))
-    return replace(plan, conditions=(membership, *plan.conditions))
+    return AnyOf(tuple(_refs(params, cid)))
 
 
 def _refs(params: tuple[str, ...], cid: str) -> list[ReferenceCondition]:

@@ -46,6 +46,7 @@ __all__ = [
     "TokenMatch",
     "TokenTextCondition",
     "TotalMode",
+    "TypeCondition",
     "UriCondition",
 ]
 
@@ -247,6 +248,16 @@ class ListCondition:
 
 
 @dataclass(frozen=True, slots=True)
+class TypeCondition:
+    """The resource is a `resource_type` satisfying `condition`: a search over several
+    types whose condition differs per type (`Patient/123/*`, each type's compartment
+    parameters)."""
+
+    resource_type: str
+    condition: Condition
+
+
+@dataclass(frozen=True, slots=True)
 class AllOf:
     """Every one of the conditions holds (`near`: a latitude band and a longitude band)."""
 
@@ -278,6 +289,7 @@ Condition = (
     | ListCondition
     | AnyOf
     | AllOf
+    | TypeCondition
 )
 
 

@@ -25,6 +25,7 @@ from fhir_server.search.plan import (
     MissingCondition,
     RangeMatch,
     SearchPlan,
+    TypeCondition,
 )
 from fhir_server.storage.mongo.documents import ARRAYS, Document
 from fhir_server.storage.mongo.search_query import (
@@ -114,6 +115,9 @@ async def condition_filter(
             return any_of([await condition_filter(tenant, c, rtype, finder) for c in conditions])
         case AllOf(conditions):
             return all_of([await condition_filter(tenant, c, rtype, finder) for c in conditions])
+        case TypeCondition(of_type, inner):
+            typed = {"type": operand(of_type)}
+            return all_of([typed, await condition_filter(tenant, inner, of_type, finder)])
     raise TypeError(f"unsupported condition {type(condition).__name__}")
 
 

@@ -30,6 +30,7 @@ from fhir_server.search.plan import (
     StringCondition,
     TokenCondition,
     TokenTextCondition,
+    TypeCondition,
     UriCondition,
 )
 from fhir_server.storage.sqlite.entry_match import (
@@ -175,6 +176,9 @@ def predicate(condition: Condition, r: str, rtype: str | None) -> Fragment:
             return any_of(predicate(c, r, rtype) for c in conditions)
         case AllOf(conditions):
             return all_of(predicate(c, r, rtype) for c in conditions)
+        case TypeCondition(of_type, inner):
+            typed = Fragment(f"{r}.type = ?", [of_type])
+            return all_of([typed, predicate(inner, r, of_type)])
     raise TypeError(f"unsupported condition {type(condition).__name__}")
 
 
@@ -213,12 +217,28 @@ def matching_pks(rtype: str, condition: Condition) -> Fragment:
             return Fragment(
                 " UNION ".join(p.text for p in parts), [a for p in parts for a in p.args]
             )
+        case TypeCondition(of_type, inner):
+            if of_type != rtype:
+                return Fragment("SELECT pk FROM resources WHERE 0")
+            return matching_pks(rtype, inner)
     t = _alias("t")
     head = Fragment(
         f"SELECT {t}.pk FROM resources {t} WHERE {t}.type = ? AND {t}.deleted = 0 AND ",
         [rtype],
     )
     return head + predicate(condition, t, rtype)
+
+
+def typed_pks(condition: Condition) -> Fragment | None:
+    """`SELECT pk` of the current resources satisfying a condition made of one type's
+    part per type (a TypeCondition, or an AnyOf of them: `Patient/123/*`); None for any
+    other condition."""
+    parts = condition.conditions if isinstance(condition, AnyOf) else (condition,)
+    typed = [p for p in parts if isinstance(p, TypeCondition)]
+    if not typed or len(typed) != len(parts):
+        return None
+    sets = [matching_pks(p.resource_type, p.condition) for p in typed]
+    return Fragment(" UNION ".join(s.text for s in sets), [a for s in sets for a in s.args])
 
 
 def _chain_set(rtype: str, param: str, target_types: tuple[str, ...], inner: Condition) -> Fragment:

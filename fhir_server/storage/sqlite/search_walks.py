@@ -36,7 +36,7 @@ from fhir_server.search.plan import (
 )
 from fhir_server.storage.sqlite.chain_walk import chain_walk
 from fhir_server.storage.sqlite.entry_walks import Walk, equality_walk, range_walk
-from fhir_server.storage.sqlite.search_sql import entry_tests, matching_pks
+from fhir_server.storage.sqlite.search_sql import entry_tests, matching_pks, typed_pks
 from fhir_server.storage.sqlite.sql import Fragment
 
 __all__ = [
@@ -79,10 +79,9 @@ def _driver(conn: sqlite3.Connection, plan: SearchPlan, rtype: str) -> Walk | No
 SMALL_SET = 2000
 
 
-def _small_set(conn: sqlite3.Connection, rtype: str, cond: Condition) -> list[int] | None:
-    """The pks of the `rtype` resources matching `cond`, if at most SMALL_SET: resolved
-    once here, so neither the page nor its count computes the set again."""
-    members = matching_pks(rtype, cond)
+def _small_set(conn: sqlite3.Connection, members: Fragment) -> list[int] | None:
+    """The pks `members` selects, if at most SMALL_SET: resolved once here, so neither
+    the page nor its count computes the set again."""
     sql = f"SELECT DISTINCT pk FROM ({members.text}) LIMIT ?"
     rows = conn.execute(sql, [*members.args, SMALL_SET + 1]).fetchall()
     return sorted(int(row[0]) for row in rows) if len(rows) <= SMALL_SET else None
@@ -124,13 +123,23 @@ def default_walk(conn: sqlite3.Connection, plan: SearchPlan) -> Walk:
             if isinstance(cond, ListCondition | AnyOf | ChainCondition) or (
                 isinstance(cond, HasCondition) and _sources_are_few(conn, cond)
             ):
-                pks = _small_set(conn, rtype, cond)
+                pks = _small_set(conn, matching_pks(rtype, cond))
                 if pks is not None:
                     return _set_walk(pks, cond)
                 if isinstance(cond, ListCondition | AnyOf):
                     # A large list or compartment: walk it by pk, the set as a filter.
                     members = Fragment("r.pk IN (") + matching_pks(rtype, cond) + Fragment(")")
                     return Walk("resources r", members, [("r.pk", False)], used=cond)
+    else:
+        # a search over several types, each with its own condition (`Patient/123/*`)
+        for cond in plan.conditions:
+            typed = typed_pks(cond)
+            if typed is not None:
+                pks = _small_set(conn, typed)
+                if pks is not None:
+                    return _set_walk(pks, cond)
+                members = Fragment("r.pk IN (") + typed + Fragment(")")
+                return Walk("resources r", members, [("r.pk", False)], used=cond)
     return Walk("resources r", Fragment("1 = 1"), [("r.pk", False)])
 
 

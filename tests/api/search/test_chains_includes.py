@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from fhir_server.search.compartment import default_patient_compartment
 from fhir_server.storage.sqlite import search_walks
 from tests.api.resources import observation
 from tests.api.search.dataset import put
@@ -209,9 +210,30 @@ async def test_compartment_search(record: httpx.AsyncClient) -> None:
     )
     assert posted.status_code == 200
     assert [e["resource"]["id"] for e in posted.json()["entry"]] == ["o1"]
-    # across every type: refused with a way out, not a bare 404
-    body = await outcome(record, "Patient/p1/*", {}, status=404)
-    assert "$everything" in body["issue"][0]["diagnostics"]
+
+
+async def test_compartment_search_across_every_type(record: httpx.AsyncClient) -> None:
+    # http.html#search: GET [base]/Patient/[id]/* and POST [base]/Patient/[id]/_search;
+    # each type by its own compartment parameters
+    every = set()
+    for rtype in sorted(default_patient_compartment().resource_types | {"Patient"}):
+        every |= {(rtype, i) for i in await id_set(record, f"Patient/p1/{rtype}")}
+    assert {("Patient", "p1"), ("Observation", "o1"), ("Encounter", "e1")} <= every
+    page = (await record.get("Patient/p1/*", params={"_count": "100"})).json()
+    found = {(e["resource"]["resourceType"], e["resource"]["id"]) for e in page["entry"]}
+    assert found == every
+    assert page["total"] == len(every)
+    only = await record.get("Patient/p1/*", params={"_type": "Observation,Organization"})
+    assert {e["resource"]["id"] for e in only.json()["entry"]} == {"o1", "o2"}
+    posted = await record.post(
+        "Patient/p1/_search",
+        content="_type=Encounter",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert [e["resource"]["id"] for e in posted.json()["entry"]] == ["e1"]
+    paged = await paged_ids(record, "Patient/p1/*?_count=1")
+    assert sorted(paged) == sorted(i for _, i in every)
+    await outcome(record, "Patient/p1/*", {"_type": "Organization"})
 
 
 @pytest.mark.usefixtures("set_walks")
