@@ -66,6 +66,14 @@ def check_id(text: str, what: str = "id") -> str:
     return text
 
 
+def _compartment_search(compartment: tuple[str, str, str]) -> Route:
+    """A search in a compartment: of one type, or of every type it holds (`*`)."""
+    target = compartment[2]
+    if target == "*":
+        return Route(Interaction.SEARCH_SYSTEM, compartment=compartment)
+    return Route(Interaction.SEARCH_TYPE, target, compartment=compartment)
+
+
 def _type(segment: str) -> str:
     if not is_resource_type(segment):
         raise NotFound(f"Unknown resource type '{segment[:80]}'")
@@ -156,18 +164,17 @@ def _route(method: str, segments: list[str]) -> Route:
                 resource_id=check_id(rid),
                 version_id=check_id(vid, "version id"),
             )
-        case [ctype, cid, target] if method == "GET" and is_resource_type(target):
+        # compartment search (http.html#search): GET .../[type] or .../*, POST .../_search
+        case [ctype, cid, target] if is_resource_type(target) or target == "*":
             compartment = (_type(ctype), check_id(cid), target)
-            return Route(Interaction.SEARCH_TYPE, target, compartment=compartment)
-        case [ctype, cid, target, "_search"] if method == "POST" and is_resource_type(target):
-            compartment = (_type(ctype), check_id(cid), target)
-            return Route(Interaction.SEARCH_TYPE, target, compartment=compartment)
-        case [ctype, cid, "*"] if method == "GET":
-            compartment = (_type(ctype), check_id(cid), "*")
-            return Route(Interaction.SEARCH_SYSTEM, compartment=compartment)
-        case [ctype, cid, "_search"] if method == "POST" and is_resource_type(ctype):
-            compartment = (_type(ctype), check_id(cid), "*")
-            return Route(Interaction.SEARCH_SYSTEM, compartment=compartment)
+            if method == "GET":
+                return _compartment_search(compartment)
+        case [ctype, cid, *target, "_search"] if len(target) < 2 and is_resource_type(ctype):
+            if target and not is_resource_type(target[0]):
+                raise NotFound(f"Unknown resource type '{target[0][:80]}'")
+            compartment = (_type(ctype), check_id(cid), target[0] if target else "*")
+            if method == "POST":
+                return _compartment_search(compartment)
         case _:
             raise NotFound(f"No FHIR endpoint at '{'/'.join(segments)[:120]}'")
     raise MethodNotAllowed(f"{method} is not allowed on '{'/'.join(segments)[:120] or '/'}'")

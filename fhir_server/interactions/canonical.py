@@ -12,9 +12,9 @@ through plain searches every backend answers:
   with the target's;
 - a chain or `_has` through such a parameter, at any depth: its far side is resolved
   first (at most MAX_RESOLVED resources, or distinct canonicals for `_has`), and the
-  condition becomes "the original, or a canonical to (or the url of) one of those". In
-  these two a canonical's version is not told apart: a reference to
-  `http://ex.org/Q/1|1.0` counts as one to every resource with that url.
+  condition becomes "the original, or a canonical naming one of those".
+A canonical names the resource of its url and version, or with no version, the latest
+written resource of its url.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import orjson
 from fhir_server.errors import BadRequest
 from fhir_server.interactions.context import Context
 from fhir_server.search.cardinality import may_hold_canonical
-from fhir_server.search.entries import ReferenceEntry
 from fhir_server.search.plan import (
     AllOf,
     AnyOf,
@@ -66,18 +65,6 @@ def _holds_canonical(ctx: Context, resource_type: str, param: str) -> bool:
     )
 
 
-def _canonicals(ctx: Context, version: StoredVersion, param: str) -> set[Canonical]:
-    """The canonicals `version`'s `param` holds (url-valued reference entries)."""
-    if version.body is None:
-        return set()
-    entries = ctx.indexer.index(orjson.loads(version.body))
-    return {
-        (e.url, e.version)
-        for e in entries
-        if isinstance(e, ReferenceEntry) and e.param == param and e.url and e.target_id is None
-    }
-
-
 def _own_canonical(version: StoredVersion) -> Canonical | None:
     """A canonical resource's own (url, version)."""
     if version.body is None:
@@ -109,31 +96,63 @@ async def _targets(
     url and version; without, the latest written of that url (references.html#canonical:
     a canonical without a version means the current one)."""
     found: list[StoredVersion] = []
-    any_version = sorted(url for url, number in canonicals if number is None)
+    any_version = [url for url, number in canonicals if number is None]
     versioned = sorted((url, number) for url, number in canonicals if number is not None)
     for rtype in sorted(t for t in set(types) if _has_url(ctx, t)):
-        for start in range(0, len(any_version), _CHUNK):
-            urls = tuple(any_version[start : start + _CHUNK])
-            found += _latest_per_url(await _all(ctx, rtype, [UriCondition("url", urls)], cap))
+        found += (await _latest(ctx, rtype, any_version)).values()
         for url, number in versioned:
-            version = TokenCondition("version", (TokenMatch(None, number, False),))
-            found += await _all(ctx, rtype, [UriCondition("url", (url,)), version], cap)
+            found += await _all(ctx, rtype, [UriCondition("url", (url,)), _version(number)], cap)
     return found
 
 
-def _latest_per_url(resources: list[StoredVersion]) -> list[StoredVersion]:
+def _version(number: str) -> TokenCondition:
+    return TokenCondition("version", (TokenMatch(None, number, False),))
+
+
+# Resources of one url searched to find its latest: more versions than this are not
+# told apart (the latest among those read is taken).
+_VERSIONS_READ = 1000
+
+
+async def _latest(ctx: Context, rtype: str, urls: Iterable[str]) -> dict[str, StoredVersion]:
+    """The latest written `rtype` resource of each url: what a canonical naming no version
+    refers to."""
     latest: dict[str, StoredVersion] = {}
-    for resource in resources:
-        own = _own_canonical(resource)
+    ordered = sorted(set(urls))
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = UriCondition("url", tuple(ordered[start : start + _CHUNK]))
+        for resource in await _all(ctx, rtype, [chunk], _VERSIONS_READ):
+            own = _own_canonical(resource)
+            kept = latest.get(own[0]) if own is not None else None
+            if own is not None and (kept is None or _later(resource, kept)):
+                latest[own[0]] = resource
+    return latest
+
+
+def _later(one: StoredVersion, other: StoredVersion) -> bool:
+    return (one.last_updated_us, one.position) > (other.last_updated_us, other.position)
+
+
+def _naming(
+    targets: Iterable[StoredVersion], latest: dict[str, StoredVersion]
+) -> set[ReferenceMatch]:
+    """The canonical references that name one of `targets`: its url and version, and its
+    url alone when it is the latest of that url."""
+    matches = set()
+    for target in targets:
+        own = _own_canonical(target)
         if own is None:
             continue
-        kept = latest.get(own[0])
-        if kept is None or (resource.last_updated_us, resource.position) > (
-            kept.last_updated_us,
-            kept.position,
+        url, number = own
+        if number is not None:
+            matches.add(ReferenceMatch(url=url, version=number))
+        newest = latest.get(url)
+        if newest is not None and (newest.resource_type, newest.id) == (
+            target.resource_type,
+            target.id,
         ):
-            latest[own[0]] = resource
-    return list(latest.values())
+            matches.add(ReferenceMatch(url=url, unversioned=True))
+    return matches
 
 
 async def canonical_includes(
@@ -160,24 +179,21 @@ async def canonical_includes(
 async def _referring(
     ctx: Context, spec: IncludeSpec, targets: Sequence[StoredVersion], cap: int
 ) -> list[StoredVersion]:
-    """The `spec.source_type` resources whose canonical names one of `targets`: its url,
-    with no version or with the target's."""
-    wanted: dict[str, set[str | None]] = {}
+    """The `spec.source_type` resources whose canonical names one of `targets`: its url
+    and version, or its url alone when it is the latest of that url."""
+    named: set[ReferenceMatch] = set()
+    by_type: dict[str, list[StoredVersion]] = {}
     for target in targets:
-        if spec.target_type not in (None, target.resource_type):
-            continue
-        own = _own_canonical(target)
-        if own is not None:
-            wanted.setdefault(own[0], {None}).add(own[1])
+        if spec.target_type in (None, target.resource_type) and _has_url(ctx, target.resource_type):
+            by_type.setdefault(target.resource_type, []).append(target)
+    for rtype, group in sorted(by_type.items()):
+        urls = [own[0] for t in group if (own := _own_canonical(t)) is not None]
+        named |= _naming(group, await _latest(ctx, rtype, urls))
     found: list[StoredVersion] = []
-    urls = sorted(wanted)
-    for start in range(0, len(urls), _CHUNK):
-        matches = tuple(ReferenceMatch(url=url) for url in urls[start : start + _CHUNK])
-        condition = ReferenceCondition(spec.param, matches)
-        for source in await _all(ctx, spec.source_type, [condition], cap):
-            named = _canonicals(ctx, source, spec.param)
-            if any(number in wanted.get(url, ()) for url, number in named):
-                found.append(source)
+    ordered = sorted(named, key=lambda m: (m.url or "", m.version or "", m.unversioned))
+    for start in range(0, len(ordered), _CHUNK):
+        condition = ReferenceCondition(spec.param, tuple(ordered[start : start + _CHUNK]))
+        found += await _all(ctx, spec.source_type, [condition], cap)
     return found
 
 
@@ -216,16 +232,19 @@ async def _widened_chain(ctx: Context, rtype: str, chain: ChainCondition) -> Con
         widened = AnyOf(tuple(replace(chain, target_types=(t,), condition=c) for t, c in per_type))
     if not _holds_canonical(ctx, rtype, chain.param):
         return widened
-    targets: list[StoredVersion] = []
+    named: set[ReferenceMatch] = set()
+    found = 0
     for target_type, inner in zip(chain.target_types, inners, strict=True):
         if _has_url(ctx, target_type):
-            targets += await _all(ctx, target_type, [inner], MAX_RESOLVED + 1)
-            _refuse_too_many(len(targets), f"the chain through '{chain.param}'")
-    urls = sorted({own[0] for t in targets if (own := _own_canonical(t)) is not None})
-    if not urls:
+            targets = await _all(ctx, target_type, [inner], MAX_RESOLVED + 1)
+            found += len(targets)
+            _refuse_too_many(found, f"the chain through '{chain.param}'")
+            urls = [own[0] for t in targets if (own := _own_canonical(t)) is not None]
+            named |= _naming(targets, await _latest(ctx, target_type, urls))
+    if not named:
         return AnyOf((widened,))
-    matches = tuple(ReferenceMatch(url=url) for url in urls)
-    return AnyOf((widened, ReferenceCondition(chain.param, matches)))
+    ordered = sorted(named, key=lambda m: (m.url or "", m.version or "", m.unversioned))
+    return AnyOf((widened, ReferenceCondition(chain.param, tuple(ordered))))
 
 
 async def _widened_has(ctx: Context, rtype: str, has: HasCondition) -> Condition:
@@ -243,8 +262,15 @@ async def _widened_has(ctx: Context, rtype: str, has: HasCondition) -> Condition
         return widened
     held = await ctx.store.canonicals(has.source_type, has.param, inner, MAX_RESOLVED + 1)
     _refuse_too_many(len(held), f"_has:{has.source_type}:{has.param}")
-    urls = tuple(sorted({url for url, _ in held}))
-    return AnyOf((widened, UriCondition("url", urls))) if urls else AnyOf((widened,))
+    named: list[Condition] = [
+        AllOf((UriCondition("url", (url,)), _version(number)))
+        for url, number in sorted(held, key=lambda c: (c[0], c[1] or ""))
+        if number is not None
+    ]
+    latest = await _latest(ctx, rtype, [url for url, number in held if number is None])
+    if latest:
+        named.append(IdCondition(tuple(sorted(r.id for r in latest.values()))))
+    return AnyOf((widened, *named))
 
 
 def _refuse_too_many(found: int, what: str) -> None:

@@ -158,7 +158,8 @@ class QuantityCondition:
 
 @dataclass(frozen=True, slots=True)
 class ReferenceMatch:
-    """A reference value; each given field must match (None means "any")."""
+    """A reference value; each given field must match (None means "any"). `unversioned`:
+    the reference names no version (a canonical `url` alone, which means the latest)."""
 
     target_type: str | None = None
     target_id: str | None = None
@@ -166,6 +167,7 @@ class ReferenceMatch:
     version: str | None = None
     identifier_system: str | None = None
     identifier_value: str | None = None
+    unversioned: bool = False
 
 
 @dataclass(frozen=True, slots=True)

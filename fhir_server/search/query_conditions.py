@@ -327,9 +327,7 @@ def _chain(
         )
     candidates = (modifier,) if modifier else definition.target
     next_code = rest.partition(".")[0].partition(":")[0]
-    targets = tuple(
-        t for t in candidates if next_code.startswith("_") or ctx.registry.get(t, next_code)
-    )
+    targets = tuple(t for t in candidates if _continues(t, next_code, rest, ctx))
     if not targets:
         raise BadRequest(
             f"None of the targets of '{code}' ({', '.join(candidates) or 'none'}) has the "
@@ -345,6 +343,18 @@ def _chain(
 
     chains = (ChainCondition(code, (t,), c, once) for t, c in zip(targets, inners, strict=True))
     return AnyOf(tuple(chains))
+
+
+def _continues(target: str, next_code: str, rest: str, ctx: ConditionContext) -> bool:
+    """Whether the rest of a chain can apply to `target`: it has the next parameter, or
+    the next step is `_has:Source:param` and that parameter may refer to `target` (an
+    untyped `subject._has:Condition:subject:...` covers the subject types Condition can
+    point to, not every one Observation.subject can)."""
+    if next_code == "_has":
+        parts = rest.split(":", 3)
+        found = ctx.registry.get(parts[1], parts[2]) if len(parts) == 4 else None
+        return found is None or not found.target or target in found.target
+    return next_code.startswith("_") or ctx.registry.get(target, next_code) is not None
 
 
 def _has(rtype: str, name: str, value: str, ctx: ConditionContext, depth: int) -> Condition:

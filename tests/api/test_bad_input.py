@@ -109,6 +109,15 @@ async def test_method_not_allowed(client: httpx.AsyncClient) -> None:
     assert response.headers["allow"] == "GET, HEAD"
     response = await client.post("Patient/123")
     assert response.headers["allow"] == "GET, HEAD, PUT, PATCH, DELETE"
+    for method, url, allow in [
+        ("DELETE", "Patient/123/*", "GET, HEAD"),
+        ("DELETE", "Patient/123/Observation", "GET, HEAD"),
+        ("GET", "Patient/123/_search", "POST"),
+        ("GET", "Patient/123/Observation/_search", "POST"),
+    ]:
+        response = await client.request(method, url)
+        _outcome(response, 405)
+        assert response.headers["allow"] == allow, url
 
 
 @pytest.mark.parametrize("value", ['W/"1', "2", 'W/"1" W/"2"', "W/1"])

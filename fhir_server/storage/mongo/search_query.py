@@ -182,7 +182,10 @@ def _reference(match: ReferenceMatch) -> Document:
         ("is", match.identifier_system),
         ("iv", match.identifier_value),
     )
-    return {name: operand(value) for name, value in fields if value is not None}
+    found: Document = {name: operand(value) for name, value in fields if value is not None}
+    if match.unversioned:
+        found["rv"] = None  # the field is left out of an entry that has no version
+    return found
 
 
 def element_tests(condition: object) -> ElementTests | None:

@@ -97,4 +97,6 @@ def reference_match(e: str, match: ReferenceMatch) -> Fragment:
     ):
         if value is not None:
             parts.append(Fragment(f"{e}.{column} = ?", [value]))
+    if match.unversioned:
+        parts.append(Fragment(f"{e}.version IS NULL"))
     return all_of(parts)

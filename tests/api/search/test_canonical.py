@@ -84,9 +84,17 @@ async def test_revinclude_finds_the_canonicals_naming_a_resource(
 async def test_a_chain_through_a_canonical_reaches_its_target(forms: httpx.AsyncClient) -> None:
     retired = await id_set(forms, "QuestionnaireResponse", {"questionnaire.status": "retired"})
     assert retired == {"r3"}
-    # versions are not told apart in a chain: q2 (active) has the url r1 and r2 name
+    # q2 (active) is version 2.0, which r1 names; r2 names no version, so the latest
+    # written of its url: q3 (draft)
     active = await id_set(forms, "QuestionnaireResponse", {"questionnaire.status": "active"})
-    assert active == {"r1", "r2"}
+    assert active == {"r1"}
+    draft = await id_set(forms, "QuestionnaireResponse", {"questionnaire.status": "draft"})
+    assert draft == {"r2"}
+    await put(forms, _response("r9", f"{FORM}|9.9", "completed"))  # no such version
+    assert await id_set(forms, "QuestionnaireResponse", {"questionnaire._id": "q2,q3"}) == {
+        "r1",
+        "r2",
+    }
     assert (
         await id_set(forms, "QuestionnaireResponse", {"questionnaire.status": "unknown"}) == set()
     )
@@ -108,16 +116,18 @@ async def test_has_counts_distinct_canonicals_not_sources(
     monkeypatch.setattr(canonical, "MAX_RESOLVED", 1)
     await put(forms, _response("r5", f"{FORM}|2.0", "completed"))
     has = {"_has:QuestionnaireResponse:questionnaire:_id": "r1,r5"}
-    assert await id_set(forms, "Questionnaire", has) == {"q2", "q3"}
+    assert await id_set(forms, "Questionnaire", has) == {"q2"}
 
 
 async def test_has_through_a_canonical_reaches_the_resources_named(
     forms: httpx.AsyncClient,
 ) -> None:
+    # r2 names no version: the latest written of its url, q3
     has = {"_has:QuestionnaireResponse:questionnaire:status": "in-progress"}
-    assert await id_set(forms, "Questionnaire", has) == {"q2", "q3"}
+    assert await id_set(forms, "Questionnaire", has) == {"q3"}
+    # r1 names version 2.0 (q2), r3 the only resource of its url, r4 nothing here
     has = {"_has:QuestionnaireResponse:questionnaire:status": "completed"}
-    assert await id_set(forms, "Questionnaire", has) == {"q2", "q3", "c1"}
+    assert await id_set(forms, "Questionnaire", has) == {"q2", "c1"}
 
 
 async def test_a_far_side_too_large_to_resolve_is_400(

@@ -89,6 +89,19 @@ async def test_chain_pages_survive_updates_of_the_resources_they_pass(
     assert sorted(seen) == sorted(expected)
 
 
+async def test_an_untyped_chain_into_has_covers_the_types_has_can_reach(
+    client: httpx.AsyncClient,
+) -> None:
+    # Observation.subject may point to a Device, which no Condition.subject points to:
+    # that type drops out instead of failing the search
+    await put(client, {"resourceType": "Patient", "id": "sick"})
+    await put(client, {"id": "seen", **observation("Patient/sick")})
+    condition = {"resourceType": "Condition", "id": "c1", "code": {"text": "dx"}}
+    await put(client, {**condition, "subject": {"reference": "Patient/sick"}})
+    chain = {"subject._has:Condition:subject:code:text": "dx"}
+    assert await id_set(client, "Observation", chain) == {"seen"}
+
+
 async def test_chains_are_bounded_in_depth_and_in_the_types_they_fan_out_to(
     client: httpx.AsyncClient,
 ) -> None:
