@@ -23,6 +23,7 @@ from fhir_server.interactions.bundle_entries import (
 )
 from fhir_server.interactions.bundle_response import error_entry, response_bundle, response_entry
 from fhir_server.interactions.context import Context
+from fhir_server.interactions.references import is_placeholder, reference_holders
 
 __all__ = ["batch"]
 
@@ -40,7 +41,9 @@ async def batch(ctx: Context) -> FhirResponse:
     entries: list[BundleEntry] = []
     for index, raw in enumerate(raw_entries(request.body, "batch")):
         try:
-            entries.append(parse_entry(index, raw, request.base_url))
+            entry = parse_entry(index, raw, request.base_url)
+            _refuse_placeholders(entry)
+            entries.append(entry)
         except FhirError as error:
             results[index] = error_entry(error)
     gate = asyncio.Semaphore(CONCURRENCY)
@@ -49,6 +52,21 @@ async def batch(ctx: Context) -> FhirResponse:
         answers = await asyncio.gather(*(_run(ctx, entry, gate) for entry in group))
         results.update(zip((entry.index for entry in group), answers, strict=True))
     return response_bundle("batch-response", [results[i] for i in sorted(results)])
+
+
+def _refuse_placeholders(entry: BundleEntry) -> None:
+    """A `urn:uuid:`/`urn:oid:` reference means another entry of the Bundle, which a batch
+    may not depend on ("References within a Bundle.entry.resource to another
+    Bundle.entry.resource that is being created within the batch are considered to be
+    non-conformant", http.html#transaction); stored as is, it would point at nothing."""
+    if entry.resource is None:
+        return
+    for holder in reference_holders(entry.resource):
+        if is_placeholder(holder["reference"]):
+            raise BadRequest(
+                f"The reference '{holder['reference'][:120]}' names another entry of the "
+                "Bundle: batch entries are independent (send a transaction to link them)"
+            )
 
 
 async def _run(ctx: Context, entry: BundleEntry, gate: asyncio.Semaphore) -> bytes:

@@ -67,12 +67,18 @@ class BundleEntry:
         return self.route.resource_id is None and self.route.resource_type is not None
 
 
-def at_entry(index: int, error: FhirError) -> FhirError:
-    """The same error, naming the entry it happened in (diagnostics and expressions)."""
+def at_entry(index: int, error: FhirError, element: str | None = None) -> FhirError:
+    """The same error, naming the entry it happened in (diagnostics and expressions).
+    The error's expressions are paths in the entry's resource, or in the entry itself when
+    they start at `request.` or `fullUrl`; `element` (`request.ifNoneExist`) replaces
+    them, for errors about that element's content (a search parameter in criteria)."""
     where = f"Bundle.entry[{index}]"
     if error.diagnostics.startswith(where):
         return error
-    expression = tuple(f"{where}.resource{_after_type(e)}" for e in error.expression) or (where,)
+    if element is not None:
+        expression: tuple[str, ...] = (f"{where}.{element}",)
+    else:
+        expression = tuple(_in_entry(where, e) for e in error.expression) or (where,)
     moved = type(error)(
         diagnostics=f"{where}: {error.diagnostics}",
         expression=expression,
@@ -81,6 +87,12 @@ def at_entry(index: int, error: FhirError) -> FhirError:
     )
     moved.__cause__ = error
     return moved
+
+
+def _in_entry(where: str, expression: str) -> str:
+    if expression.startswith(("request.", "fullUrl")):
+        return f"{where}.{expression}"
+    return f"{where}.resource{_after_type(expression)}"
 
 
 def _after_type(expression: str) -> str:

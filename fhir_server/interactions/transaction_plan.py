@@ -84,6 +84,8 @@ class _Target:
     id: str | None  # None: nothing to change (conditional delete without a match)
     existing: StoredVersion | None = None  # the match of a conditional create
     unless_matched: SearchPlan | None = None  # a conditional create's criteria (WriteOp)
+    # a conditional create repeating an earlier entry's criteria: that entry's resource
+    same_as: int | None = None
 
 
 async def plan_transaction(ctx: Context, entries: list[BundleEntry]) -> Plan:
@@ -100,8 +102,11 @@ async def plan_transaction(ctx: Context, entries: list[BundleEntry]) -> Plan:
 async def _plan(ctx: Context, writes: list[BundleEntry], plan: Plan) -> None:
     targets: dict[int, _Target] = {}
     deleting: set[tuple[str, str]] = set()  # DELETE targets come first (phase order)
+    creating: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
     for entry in writes:
-        target = await _guard(entry, _target(ctx, entry, deleting))
+        target = _repeated_create(entry, creating, targets)
+        if target is None:
+            target = await _guard(entry, _target(ctx, entry, deleting))
         targets[entry.index] = target
         if entry.route.interaction is Interaction.DELETE and target.id is not None:
             deleting.add((target.resource_type, target.id))
@@ -113,11 +118,36 @@ async def _plan(ctx: Context, writes: list[BundleEntry], plan: Plan) -> None:
     }
     resolver = _Resolver(ctx, replacements, deleting)
     for entry in writes:
+        if targets[entry.index].same_as is not None:
+            continue  # its resource is not written: the earlier entry's stands for it
         if entry.route.interaction in (Interaction.CREATE, Interaction.UPDATE):
             assert entry.resource is not None
             await _guard(entry, resolver.apply(entry.resource, plan, entry.full_url))
     for entry in writes:
         await _guard(entry, _build(ctx, entry, targets[entry.index], resolver, plan))
+
+
+def _repeated_create(
+    entry: BundleEntry,
+    creating: dict[tuple[str, tuple[tuple[str, str], ...]], int],
+    targets: dict[int, _Target],
+) -> _Target | None:
+    """For a conditional create whose criteria an earlier entry of the transaction already
+    creates by (two entries for one Practitioner, as Synthea bundles have), that entry's
+    resource: one resource, both fullUrls naming it, as if the second had run after the
+    first (HAPI FHIR merges them alike). None otherwise, and the first is remembered."""
+    criteria = entry.headers.get("if-none-exist")
+    rtype = entry.route.resource_type
+    if entry.route.interaction is not Interaction.CREATE or not criteria or rtype is None:
+        return None
+    try:
+        key = (rtype, tuple(sorted(parse_criteria(criteria))))
+    except FhirError:
+        return None  # refused with its entry named, when it is planned
+    first = creating.setdefault(key, entry.index)
+    if first == entry.index:
+        return None
+    return replace(targets[first], same_as=first)
 
 
 async def _guard(entry: BundleEntry, step: Any) -> Any:
@@ -161,11 +191,15 @@ async def _target(ctx: Context, entry: BundleEntry, deleting: set[tuple[str, str
     if interaction is Interaction.CREATE:
         criteria = entry.headers.get("if-none-exist")
         if criteria:
-            parsed = parse_criteria(criteria)
-            found = await _one_match(ctx, rtype, parsed, "ifNoneExist", deleting)
+            try:
+                parsed = parse_criteria(criteria)
+                found = await _one_match(ctx, rtype, parsed, "ifNoneExist", deleting)
+                unless = criteria_plan(ctx, rtype, parsed)
+            except FhirError as error:
+                raise at_entry(entry.index, error, "request.ifNoneExist") from error
             if found is not None:
                 return _Target(rtype, found.id, existing=found)
-            return _Target(rtype, new_id(), unless_matched=criteria_plan(ctx, rtype, parsed))
+            return _Target(rtype, new_id(), unless_matched=unless)
         return _Target(rtype, new_id())
     if not entry.is_conditional:
         resource_id = entry.route.resource_id
@@ -173,7 +207,10 @@ async def _target(ctx: Context, entry: BundleEntry, deleting: set[tuple[str, str
             _check_body_id(entry, resource_id)
         return _Target(rtype, resource_id)
     what = f"conditional {entry.method}"
-    found = await _one_match(ctx, rtype, _criteria(entry), what, deleting)
+    try:
+        found = await _one_match(ctx, rtype, _criteria(entry), what, deleting)
+    except FhirError as error:
+        raise at_entry(entry.index, error, "request.url") from error
     if interaction is Interaction.UPDATE:
         body_id = _check_body_id(entry, found.id if found else None, required=False)
         if found is None and body_id is not None and (rtype, body_id) not in deleting:
@@ -203,7 +240,7 @@ def _refuse_overlaps(writes: list[BundleEntry], targets: dict[int, _Target]) -> 
     seen: dict[tuple[str, str], int] = {}
     for entry in writes:
         target = targets[entry.index]
-        if target.id is None or target.existing is not None:
+        if target.id is None or target.existing is not None or target.same_as is not None:
             continue
         key = (target.resource_type, target.id)
         if key in seen:
@@ -278,6 +315,10 @@ async def _build(
     ctx: Context, entry: BundleEntry, target: _Target, resolver: _Resolver, plan: Plan
 ) -> None:
     rtype, resource_id = target.resource_type, target.id
+    if target.same_as is not None:
+        # the earlier entry matched or created it; this one finds it, as ifNoneExist does
+        plan.results[entry.index] = replace(plan.results[target.same_as], status="200 OK")
+        return
     if target.existing is not None:
         plan.results[entry.index] = EntryResult("200 OK", target.existing)
         return

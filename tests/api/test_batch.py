@@ -49,6 +49,30 @@ async def test_each_entry_succeeds_or_fails_on_its_own(client: httpx.AsyncClient
     assert await count(client, "Patient") == 1
 
 
+async def test_a_batch_entry_may_not_point_at_another(client: httpx.AsyncClient) -> None:
+    # http.html#transaction: references between batch entries are non-conformant; kept
+    # as is, the Observation's subject would have pointed at nothing
+    uuid = "urn:uuid:b0000000-0000-4000-8000-000000000001"
+    dependent = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "x"},
+        "subject": {"reference": uuid},
+    }
+    body = bundle(
+        "batch",
+        entry("POST", "Patient", patient("Alone"), uuid),
+        entry("POST", "Observation", dependent),
+    )
+    response = await post_bundle(client, body)
+    assert response.status_code == 200, response.text
+    alone, refused = response.json()["entry"]
+    assert alone["response"]["status"] == "201 Created"
+    assert refused["response"]["status"].startswith("400")
+    assert "transaction" in refused["response"]["outcome"]["issue"][0]["diagnostics"]
+    assert await count(client, "Observation") == 0
+
+
 async def test_batch_conditional_creates_are_idempotent(client: httpx.AsyncClient) -> None:
     mrn = "http://hospital.example/mrn"
     body = bundle(

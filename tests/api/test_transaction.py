@@ -337,3 +337,40 @@ async def test_a_batch_or_collection_is_not_a_transaction(client: httpx.AsyncCli
     assert "transaction" in diagnostics(response)
     response = await post_bundle(client, bundle("transaction", {"resource": patient()}))
     assert response.status_code == 400 and "Bundle.entry[0]" in diagnostics(response)
+
+
+async def test_repeated_conditional_creates_make_one_resource(client: httpx.AsyncClient) -> None:
+    # Two entries creating the same Practitioner (as Synthea bundles have) made two, after
+    # which every conditional create on that identifier failed with 412
+    mrn = "http://hospital.example/mrn"
+    criteria = f"identifier={mrn}|DUP-1"
+    first, second = (
+        "urn:uuid:a0000000-0000-4000-8000-000000000001",
+        "urn:uuid:a0000000-0000-4000-8000-000000000002",
+    )
+    body = bundle(
+        "transaction",
+        entry("POST", "Patient", patient("One", mrn="DUP-1"), first, ifNoneExist=criteria),
+        entry("POST", "Patient", patient("Two", mrn="DUP-1"), second, ifNoneExist=criteria),
+        entry("POST", "Observation", observation(second)),
+    )
+    response = await post_bundle(client, body)
+    assert response.status_code == 200, response.text
+    results = response.json()["entry"]
+    assert [e["response"]["status"] for e in results] == ["201 Created", "200 OK", "201 Created"]
+    assert target(results[0]) == target(results[1])
+    assert await count(client, "Patient", identifier=f"{mrn}|DUP-1") == 1
+    assert await count(client, "Observation", subject=target(results[0])) == 1
+
+
+async def test_an_error_in_an_entrys_request_names_that_element(
+    client: httpx.AsyncClient,
+) -> None:
+    body = bundle("transaction", entry("POST", "Patient", patient(), ifNoneExist="bogus=1"))
+    response = await post_bundle(client, body)
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["expression"] == ["Bundle.entry[0].request.ifNoneExist"]
+    body = bundle("transaction", entry("PUT", "Patient?bogus=1", patient()))
+    response = await post_bundle(client, body)
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["expression"] == ["Bundle.entry[0].request.url"]
