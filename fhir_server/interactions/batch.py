@@ -16,6 +16,7 @@ from fhir_server.errors import BadRequest, FhirError
 from fhir_server.exchange import FhirResponse
 from fhir_server.interactions.bundle_entries import (
     BundleEntry,
+    at_entry,
     entry_request,
     parse_entry,
     phase_of,
@@ -41,11 +42,16 @@ async def batch(ctx: Context) -> FhirResponse:
     entries: list[BundleEntry] = []
     for index, raw in enumerate(raw_entries(request.body, "batch")):
         try:
-            entry = parse_entry(index, raw, request.base_url)
-            _refuse_placeholders(entry)
-            entries.append(entry)
+            entries.append(parse_entry(index, raw, request.base_url))
         except FhirError as error:
             results[index] = error_entry(error)
+    full_urls = {e.full_url: e.index for e in entries if e.full_url}
+    for entry in list(entries):
+        try:
+            _refuse_dependency(entry, full_urls)
+        except FhirError as error:
+            results[entry.index] = error_entry(error)
+            entries.remove(entry)
     gate = asyncio.Semaphore(CONCURRENCY)
     for phase in range(4):
         group = [entry for entry in entries if phase_of(entry) == phase]
@@ -54,18 +60,24 @@ async def batch(ctx: Context) -> FhirResponse:
     return response_bundle("batch-response", [results[i] for i in sorted(results)])
 
 
-def _refuse_placeholders(entry: BundleEntry) -> None:
-    """A `urn:uuid:`/`urn:oid:` reference means another entry of the Bundle, which a batch
-    may not depend on ("References within a Bundle.entry.resource to another
+def _refuse_dependency(entry: BundleEntry, full_urls: dict[str, int]) -> None:
+    """A reference to another entry's `urn:uuid:`/`urn:oid:` fullUrl would be a dependency
+    between batch entries ("References within a Bundle.entry.resource to another
     Bundle.entry.resource that is being created within the batch are considered to be
-    non-conformant", http.html#transaction); stored as is, it would point at nothing."""
+    non-conformant", http.html#transaction); stored as is, it would point at nothing.
+    Any other reference is the entry's own business, as in the interaction alone."""
     if entry.resource is None:
         return
     for holder in reference_holders(entry.resource):
-        if is_placeholder(holder["reference"]):
-            raise BadRequest(
-                f"The reference '{holder['reference'][:120]}' names another entry of the "
-                "Bundle: batch entries are independent (send a transaction to link them)"
+        reference = holder["reference"]
+        other = full_urls.get(reference)
+        if other is not None and other != entry.index and is_placeholder(reference):
+            raise at_entry(
+                entry.index,
+                BadRequest(
+                    f"The reference '{reference[:120]}' names Bundle.entry[{other}]: batch "
+                    "entries are independent (send a transaction to link them)"
+                ),
             )
 
 

@@ -39,6 +39,7 @@ from fhir_server.search.plan import (
     ReferenceCondition,
     ReferenceMatch,
     SearchPlan,
+    SortKey,
     TokenCondition,
     TokenMatch,
     UriCondition,
@@ -109,28 +110,21 @@ def _version(number: str) -> TokenCondition:
     return TokenCondition("version", (TokenMatch(None, number, False),))
 
 
-# Resources of one url searched to find its latest: more versions than this are not
-# told apart (the latest among those read is taken).
-_VERSIONS_READ = 1000
+_NEWEST_FIRST = (SortKey("_lastUpdated", "resource", "last_updated_us", descending=True),)
 
 
 async def _latest(ctx: Context, rtype: str, urls: Iterable[str]) -> dict[str, StoredVersion]:
     """The latest written `rtype` resource of each url: what a canonical naming no version
-    refers to."""
+    refers to. One search per url, newest first, one resource read."""
     latest: dict[str, StoredVersion] = {}
-    ordered = sorted(set(urls))
-    for start in range(0, len(ordered), _CHUNK):
-        chunk = UriCondition("url", tuple(ordered[start : start + _CHUNK]))
-        for resource in await _all(ctx, rtype, [chunk], _VERSIONS_READ):
-            own = _own_canonical(resource)
-            kept = latest.get(own[0]) if own is not None else None
-            if own is not None and (kept is None or _later(resource, kept)):
-                latest[own[0]] = resource
+    for url in sorted(set(urls)):
+        plan = SearchPlan(
+            rtype, (UriCondition("url", (url,)),), 1, total="none", sort=_NEWEST_FIRST
+        )
+        found = (await ctx.store.search(plan)).matches
+        if found:
+            latest[url] = found[0]
     return latest
-
-
-def _later(one: StoredVersion, other: StoredVersion) -> bool:
-    return (one.last_updated_us, one.position) > (other.last_updated_us, other.position)
 
 
 def _naming(

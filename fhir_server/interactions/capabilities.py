@@ -14,6 +14,7 @@ from fhir_server import __version__
 from fhir_server.exchange import FhirResponse, Interaction
 from fhir_server.instants import format_instant, now_us
 from fhir_server.interactions.context import Context
+from fhir_server.interactions.search_setup import MAX_SETUPS
 from fhir_server.resource_json import dump
 from fhir_server.resource_types import RESOURCE_TYPES
 from fhir_server.search.query import supported_parameters
@@ -96,7 +97,7 @@ def capability_statement(registry: SearchRegistry | None = None) -> dict[str, An
     return _statement(registry or default_registry())
 
 
-@lru_cache(maxsize=16)  # a registry lives as long as its tenant's setting is current
+@lru_cache(maxsize=MAX_SETUPS)  # one per search setup a process keeps
 def _statement(registry: SearchRegistry) -> dict[str, Any]:
     resources = []
     for rtype in sorted(RESOURCE_TYPES):

@@ -20,6 +20,7 @@ from fhir_server.search.registry import SearchParameterDef, SearchRegistry, defa
 from fhir_server.storage.contracts import ResourceStore
 
 __all__ = [
+    "MAX_SETUPS",
     "SETTING",
     "SearchSetup",
     "default_setup",
@@ -41,7 +42,7 @@ _DEFAULT: SearchSetup | None = None
 # Setups by the exact bytes of the stored setting: rebuilt only when it changes. Bounded:
 # a process serves few distinct sets of custom parameters.
 _BY_SETTING: dict[bytes, SearchSetup] = {}
-_MAX_SETUPS = 64
+MAX_SETUPS = 64
 
 
 def forget_setting(store: ResourceStore) -> None:
@@ -91,7 +92,7 @@ async def tenant_setup(store: ResourceStore) -> SearchSetup:
     found = _BY_SETTING.get(raw)
     if found is None:
         found = setup_from_parameters(orjson.loads(raw))
-        if len(_BY_SETTING) >= _MAX_SETUPS:
+        if len(_BY_SETTING) >= MAX_SETUPS:
             _BY_SETTING.clear()
         _BY_SETTING[raw] = found
     return found

@@ -102,7 +102,7 @@ async def plan_transaction(ctx: Context, entries: list[BundleEntry]) -> Plan:
 async def _plan(ctx: Context, writes: list[BundleEntry], plan: Plan) -> None:
     targets: dict[int, _Target] = {}
     deleting: set[tuple[str, str]] = set()  # DELETE targets come first (phase order)
-    creating: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+    creating: dict[tuple[str, tuple[tuple[str, str], ...]], BundleEntry] = {}
     for entry in writes:
         target = _repeated_create(entry, creating, targets)
         if target is None:
@@ -129,25 +129,43 @@ async def _plan(ctx: Context, writes: list[BundleEntry], plan: Plan) -> None:
 
 def _repeated_create(
     entry: BundleEntry,
-    creating: dict[tuple[str, tuple[tuple[str, str], ...]], int],
+    creating: dict[tuple[str, tuple[tuple[str, str], ...]], BundleEntry],
     targets: dict[int, _Target],
 ) -> _Target | None:
-    """For a conditional create whose criteria an earlier entry of the transaction already
-    creates by (two entries for one Practitioner, as Synthea bundles have), that entry's
-    resource: one resource, both fullUrls naming it, as if the second had run after the
-    first (HAPI FHIR merges them alike). None otherwise, and the first is remembered."""
+    """For a conditional create repeating an earlier entry's criteria and resource (two
+    entries for one Practitioner, as Synthea bundles have), that entry's resource: one
+    resource, both fullUrls naming it, as if the second had run after the first (HAPI
+    FHIR merges them alike). Repeated criteria with another resource are refused: which
+    one the criteria should find is not for the server to guess. None otherwise, and the
+    first is remembered."""
     criteria = entry.headers.get("if-none-exist")
     rtype = entry.route.resource_type
     if entry.route.interaction is not Interaction.CREATE or not criteria or rtype is None:
         return None
     try:
-        key = (rtype, tuple(sorted(parse_criteria(criteria))))
+        parsed = [(k, v) for k, v in parse_criteria(criteria) if k not in CONTROL_PARAMS]
     except FhirError:
         return None  # refused with its entry named, when it is planned
-    first = creating.setdefault(key, entry.index)
-    if first == entry.index:
+    first = creating.setdefault((rtype, tuple(sorted(parsed))), entry)
+    if first is entry:
         return None
-    return replace(targets[first], same_as=first)
+    if _content(first.resource) != _content(entry.resource):
+        raise at_entry(
+            entry.index,
+            BadRequest(
+                f"Bundle.entry[{first.index}] creates a {rtype} with the same ifNoneExist and "
+                "another content; a transaction may create by one criteria once",
+                ("request.ifNoneExist",),
+            ),
+        )
+    return replace(targets[first.index], same_as=first.index)
+
+
+def _content(resource: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A resource but for what the server sets (id, meta)."""
+    if resource is None:
+        return None
+    return {k: v for k, v in resource.items() if k not in ("id", "meta")}
 
 
 async def _guard(entry: BundleEntry, step: Any) -> Any:

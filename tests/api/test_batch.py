@@ -71,6 +71,16 @@ async def test_a_batch_entry_may_not_point_at_another(client: httpx.AsyncClient)
     assert refused["response"]["status"].startswith("400")
     assert "transaction" in refused["response"]["outcome"]["issue"][0]["diagnostics"]
     assert await count(client, "Observation") == 0
+    # a urn naming no entry is the entry's own business, as in a POST alone
+    elsewhere = {
+        **dependent,
+        "subject": {"reference": "urn:uuid:c0000000-0000-4000-8000-00000000000c"},
+    }
+    oid = patient("Oid", managingOrganization={"reference": "urn:oid:1.2.3"})
+    body = bundle("batch", entry("POST", "Observation", elsewhere), entry("POST", "Patient", oid))
+    response = await post_bundle(client, body)
+    statuses = [e["response"]["status"] for e in response.json()["entry"]]
+    assert statuses == ["201 Created", "201 Created"]
 
 
 async def test_batch_conditional_creates_are_idempotent(client: httpx.AsyncClient) -> None:

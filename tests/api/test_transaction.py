@@ -351,7 +351,7 @@ async def test_repeated_conditional_creates_make_one_resource(client: httpx.Asyn
     body = bundle(
         "transaction",
         entry("POST", "Patient", patient("One", mrn="DUP-1"), first, ifNoneExist=criteria),
-        entry("POST", "Patient", patient("Two", mrn="DUP-1"), second, ifNoneExist=criteria),
+        entry("POST", "Patient", patient("One", mrn="DUP-1"), second, ifNoneExist=criteria),
         entry("POST", "Observation", observation(second)),
     )
     response = await post_bundle(client, body)
@@ -374,3 +374,35 @@ async def test_an_error_in_an_entrys_request_names_that_element(
     response = await post_bundle(client, body)
     assert response.status_code == 400
     assert response.json()["issue"][0]["expression"] == ["Bundle.entry[0].request.url"]
+
+
+async def test_repeated_criteria_with_another_resource_are_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    # merging would drop the second body; keeping both would leave the criteria matching two
+    mrn = "http://hospital.example/mrn"
+    criteria = f"identifier={mrn}|DUP-2"
+    body = bundle(
+        "transaction",
+        entry("POST", "Patient", patient("One", mrn="DUP-2"), ifNoneExist=criteria),
+        entry("POST", "Patient", patient("Other", mrn="DUP-2"), ifNoneExist=criteria),
+    )
+    response = await post_bundle(client, body)
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["expression"] == ["Bundle.entry[1].request.ifNoneExist"]
+    assert await count(client, "Patient", identifier=f"{mrn}|DUP-2") == 0
+    # the same criteria but for a result parameter are the same criteria
+    body = bundle(
+        "transaction",
+        entry(
+            "POST", "Patient", patient("One", mrn="DUP-3"), ifNoneExist=f"identifier={mrn}|DUP-3"
+        ),
+        entry(
+            "POST",
+            "Patient",
+            patient("One", mrn="DUP-3"),
+            ifNoneExist=f"identifier={mrn}|DUP-3&_format=json",
+        ),
+    )
+    assert (await post_bundle(client, body)).status_code == 200
+    assert await count(client, "Patient", identifier=f"{mrn}|DUP-3") == 1

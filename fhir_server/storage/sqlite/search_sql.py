@@ -170,8 +170,19 @@ def predicate(condition: Condition, r: str, rtype: str | None) -> Fragment:
             return _has_probe(r, rtype, source_type, param, inner)
         case ChainCondition(param, target_types, inner):
             return _chain_probe(r, param, target_types, inner)
-        case ListCondition() if rtype is not None:
-            return Fragment(f"{r}.pk IN (") + matching_pks(rtype, condition) + Fragment(")")
+        case ListCondition(list_ids):
+            if rtype is not None:
+                return Fragment(f"{r}.pk IN (") + matching_pks(rtype, condition) + Fragment(")")
+            # across types (`/?_list=`, `/Patient/123/*?_list=`): items of any type
+            marks = ", ".join("?" for _ in list_ids)
+            return Fragment(
+                f"{r}.pk IN (SELECT x.pk FROM idx_reference h INDEXED BY idx_reference_pk "
+                f"CROSS JOIN resources x ON x.type = h.target_type AND x.id = h.target_id "
+                f"WHERE h.type = 'List' AND h.param = 'item' AND x.deleted = 0 AND h.pk IN "
+                f"(SELECT pk FROM resources WHERE type = 'List' AND deleted = 0 "
+                f"AND id IN ({marks})))",
+                list(list_ids),
+            )
         case AnyOf(conditions):
             return any_of(predicate(c, r, rtype) for c in conditions)
         case AllOf(conditions):

@@ -137,3 +137,11 @@ async def test_a_far_side_too_large_to_resolve_is_400(
     response = await forms.get("QuestionnaireResponse", params={"questionnaire.url:below": "http"})
     assert response.status_code == 400
     assert "narrow" in response.json()["issue"][0]["diagnostics"]
+
+
+async def test_each_url_finds_its_own_latest(forms: httpx.AsyncClient) -> None:
+    for n in range(3):
+        await put(forms, _questionnaire(f"c-old-{n}", OTHER, "retired", f"0.{n}"))
+    params = {"_id": "r2,r3", "_include": "QuestionnaireResponse:questionnaire"}
+    bundle = (await forms.get("QuestionnaireResponse", params=params)).json()
+    assert _found(bundle) == {"match": {"r2", "r3"}, "include": {"q3", "c-old-2"}}

@@ -244,6 +244,11 @@ async def test_compartment_search_across_every_type(record: httpx.AsyncClient) -
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert [e["resource"]["id"] for e in posted.json()["entry"]] == ["e1"]
+    listed = {"resourceType": "List", "id": "picked", "status": "current", "mode": "working"}
+    listed["entry"] = [{"item": {"reference": "Observation/o1"}}]
+    await put(record, listed)
+    assert await id_set(record, "Patient/p1/*", {"_list": "picked"}) == {"o1"}
+    assert await id_set(record, "", {"_list": "picked"}) == {"o1"}
     paged = await paged_ids(record, "Patient/p1/*?_count=1")
     assert sorted(paged) == sorted(i for _, i in every)
     await outcome(record, "Patient/p1/*", {"_type": "Organization"})
