@@ -1,4 +1,5 @@
-"""A FHIR R4 server with audit, per-tenant encryption and field-level SMART built in."""
+"""A FHIR R4 server for practices and telehealth teams (audit ledger, per-tenant encryption and
+field-level SMART are planned; see the README)."""
 
 __all__ = ["__version__"]
 

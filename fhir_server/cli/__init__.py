@@ -27,7 +27,9 @@ __all__ = ["cli", "main"]
 @click.group()
 @click.version_option(package_name="fhir-server")
 def cli() -> None:
-    """A FHIR R4 server with audit, per-tenant encryption and field-level SMART built in."""
+    """A FHIR R4 server: REST API and search on an embedded SQLite store or MongoDB.
+
+    An audit ledger, per-tenant encryption and field-level SMART are planned."""
 
 
 cli.add_command(reindex)

@@ -12,6 +12,7 @@ from fhir_server.instants import format_instant, now_us
 from fhir_server.interactions.index_format import IndexFormat, index_format
 from fhir_server.settings import Settings
 from fhir_server.storage.backends import open_stores
+from fhir_server.storage.sqlite.provider import tenant_database
 from tenancy import InvalidTenantName, TenantId, parse_tenant_id
 
 __all__ = ["tenant"]
@@ -47,23 +48,35 @@ def tenant_list(data_dir: Path | None) -> None:
     `fhir-server reindex` after an upgrade."""
     settings = settings_from_flags(data_dir=data_dir)
     open_registry(settings).close()  # a usage error for a missing setting, as elsewhere
+    where = f" --data-dir {data_dir}" if data_dir is not None else ""
     for name, created, found in asyncio.run(_tenants_and_formats(settings)):
-        state = (
-            f"index format {found.stored}, now {found.current}: "
-            f"run fhir-server reindex --tenant {name}"
-            if found.outdated
-            else "index current"
-        )
+        if found is None:
+            state = "no data yet"
+        elif found.outdated:
+            state = (
+                f"index format {found.stored}, now {found.current}: "
+                f"run fhir-server reindex --tenant {name}{where}"
+            )
+        else:
+            state = "index current"
         click.echo(f"{name}\t{created}\t{state}")
 
 
-async def _tenants_and_formats(settings: Settings) -> list[tuple[TenantId, str, IndexFormat]]:
+async def _tenants_and_formats(
+    settings: Settings,
+) -> list[tuple[TenantId, str, IndexFormat | None]]:
+    """Each tenant with its index format; None for an embedded tenant with no database
+    yet, which listing does not create."""
     stores = open_stores(settings)
     try:
         await stores.start()
-        return [
-            (t.id, t.created, await index_format(stores.for_tenant(t.id)))
-            for t in stores.tenants.list()
-        ]
+        found: list[tuple[TenantId, str, IndexFormat | None]] = []
+        for t in stores.tenants.list():
+            unused = settings.storage == "sqlite" and not (
+                tenant_database(settings.data_dir, t.id).exists()
+            )
+            state = None if unused else await index_format(stores.for_tenant(t.id))
+            found.append((t.id, t.created, state))
+        return found
     finally:
         await stores.aclose()

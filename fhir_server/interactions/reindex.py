@@ -3,27 +3,47 @@ search parameters (R4's plus its active SearchParameter resources), then make th
 tenant's own. Run by `fhir-server reindex` after changing the registry or adding custom
 SearchParameters (http://hl7.org/fhir/R4/searchparameter.html).
 
-Resources written while a reindex runs are indexed with the set in force when they were
-written; a second reindex after the first picks up any such stragglers.
+Resources written while a reindex runs are indexed by their writer with the set in force
+then, the old one, and servers go on reading the old set for up to SETTING_TTL_SECONDS
+after the new one is stored. So once that delay has passed, a last pass reindexes every
+resource written since the reindex began: when it returns, every resource is indexed
+with the new set, and every later write uses it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from fhir_server.instants import now_us
 from fhir_server.interactions.index_format import record_current_format
-from fhir_server.interactions.search_setup import SETTING, forget_setting, setup_from_parameters
+from fhir_server.interactions.search_setup import (
+    SETTING,
+    SETTING_TTL_SECONDS,
+    forget_setting,
+    setup_from_parameters,
+)
 from fhir_server.interactions.writes import localized
 from fhir_server.resource_json import dump, load_json
 from fhir_server.search.indexer import Indexer
-from fhir_server.search.plan import SearchPlan, TokenCondition, TokenMatch
+from fhir_server.search.plan import (
+    Bound,
+    LastUpdatedCondition,
+    RangeMatch,
+    SearchPlan,
+    TokenCondition,
+    TokenMatch,
+)
 from fhir_server.storage.contracts import ResourceStore, StoredVersion
 
 __all__ = ["ReindexReport", "reindex_tenant"]
 
 BATCH = 500
+# Beyond SETTING_TTL_SECONDS, for a write that read the old set just before it expired to
+# commit.
+SETTLE_SECONDS = 0.5
 
 
 @dataclass(slots=True)
@@ -62,6 +82,7 @@ async def reindex_tenant(
     """Reindex every current resource; `progress(done, total)` after each batch. With
     `tenant_base` (the tenant's public FHIR base), references written as absolute URLs
     under it are indexed as local ones, as the server does on writes."""
+    started_us = now_us()
     parameters = await _active_search_parameters(store)
     setup = setup_from_parameters(parameters)
     report = ReindexReport(custom_parameters=[str(p.get("code")) for p in parameters])
@@ -73,6 +94,10 @@ async def reindex_tenant(
             progress(report.resources, total)
     await store.write_setting(SETTING, dump(parameters))
     forget_setting(store)
+    await asyncio.sleep(SETTING_TTL_SECONDS + SETTLE_SECONDS)
+    since = LastUpdatedCondition((RangeMatch((Bound("low", ">=", started_us),)),))
+    async for version in _walk(store, SearchPlan(None, (since,), count=BATCH, total="none")):
+        await _reindex_one(store, setup.indexer, version, ReindexReport(), tenant_base)
     await record_current_format(store)
     if progress is not None:
         progress(report.resources, total)

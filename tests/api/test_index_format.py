@@ -81,9 +81,12 @@ def test_tenant_list_names_the_tenants_to_reindex(tmp_path: Path) -> None:
     assert listed.exit_code == 0, listed.output
     lines = dict(line.split("\t", 1) for line in listed.output.splitlines())
     assert lines["clinic"].endswith(
-        f"index format 1, now {INDEX_FORMAT}: run fhir-server reindex --tenant clinic"
+        f"index format 1, now {INDEX_FORMAT}: "
+        f"run fhir-server reindex --tenant clinic --data-dir {data}"
     )
-    assert lines["lab"].endswith("index current")  # empty: nothing to reindex
+    # never used: nothing to reindex, and listing creates no database for it
+    assert lines["lab"].endswith("no data yet")
+    assert not (data / "tenants" / "lab.sqlite").exists()
     assert (
         runner.invoke(cli, ["reindex", "--tenant", "clinic", "--data-dir", str(data)]).exit_code
         == 0

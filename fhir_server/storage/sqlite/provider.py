@@ -29,7 +29,7 @@ class SqliteStoreProvider:
             with self._lock:
                 store = self._stores.get(tenant)
                 if store is None:
-                    store = SqliteResourceStore(self._dir / "tenants" / f"{tenant}.sqlite")
+                    store = SqliteResourceStore(tenant_database(self._dir, tenant))
                     self._stores[tenant] = store
         return store
 
@@ -46,6 +46,11 @@ class SqliteStoreProvider:
                 store.close()
             self._stores.clear()
         self.tenants.close()
+
+
+def tenant_database(data_dir: Path, tenant: TenantId) -> Path:
+    """Where a tenant's database lives (made on the tenant's first use)."""
+    return data_dir / "tenants" / f"{tenant}.sqlite"
 
 
 def open_tenant_store(data_dir: Path) -> SqliteTenantStore:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
+from fhir_server.interactions import reindex
 from fhir_server.interactions.reindex import reindex_tenant
+from fhir_server.interactions.search_setup import SETTING
 from fhir_server.web.app import FhirApp
 from tenancy import TenantId
 from tests.api.search.helpers import id_set
@@ -103,3 +107,25 @@ def test_reindex_command_shows_progress_and_summary(tmp_path: Path) -> None:
         text=True,
     )
     assert missing.returncode != 0 and "no tenant nobody" in missing.stderr
+
+
+async def test_writes_while_servers_still_hold_the_old_parameters_are_caught_up(
+    app: FhirApp, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A server in another process keeps the old parameters for up to a second after the
+    # reindex stores the new ones; what it writes then must still be found afterwards.
+    monkeypatch.setattr(reindex, "forget_setting", lambda store: None)  # as another process
+    await client.put("SearchParameter/patient-nickname", json=NICKNAME, headers=FHIR_JSON)
+    store = app.stores.for_tenant(TenantId(TENANT))
+    assert (await client.get("Patient", params={"nickname": "x"})).status_code == 200
+    running = asyncio.create_task(reindex_tenant(store))
+    while await store.read_setting(SETTING) is None:
+        await asyncio.sleep(0.01)
+    late = {
+        "resourceType": "Patient",
+        "id": "late",
+        "name": [{"use": "nickname", "given": ["Zed"]}],
+    }
+    assert (await client.put("Patient/late", json=late, headers=FHIR_JSON)).status_code == 201
+    await running
+    assert await id_set(client, "Patient", {"nickname": "zed"}) == {"late"}
