@@ -6,9 +6,7 @@ used by `fhir-server serve` (each worker process builds its own app from FHIR_* 
 
 from __future__ import annotations
 
-import contextlib
 import gc
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -58,15 +56,28 @@ class FhirApp:
                 Route("/healthz", _health),
                 Route("/fhir", _fhir_root),
             ],
-            lifespan=self._lifespan,
         )
 
-    @contextlib.asynccontextmanager
-    async def _lifespan(self, _: Starlette) -> AsyncIterator[None]:
-        await self.stores.start()  # indexes and topology now, not on the first request
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        """The ASGI lifespan protocol: start the stores (indexes and topology now, not on
+        the first request), close them at shutdown. A store that cannot start is an
+        operator's setting or an unreachable database, not a bug: one line says so,
+        where a traceback of the driver's internals would bury it."""
+        await receive()  # lifespan.startup
+        try:
+            await self.stores.start()
+        except Exception as exc:  # the driver's message may name hosts: the type will do
+            reason = (
+                f"The {self.settings.storage} store could not start ({type(exc).__name__}): "
+                "check FHIR_STORAGE and its settings, and that the database is reachable"
+            )
+            await send({"type": "lifespan.startup.failed", "message": reason})
+            return
         _settle_garbage_collector()
-        yield
+        await send({"type": "lifespan.startup.complete"})
+        await receive()  # lifespan.shutdown
         await self.aclose()
+        await send({"type": "lifespan.shutdown.complete"})
 
     def close(self) -> None:
         self.stores.close()
@@ -78,6 +89,8 @@ class FhirApp:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/fhir/"):
             await self._fhir(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
         else:
             await self._other(scope, receive, send)
 
