@@ -116,7 +116,9 @@ async def condition_filter(
         case AllOf(conditions):
             return all_of([await condition_filter(tenant, c, rtype, finder) for c in conditions])
         case TypeCondition(of_type, inner):
-            typed = {"type": operand(of_type)}
+            # each branch of an `$or` of types names the tenant too: the planner then
+            # finds the (tenant, type, ...) indexes for every branch
+            typed = {"tenant": tenant, "type": operand(of_type)}
             return all_of([typed, await condition_filter(tenant, inner, of_type, finder)])
     raise TypeError(f"unsupported condition {type(condition).__name__}")
 

@@ -86,6 +86,8 @@ async def canonicals_held(
 ) -> list[tuple[str, str | None]]:
     """The distinct (url, version) canonicals of `param` held by the current
     `resource_type` resources satisfying `condition` (ResourceStore.canonicals)."""
+    if limit <= 0:
+        return []  # as SQLite's LIMIT 0; a server refuses `$limit: 0`
     plan = SearchPlan(resource_type, (condition,))
     holders = await plan_filter(tenant, plan, CollectionFinder(resources))
     pipeline: list[Document] = [
