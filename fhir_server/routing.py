@@ -15,7 +15,7 @@ from fhir_server.errors import BadRequest, FhirError, MethodNotAllowed, NotFound
 from fhir_server.exchange import Interaction
 from fhir_server.resource_types import is_resource_type
 
-__all__ = ["Route", "bundle_interaction", "check_id", "route"]
+__all__ = ["EVERY_TYPE", "Route", "bundle_interaction", "check_id", "route"]
 
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 # An operation name in a URL (operations.html#executing): `$` and a code.
@@ -66,10 +66,14 @@ def check_id(text: str, what: str = "id") -> str:
     return text
 
 
+# The last segment of a compartment search across every type (`Patient/123/*`).
+EVERY_TYPE = "*"
+
+
 def _compartment_search(compartment: tuple[str, str, str]) -> Route:
     """A search in a compartment: of one type, or of every type it holds (`*`)."""
     target = compartment[2]
-    if target == "*":
+    if target == EVERY_TYPE:
         return Route(Interaction.SEARCH_SYSTEM, compartment=compartment)
     return Route(Interaction.SEARCH_TYPE, target, compartment=compartment)
 
@@ -165,14 +169,13 @@ def _route(method: str, segments: list[str]) -> Route:
                 version_id=check_id(vid, "version id"),
             )
         # compartment search (http.html#search): GET .../[type] or .../*, POST .../_search
-        case [ctype, cid, target] if is_resource_type(target) or target == "*":
+        case [ctype, cid, target] if is_resource_type(target) or target == EVERY_TYPE:
             compartment = (_type(ctype), check_id(cid), target)
             if method == "GET":
                 return _compartment_search(compartment)
         case [ctype, cid, *target, "_search"] if len(target) < 2 and is_resource_type(ctype):
-            if target and not is_resource_type(target[0]):
-                raise NotFound(f"Unknown resource type '{target[0][:80]}'")
-            compartment = (_type(ctype), check_id(cid), target[0] if target else "*")
+            of_type = _type(target[0]) if target else EVERY_TYPE
+            compartment = (_type(ctype), check_id(cid), of_type)
             if method == "POST":
                 return _compartment_search(compartment)
         case _:

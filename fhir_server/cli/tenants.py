@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 from pathlib import Path
 
 import click
@@ -48,7 +49,7 @@ def tenant_list(data_dir: Path | None) -> None:
     `fhir-server reindex` after an upgrade."""
     settings = settings_from_flags(data_dir=data_dir)
     open_registry(settings).close()  # a usage error for a missing setting, as elsewhere
-    where = f" --data-dir {data_dir}" if data_dir is not None else ""
+    where = f" --data-dir {shlex.quote(str(data_dir))}" if data_dir is not None else ""
     for name, created, found in asyncio.run(_tenants_and_formats(settings)):
         if found is None:
             state = "no data yet"

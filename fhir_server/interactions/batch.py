@@ -46,12 +46,14 @@ async def batch(ctx: Context) -> FhirResponse:
         except FhirError as error:
             results[index] = error_entry(error)
     full_urls = {e.full_url: e.index for e in entries if e.full_url}
-    for entry in list(entries):
+    independent = []
+    for entry in entries:
         try:
             _refuse_dependency(entry, full_urls)
+            independent.append(entry)
         except FhirError as error:
             results[entry.index] = error_entry(error)
-            entries.remove(entry)
+    entries = independent
     gate = asyncio.Semaphore(CONCURRENCY)
     for phase in range(4):
         group = [entry for entry in entries if phase_of(entry) == phase]

@@ -8,13 +8,11 @@ the store's joins by id never meet the target. They are resolved here, at search
 through plain searches every backend answers:
 - `_include`: the targets whose `url` and `version` the sources' canonicals give, or,
   when a canonical names no version, the latest written resource of that url;
-- `_revinclude`: the sources whose canonical names a target's url, with no version or
-  with the target's;
+- `_revinclude`: the sources whose canonical names a target: its url and version, or its
+  url alone when the target is the latest of that url;
 - a chain or `_has` through such a parameter, at any depth: its far side is resolved
   first (at most MAX_RESOLVED resources, or distinct canonicals for `_has`), and the
   condition becomes "the original, or a canonical naming one of those".
-A canonical names the resource of its url and version, or with no version, the latest
-written resource of its url.
 """
 
 from __future__ import annotations
@@ -49,9 +47,10 @@ from fhir_server.storage.contracts import StoredVersion
 __all__ = ["MAX_RESOLVED", "canonical_includes", "with_canonical_conditions"]
 
 # The far side of a chain or `_has` through a canonical, resolved before the search: more
-# than this is a 400 (the condition it becomes holds one value per resource).
+# than this is a 400 (the condition it becomes holds up to two values per resource found:
+# its url and version, and its url alone when it is the latest).
 MAX_RESOLVED = 200
-# Canonicals looked up in one search (the query's OR-values limit is 100).
+# Canonicals looked up in one search of `_referring`: pages of sources stay small.
 _CHUNK = 50
 
 Canonical = tuple[str, str | None]  # (url, version)
@@ -127,11 +126,13 @@ async def _latest(ctx: Context, rtype: str, urls: Iterable[str]) -> dict[str, St
     return latest
 
 
-def _naming(
-    targets: Iterable[StoredVersion], latest: dict[str, StoredVersion]
+async def _references_naming(
+    ctx: Context, rtype: str, targets: Sequence[StoredVersion]
 ) -> set[ReferenceMatch]:
-    """The canonical references that name one of `targets`: its url and version, and its
-    url alone when it is the latest of that url."""
+    """The canonical references that name one of `targets` (of `rtype`): its url and
+    version, and its url alone when it is the latest of that url."""
+    urls = [own[0] for t in targets if (own := _own_canonical(t)) is not None]
+    latest = await _latest(ctx, rtype, urls)
     matches = set()
     for target in targets:
         own = _own_canonical(target)
@@ -162,12 +163,10 @@ async def canonical_includes(
     if not ids:
         return []
     held = await ctx.store.canonicals(spec.source_type, spec.param, IdCondition(ids), cap)
-    canonicals = set(held)
     definition = ctx.registry.get(spec.source_type, spec.param)
-    types = (
-        [spec.target_type] if spec.target_type else list(definition.target if definition else ())
-    )
-    return await _targets(ctx, types, canonicals, cap) if canonicals else []
+    named_types = definition.target if definition is not None else ()
+    types = [spec.target_type] if spec.target_type else list(named_types)
+    return await _targets(ctx, types, set(held), cap)
 
 
 async def _referring(
@@ -181,10 +180,9 @@ async def _referring(
         if spec.target_type in (None, target.resource_type) and _has_url(ctx, target.resource_type):
             by_type.setdefault(target.resource_type, []).append(target)
     for rtype, group in sorted(by_type.items()):
-        urls = [own[0] for t in group if (own := _own_canonical(t)) is not None]
-        named |= _naming(group, await _latest(ctx, rtype, urls))
+        named |= await _references_naming(ctx, rtype, group)
     found: list[StoredVersion] = []
-    ordered = sorted(named, key=lambda m: (m.url or "", m.version or "", m.unversioned))
+    ordered = sorted(named, key=_by_canonical)
     for start in range(0, len(ordered), _CHUNK):
         condition = ReferenceCondition(spec.param, tuple(ordered[start : start + _CHUNK]))
         found += await _all(ctx, spec.source_type, [condition], cap)
@@ -233,12 +231,11 @@ async def _widened_chain(ctx: Context, rtype: str, chain: ChainCondition) -> Con
             targets = await _all(ctx, target_type, [inner], MAX_RESOLVED + 1)
             found += len(targets)
             _refuse_too_many(found, f"the chain through '{chain.param}'")
-            urls = [own[0] for t in targets if (own := _own_canonical(t)) is not None]
-            named |= _naming(targets, await _latest(ctx, target_type, urls))
+            named |= await _references_naming(ctx, target_type, targets)
     if not named:
         return AnyOf((widened,))
-    ordered = sorted(named, key=lambda m: (m.url or "", m.version or "", m.unversioned))
-    return AnyOf((widened, ReferenceCondition(chain.param, tuple(ordered))))
+    ordered = tuple(sorted(named, key=_by_canonical))
+    return AnyOf((widened, ReferenceCondition(chain.param, ordered)))
 
 
 async def _widened_has(ctx: Context, rtype: str, has: HasCondition) -> Condition:
@@ -265,6 +262,11 @@ async def _widened_has(ctx: Context, rtype: str, has: HasCondition) -> Condition
     if latest:
         named.append(IdCondition(tuple(sorted(r.id for r in latest.values()))))
     return AnyOf((widened, *named))
+
+
+def _by_canonical(match: ReferenceMatch) -> tuple[str, str, bool]:
+    """A stable order for a condition's values (its SQL, and so its cursors, stay alike)."""
+    return match.url or "", match.version or "", match.unversioned
 
 
 def _refuse_too_many(found: int, what: str) -> None:

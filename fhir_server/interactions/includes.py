@@ -34,7 +34,7 @@ async def included(
     complete = True
     for round_number in range(MAX_ROUNDS):
         new: list[StoredVersion] = []
-        types = (version.resource_type for version in frontier)
+        types = {version.resource_type for version in frontier}
         for spec in expand_any_source(specs, types, ctx.registry):
             if round_number > 0 and not spec.iterate:
                 continue

@@ -49,7 +49,7 @@ SETTLE_SECONDS = 0.5
 @dataclass(slots=True)
 class ReindexReport:
     resources: int = 0
-    skipped: int = 0  # changed while the reindex ran: already indexed by their writer
+    skipped: int = 0  # changed while the reindex ran: the last pass indexes them
     custom_parameters: list[str] = field(default_factory=list)
 
 
@@ -96,8 +96,9 @@ async def reindex_tenant(
     forget_setting(store)
     await asyncio.sleep(SETTING_TTL_SECONDS + SETTLE_SECONDS)
     since = LastUpdatedCondition((RangeMatch((Bound("low", ">=", started_us),)),))
+    caught_up = ReindexReport()  # not reported: these were counted (or skipped) above
     async for version in _walk(store, SearchPlan(None, (since,), count=BATCH, total="none")):
-        await _reindex_one(store, setup.indexer, version, ReindexReport(), tenant_base)
+        await _reindex_one(store, setup.indexer, version, caught_up, tenant_base)
     await record_current_format(store)
     if progress is not None:
         progress(report.resources, total)

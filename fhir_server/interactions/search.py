@@ -18,6 +18,7 @@ from fhir_server.interactions.context import Context
 from fhir_server.interactions.includes import MAX_INCLUDED, MAX_ROUNDS, included
 from fhir_server.interactions.responses import representation_options, shape_resource
 from fhir_server.resource_json import dump
+from fhir_server.routing import EVERY_TYPE
 from fhir_server.search.compartment import default_patient_compartment
 from fhir_server.search.plan import (
     AnyOf,
@@ -62,12 +63,13 @@ def _options(ctx: Context) -> QueryOptions:
 
 async def search(ctx: Context) -> FhirResponse:
     """Type search (`/Type?`), system search (`/?_type=`) and compartment search
-    (`/Patient/123/Type?`, routed with the compartment in `compartment`)."""
+    (`/Patient/123/Type?`, or `/Patient/123/*` over every type it holds; routed with the
+    compartment in `compartment`)."""
     request = ctx.request
     rtype = request.resource_type
     compartment = request.compartment
     target = compartment[2] if compartment else rtype
-    if target == _EVERY_TYPE:
+    if target == EVERY_TYPE:
         target = None  # `Patient/123/*`: a system search over the compartment's types
     plan = parse_search(target, request.params, ctx.registry, _options(ctx))
     if compartment is not None:
@@ -86,9 +88,6 @@ async def search(ctx: Context) -> FhirResponse:
     )
     body = _bundle(ctx, plan, page, extra, path, summary, elements, complete)
     return FhirResponse(200, body, {}, target)
-
-
-_EVERY_TYPE = "*"
 
 
 def _in_compartment(plan: SearchPlan, ctype: str, cid: str) -> SearchPlan:

@@ -135,9 +135,9 @@ def _repeated_create(
     """For a conditional create repeating an earlier entry's criteria and resource (two
     entries for one Practitioner, as Synthea bundles have), that entry's resource: one
     resource, both fullUrls naming it, as if the second had run after the first (HAPI
-    FHIR merges them alike). Repeated criteria with another resource are refused: which
-    one the criteria should find is not for the server to guess. None otherwise, and the
-    first is remembered."""
+    FHIR merges them alike). Repeated criteria with another resource are refused, unless
+    they match a resource already there: which new one the criteria should find is not
+    for the server to guess. None otherwise, and the first is remembered."""
     criteria = entry.headers.get("if-none-exist")
     rtype = entry.route.resource_type
     if entry.route.interaction is not Interaction.CREATE or not criteria or rtype is None:
@@ -149,7 +149,10 @@ def _repeated_create(
     first = creating.setdefault((rtype, tuple(sorted(parsed))), entry)
     if first is entry:
         return None
-    if _content(first.resource) != _content(entry.resource):
+    earlier = targets[first.index]
+    # criteria matching a resource already there: both entries answer with it, whatever
+    # they carry (neither would be written)
+    if earlier.existing is None and _content(first.resource) != _content(entry.resource):
         raise at_entry(
             entry.index,
             BadRequest(
@@ -158,7 +161,7 @@ def _repeated_create(
                 ("request.ifNoneExist",),
             ),
         )
-    return replace(targets[first.index], same_as=first.index)
+    return replace(earlier, same_as=first.index)
 
 
 def _content(resource: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -228,7 +228,8 @@ class ChainCondition:
     target_types: tuple[str, ...]
     condition: Condition
     # Whether a resource holds at most one reference through `param` (its element is
-    # 0..1): a chain of such levels can be walked from its far end (search_walks).
+    # 0..1): a chain of such levels can be walked from its far end (the SQLite adapter's
+    # chain_walk).
     refers_once: bool = False
 
 

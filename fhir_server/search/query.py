@@ -290,13 +290,14 @@ def expand_any_source(
     """`specs` with each ANY_SOURCE spec replaced by the reference parameters of `types`
     (the types of the resources an include round starts from)."""
     expanded: list[IncludeSpec] = []
+    ordered = sorted(set(types))
     for spec in specs:
         if spec.source_type != ANY_SOURCE:
             expanded.append(spec)
             continue
         expanded += [
             replace(spec, source_type=t, param=d.code)
-            for t in sorted(set(types))
+            for t in ordered
             for d in registry.for_type(t)
             if d.type == "reference" and d.expression
         ]

@@ -128,11 +128,11 @@ def parse_condition(
             f"reaches more than {MAX_CONDITIONS} conditions through the types its chains "
             "can point to: name the types (param:Type.next)"
         )
-    if depth > 0:
-        return _condition(rtype, name, value, ctx, depth)
     try:
         return _condition(rtype, name, value, ctx, depth)
     except _TooLarge as exc:
+        if depth > 0:
+            raise  # named once, with the whole parameter, where parsing began
         raise BadRequest(f"'{name[:80]}' {exc}", (name[:80],)) from None
 
 

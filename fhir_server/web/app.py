@@ -71,6 +71,7 @@ class FhirApp:
                 f"The {self.settings.storage} store could not start ({type(exc).__name__}): "
                 "check FHIR_STORAGE and its settings, and that the database is reachable"
             )
+            await self.aclose()  # what did start (a SQLite registry, a client) closes
             await send({"type": "lifespan.startup.failed", "message": reason})
             return
         _settle_garbage_collector()

@@ -406,3 +406,23 @@ async def test_repeated_criteria_with_another_resource_are_refused(
     )
     assert (await post_bundle(client, body)).status_code == 200
     assert await count(client, "Patient", identifier=f"{mrn}|DUP-3") == 1
+
+
+async def test_repeated_criteria_matching_a_resource_answer_with_it(
+    client: httpx.AsyncClient,
+) -> None:
+    # nothing is created, so the two bodies may differ: each entry alone would find it
+    mrn = "http://hospital.example/mrn"
+    await client.post("Patient", json=patient("Kept", mrn="DUP-4"), headers=FHIR_JSON)
+    criteria = f"identifier={mrn}|DUP-4"
+    body = bundle(
+        "transaction",
+        entry("POST", "Patient", patient("One", mrn="DUP-4"), ifNoneExist=criteria),
+        entry("POST", "Patient", patient("Other", mrn="DUP-4"), ifNoneExist=criteria),
+    )
+    response = await post_bundle(client, body)
+    assert response.status_code == 200, response.text
+    first, second = response.json()["entry"]
+    assert [first["response"]["status"], second["response"]["status"]] == ["200 OK"] * 2
+    assert target(first) == target(second)
+    assert await count(client, "Patient", identifier=f"{mrn}|DUP-4") == 1

@@ -66,7 +66,15 @@ def chain_walk(conn: sqlite3.Connection, cond: ChainCondition, rtype: str) -> Wa
         if level > 0:
             ties[len(order)] = f"{ref}.rowid"
         order.append((f"{ref}.pk", False))
-    return Walk(walk.source, all_of(where), order, used=cond, seeks=tuple(seeks), ties=ties)
+    return Walk(
+        walk.source,
+        all_of(where),
+        order,
+        used=cond,
+        seeks=tuple(seeks),
+        ties=ties,
+        from_far_end=True,
+    )
 
 
 def _far_end(conn: sqlite3.Connection, cond: Condition, rtype: str, alias: str) -> Walk:

@@ -54,6 +54,8 @@ class Walk:
     # (an update gives a row a new rowid). They tell SQLite that each outer loop's terms
     # single out its row, without which it sorts the inner loops' rows (chain_walk).
     ties: dict[int, str] = field(default_factory=dict)
+    # a chain walked from its far end: a count reads the chain's set instead (search_page)
+    from_far_end: bool = False
 
 
 def _entry_walk(

@@ -94,7 +94,7 @@ def _page_query(
         test = _cursor_test(walk.order, plan.cursor, back)
         where = all_of([where, test, *_seeks(walk, plan.cursor, back)])
     exprs = ", ".join(e for e, _ in walk.order[:-1])
-    terms = [(e, d) for e, d in walk.order]
+    terms = list(walk.order)
     for position in sorted(walk.ties, reverse=True):
         terms.insert(position + 1, (walk.ties[position], walk.order[position][1]))
     order_by = ", ".join(f"{e} {'DESC' if d != back else 'ASC'}" for e, d in terms)
@@ -186,7 +186,7 @@ def _counting_walk(conn: sqlite3.Connection, plan: SearchPlan, walk: Walk) -> Wa
     resources, chain counts went from 0.8-2 s to 10-260 ms). A `_has` whose referring
     resources outnumber the candidates stays probed."""
     rtype = plan.resource_type
-    if rtype is not None and walk.seeks and isinstance(walk.used, ChainCondition):
+    if rtype is not None and walk.from_far_end and walk.used is not None:
         # a chain walked from its far end visits every path to count them; its set costs
         # an index read per member
         members = Fragment("r.pk IN (") + matching_pks(rtype, walk.used) + Fragment(")")

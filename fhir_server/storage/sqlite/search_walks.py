@@ -11,7 +11,9 @@
   page and its count do not compute it again), driving the page in `pk` order, the page's
   pks sorted before any body is read; a larger `_list` or compartment: the type's
   resources by `pk`, the set as a filter;
-- otherwise the type's resources, by `pk`.
+- otherwise the type's resources, by `pk`;
+- across several types, a condition with one part per type (`Patient/123/*`): its members,
+  resolved once when few, else as a filter on every resource, by `pk`.
 `_sort` with no condition walked by an index, or with one matching SORT_CAP entries or
 more, walks the first sort parameter's index (ties ordered by the other keys), then the
 resources without a value; any other sort orders the whole match set.
