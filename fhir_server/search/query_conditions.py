@@ -353,8 +353,13 @@ def _continues(target: str, next_code: str, rest: str, ctx: ConditionContext) ->
     if next_code == "_has":
         parts = rest.split(":", 3)
         found = ctx.registry.get(parts[1], parts[2]) if len(parts) == 4 else None
-        return found is None or not found.target or target in found.target
+        return found is None or _may_refer_to(found, target)  # else `_has` names the error
     return next_code.startswith("_") or ctx.registry.get(target, next_code) is not None
+
+
+def _may_refer_to(definition: SearchParameterDef, rtype: str) -> bool:
+    """Whether a reference parameter may point to `rtype` (no listed target: any type)."""
+    return not definition.target or rtype in definition.target
 
 
 def _has(rtype: str, name: str, value: str, ctx: ConditionContext, depth: int) -> Condition:
@@ -369,7 +374,7 @@ def _has(rtype: str, name: str, value: str, ctx: ConditionContext, depth: int) -
     definition = ctx.registry.get(source, param)
     if definition is None or definition.type != "reference":
         raise BadRequest(f"'{param[:80]}' is not a reference parameter of {source}", (name[:80],))
-    if definition.target and rtype not in definition.target:
+    if not _may_refer_to(definition, rtype):
         raise BadRequest(f"{source}.{param} never refers to a {rtype}", (name[:80],))
     inner = parse_condition(source, rest, value, ctx, depth + 1)
     return HasCondition(source, param, inner)
