@@ -134,7 +134,7 @@ def number_match(param: str, text: str) -> RangeMatch:
     return point_bounds(prefix, float(value), found[0], found[1])
 
 
-_FLOAT_NOISE = 1e-12  # relative: a double carries about 16 significant digits
+_FLOAT_NOISE = 1e-14  # relative: a hundred times a double's own rounding (about 1.1e-16)
 
 
 def point_bounds(prefix: Prefix, value: float, low: float, high: float) -> RangeMatch:
@@ -149,7 +149,12 @@ def point_bounds(prefix: Prefix, value: float, low: float, high: float) -> Range
         return Bound("mid", op, bound + noise if op in (">", "<=") else bound - noise, end)
 
     if prefix in ("eq", "ne"):
-        bounds = (mid(">=", low, "low"), mid("<", high, "high"))
+        if high - low <= 4 * abs(value) * _FLOAT_NOISE:
+            # a precision finer than a double holds (123456789.123456789: its range
+            # collapses to a point): the stated value itself, within the noise
+            bounds = (mid(">=", value, "low"), mid("<=", value, "high"))
+        else:
+            bounds = (mid(">=", low, "low"), mid("<", high, "high"))
         return RangeMatch(bounds, negated=prefix == "ne")
     if prefix == "gt":
         return RangeMatch((mid(">", value, "high"),))

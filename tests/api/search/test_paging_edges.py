@@ -212,3 +212,12 @@ async def test_a_quantity_with_a_comparator_is_a_range(client: httpx.AsyncClient
     assert "point6" not in await ids(client, "Observation", {"value-quantity": "gt0.6" + unit})
     assert "point6" not in await ids(client, "Observation", {"value-quantity": "gt0.6"})
     assert await ids(client, "Observation", {"value-quantity": "5" + unit}) == ["five"]
+    # more digits than a double holds: the precision range collapses to a point, which
+    # still matches the value it was read from (it matched nothing)
+    await _put(client, _weight("precise", {"value": 123456789.123456789}))
+    exact = {"value-quantity": "123456789.123456789"}
+    assert await ids(client, "Observation", exact) == ["precise"]
+    assert await ids(client, "Observation", {"value-quantity": "123456789.1235"}) == ["precise"]
+    assert await ids(client, "Observation", {"value-quantity": "123456789.124"}) == []
+    ne = {"value-quantity": "ne123456789.123456789"}
+    assert "precise" not in await ids(client, "Observation", ne)
