@@ -188,13 +188,14 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 def _allowed_methods(segments: list[str]) -> list[str]:
     """The methods some interaction takes at `segments`; HEAD wherever GET is."""
-    allowed = []
-    for method in _METHODS:
-        try:
-            _route("GET" if method == "HEAD" else method, segments)
-        except MethodNotAllowed:
-            continue
-        except FhirError:
-            pass  # the method is routed here; this request's id or type is what is wrong
-        allowed.append(method)
-    return allowed
+    return [m for m in _METHODS if _takes("GET" if m == "HEAD" else m, segments)]
+
+
+def _takes(method: str, segments: list[str]) -> bool:
+    try:
+        _route(method, segments)
+    except MethodNotAllowed:
+        return False
+    except FhirError:
+        return True  # the method is routed here; this request's id or type is what is wrong
+    return True
