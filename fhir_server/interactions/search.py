@@ -10,20 +10,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from fhir_server.errors import BadRequest, NotFound
+from fhir_server.errors import BadRequest, Gone, NotFound
 from fhir_server.exchange import FhirRequest, FhirResponse
 from fhir_server.interactions.bundles import bundle_bytes, entry_bytes, link_url
 from fhir_server.interactions.canonical import with_canonical_conditions
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.includes import MAX_INCLUDED, MAX_ROUNDS, included
 from fhir_server.interactions.responses import representation_options, shape_resource
-from fhir_server.resource_json import dump
+from fhir_server.interactions.writes import index_entries
+from fhir_server.resource_json import dump, load_json
 from fhir_server.routing import EVERY_TYPE
 from fhir_server.search.compartment import default_patient_compartment
+from fhir_server.search.engine import SearchExpressionError
+from fhir_server.search.entries import IndexEntry
 from fhir_server.search.plan import (
     AnyOf,
     Condition,
-    Cursor,
     IdCondition,
     ReferenceCondition,
     ReferenceMatch,
@@ -31,7 +33,14 @@ from fhir_server.search.plan import (
     TypeCondition,
 )
 from fhir_server.search.query import CURSOR_PARAM, QueryOptions, encode_cursor, parse_search
-from fhir_server.storage.contracts import InvalidCursor, SearchPage, StoredVersion
+from fhir_server.storage.contracts import (
+    PAST_PLACES_LIMIT,
+    InvalidCursor,
+    PagingExpired,
+    PastIndex,
+    SearchPage,
+    StoredVersion,
+)
 
 __all__ = ["search", "strict_handling"]
 
@@ -79,15 +88,35 @@ async def search(ctx: Context) -> FhirResponse:
     if summary == "count":
         plan = replace(plan, count=0, total="accurate")
     try:
-        page = await ctx.store.search(plan)
+        page = await ctx.store.search(plan, _past_index(ctx))
     except InvalidCursor as exc:
         raise BadRequest("The paging cursor is not one this server issued", ("_cursor",)) from exc
+    except PagingExpired as exc:
+        raise Gone(
+            f"More than {PAST_PLACES_LIMIT:,} of the resources this search pages through "
+            "changed since its first page: search again from the first page"
+        ) from exc
     path = "/".join(compartment) if compartment else (rtype or "")
     extra, complete = (
         await included(ctx, plan.includes, page.matches) if plan.includes else ([], True)
     )
     body = _bundle(ctx, plan, page, extra, path, summary, elements, complete)
     return FhirResponse(200, body, {}, target)
+
+
+def _past_index(ctx: Context) -> PastIndex:
+    """How the store indexes a version of the past, to page in value order by where
+    resources stood when the walk began: as writes index (`index_entries`)."""
+
+    def entries(version: StoredVersion) -> list[IndexEntry]:
+        if version.body is None:
+            return []
+        try:
+            return index_entries(ctx, load_json(version.body))
+        except SearchExpressionError:
+            return []  # a custom parameter that fails on it: indexed without, as writes do
+
+    return entries
 
 
 def _in_compartment(plan: SearchPlan, ctype: str, cid: str) -> SearchPlan:
@@ -141,7 +170,7 @@ def _bundle(
         )
     if page.has_previous and page.cursors:
         first = page.cursors[0]
-        before = encode_cursor(Cursor(first.position, "before", first.sort_values))
+        before = encode_cursor(replace(first, direction="before"))
         links.append(
             ("previous", link_url(request.base_url, path, [*base_params, (CURSOR_PARAM, before)]))
         )

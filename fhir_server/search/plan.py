@@ -340,6 +340,9 @@ class Cursor:
     # A walk in two phases (sorted by an index, then the resources without a value) marks
     # the second here: no sort value can be mistaken for the mark.
     second_phase: bool = False
+    # A walk in value order notes the store's write watermark at its first page: later
+    # pages place every resource where it stood then (storage: paging that holds still).
+    snapshot: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

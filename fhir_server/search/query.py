@@ -11,6 +11,7 @@ import base64
 import binascii
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import orjson
 
@@ -309,6 +310,8 @@ def encode_cursor(cursor: Cursor) -> str:
     fields = {"p": cursor.position, "d": cursor.direction[0], "v": list(cursor.sort_values)}
     if cursor.second_phase:
         fields["s"] = 1
+    if cursor.snapshot is not None:
+        fields["t"] = cursor.snapshot
     raw = orjson.dumps(fields)
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -321,6 +324,9 @@ def decode_cursor(token: str | None) -> Cursor | None:
         data = orjson.loads(raw)
         position, direction, values = int(data["p"]), data["d"], data.get("v", [])
         second_phase = data.get("s", 0) == 1
+        snapshot = data.get("t")
+        if snapshot is not None and not (type(snapshot) is int and 0 <= snapshot < 2**63):
+            raise ValueError("bad cursor")
         if direction not in ("a", "b") or not isinstance(values, list):
             raise ValueError("bad cursor")
         if not 0 <= position < 2**63 or len(values) > 16:
@@ -333,7 +339,8 @@ def decode_cursor(token: str | None) -> Cursor | None:
         raise BadRequest(
             "The paging cursor is not one this server issued", (CURSOR_PARAM,)
         ) from exc
-    return Cursor(position, "after" if direction == "a" else "before", tuple(values), second_phase)
+    way: Literal["after", "before"] = "after" if direction == "a" else "before"
+    return Cursor(position, way, tuple(values), second_phase, snapshot)
 
 
 _SPECIAL = (

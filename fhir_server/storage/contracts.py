@@ -11,7 +11,7 @@ The shared contract suite in `tests/contract/` runs against every implementation
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -20,9 +20,12 @@ from fhir_server.search.plan import Condition, Cursor, IncludeSpec, SearchPlan
 from tenancy import TenantId
 
 __all__ = [
+    "PAST_PLACES_LIMIT",
     "HistoryPage",
     "HistoryQuery",
     "InvalidCursor",
+    "PagingExpired",
+    "PastIndex",
     "ResourceStore",
     "SearchPage",
     "StoreProvider",
@@ -79,6 +82,23 @@ class WriteOp:
 
 class InvalidCursor(ValueError):
     """A search cursor that does not fit the plan's result order (forged or stale)."""
+
+
+class PagingExpired(Exception):
+    """A later page of a walk in value order whose resources changed too much since its
+    first page (more than `PAST_PLACES_LIMIT` updated or deleted) to place each where it
+    stood then: the search has to start again."""
+
+
+# How many resources changed since a walk's first page a later page places where they
+# stood then (each costs indexing its version of that moment).
+PAST_PLACES_LIMIT = 1000
+
+# The index entries of a version (its resource as it was then), computed with the
+# tenant's search parameters: a store pages through resources in value order by where
+# they stood when the walk began (docs/search.md, "Paging that holds still"), and the
+# entries of an older version are not kept.
+PastIndex = Callable[[StoredVersion], Sequence[IndexEntry]]
 
 
 class TransactionsUnsupported(Exception):
@@ -157,8 +177,13 @@ class ResourceStore(Protocol):
 
     async def history(self, query: HistoryQuery) -> HistoryPage: ...
 
-    async def search(self, plan: SearchPlan) -> SearchPage:
-        """One page of matches (`SearchPage.extra` stays empty: includes are `include`)."""
+    async def search(self, plan: SearchPlan, past_index: PastIndex | None = None) -> SearchPage:
+        """One page of matches (`SearchPage.extra` stays empty: includes are `include`).
+
+        With `past_index`, a walk in value order holds still: its first page's cursors note
+        the moment it began, and later pages serve each resource where it stood then, so
+        a resource updated meanwhile is neither served twice nor skipped (PagingExpired
+        when too many changed). Without it such a walk follows the current values."""
         ...
 
     async def include(

@@ -22,6 +22,7 @@ from fhir_server.search.registry import default_registry
 from fhir_server.settings import Settings
 from fhir_server.storage.mongo import MongoStoreProvider
 from fhir_server.storage.mongo.search_page import search_page
+from fhir_server.storage.mongo.writes import Collections
 from fhir_server.web.app import create_app
 from tenancy import TenantId
 from tests.api.search.dataset import load
@@ -60,6 +61,12 @@ class Recorder:
         return int(await self._c.count_documents(query, **options))
 
 
+def recording(provider: MongoStoreProvider, recorder: Recorder) -> Collections:
+    """The backend's collections with `resources` read through `recorder`."""
+    cols = provider._backend.collections
+    return Collections(recorder, cols.history, cols.counters, cols.settings)  # type: ignore[arg-type]
+
+
 def winning_stages(explained: Any, inside: bool = False) -> list[str]:
     """Every `stage` named in any winning plan of an explain() answer."""
     found: list[str] = []
@@ -95,7 +102,7 @@ async def test_benchmark_queries_use_indexes(loaded: MongoStoreProvider, query: 
     plan = parse_search(rtype, parse_qsl(text), default_registry(), options)
     backend = loaded._backend
     recorder = Recorder(backend.collections.resources)
-    page = await search_page(TENANT, recorder, plan)  # type: ignore[arg-type]
+    page = await search_page(TENANT, recording(loaded, recorder), plan, None)
     assert page.matches or page.total == 0
     assert recorder.calls
     for command in recorder.calls:

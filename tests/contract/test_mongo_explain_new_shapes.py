@@ -34,6 +34,7 @@ from tests.contract.test_mongo_explain import (  # noqa: F401  (fixture)
     TENANT,
     Recorder,
     loaded,
+    recording,
     winning_stages,
 )
 
@@ -84,7 +85,7 @@ async def test_compartment_of_every_type_uses_indexes(
     plan = parse_search(None, params, default_registry(), _OPTIONS)
     plan = _in_compartment(plan, "Patient", "p1")  # the `$or` of TypeCondition branches
     recorder = Recorder(loaded._backend.collections.resources)
-    page = await search_page(TENANT, recorder, plan)  # type: ignore[arg-type]
+    page = await search_page(TENANT, recording(loaded, recorder), plan, None)
     assert page.matches
     await _explain_all(loaded, recorder, ("Patient/p1/*", types))
 
@@ -95,7 +96,7 @@ async def test_unversioned_canonical_reference_uses_an_index(
     match = ReferenceMatch(url="http://acme.org/fhir/ValueSet/vitals", unversioned=True)
     plan = SearchPlan("Observation", (ReferenceCondition("based-on", (match,)),))
     recorder = Recorder(loaded._backend.collections.resources)
-    await search_page(TENANT, recorder, plan)  # type: ignore[arg-type]
+    await search_page(TENANT, recording(loaded, recorder), plan, None)
     await _explain_all(loaded, recorder, "unversioned canonical")
 
 

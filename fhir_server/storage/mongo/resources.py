@@ -19,6 +19,7 @@ from fhir_server.storage.conditional_creates import checks, deleted_by, matched_
 from fhir_server.storage.contracts import (
     HistoryPage,
     HistoryQuery,
+    PastIndex,
     SearchPage,
     StoredVersion,
     TransactionsUnsupported,
@@ -123,9 +124,9 @@ class MongoResourceStore:
         versions = [stored_version(d, "seq") for d in docs[: query.count]]
         return HistoryPage(versions=versions, total=total, has_more=len(docs) > query.count)
 
-    async def search(self, plan: SearchPlan) -> SearchPage:
+    async def search(self, plan: SearchPlan, past_index: PastIndex | None = None) -> SearchPage:
         await self._backend.ready()
-        return await search_page(self._tenant, self._cols.resources, plan)
+        return await search_page(self._tenant, self._cols, plan, past_index)
 
     async def include(
         self, spec: IncludeSpec, sources: Sequence[StoredVersion]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from fhir_server.errors import BadRequest
 from fhir_server.search.plan import Cursor, SearchPlan
-from fhir_server.storage.contracts import SearchPage
+from fhir_server.storage.contracts import PastIndex, SearchPage
 from fhir_server.storage.mongo.documents import Document, stored_version
 from fhir_server.storage.mongo.search_filter import plan_filter
+from fhir_server.storage.mongo.search_held import HeldSort, hold_sort
 from fhir_server.storage.mongo.search_query import operand
 from fhir_server.storage.mongo.search_sort import (
     OrderField,
@@ -20,7 +21,7 @@ from fhir_server.storage.mongo.search_sort import (
     order_fields,
     sort_stages,
 )
-from fhir_server.storage.mongo.writes import Collection
+from fhir_server.storage.mongo.writes import Collection, Collections
 
 __all__ = ["CollectionFinder", "search_page"]
 
@@ -78,10 +79,11 @@ async def _unsorted(
 
 
 async def _sorted(
-    resources: Collection, plan: SearchPlan, found: Document, back: bool
-) -> tuple[list[Document], list[OrderField]]:
-    order = order_fields(plan.sort)
-    stages: list[Document] = [{"$match": found}, *sort_stages(plan.sort)]
+    resources: Collection, plan: SearchPlan, found: Document, back: bool, held: HeldSort
+) -> list[Document]:
+    order = held.order
+    matched = {"$and": [found, held.unchanged]} if held.unchanged else found
+    stages: list[Document] = [{"$match": matched}, *sort_stages(plan.sort)]
     if plan.cursor is not None:
         after = cursor_filter(order, plan.cursor, back)
         if after is None:
@@ -91,24 +93,31 @@ async def _sorted(
     hidden = {"idx": 0, **{f"_{x}{i}": 0 for i in range(len(plan.sort)) for x in "ak"}}
     stages += [{"$sort": sort}, {"$limit": plan.count + 1}, {"$project": hidden}]
     cursor = await resources.aggregate(stages)
-    return await cursor.to_list(None), order
+    return held.merge(await cursor.to_list(None), plan.cursor, plan.count + 1)
 
 
-async def search_page(tenant: str, resources: Collection, plan: SearchPlan) -> SearchPage:
+async def search_page(
+    tenant: str, cols: Collections, plan: SearchPlan, past_index: PastIndex | None
+) -> SearchPage:
+    resources = cols.resources
     finder = CollectionFinder(resources)
     found = await plan_filter(tenant, plan, finder)
     total = await _total(resources, plan, found)
     if plan.count == 0:
         return SearchPage([], total, has_next=False, has_previous=False)
     back = plan.cursor is not None and plan.cursor.direction == "before"
-    read = _sorted if plan.sort else _unsorted
-    docs, order = await read(resources, plan, found, back)
+    mark = None
+    if plan.sort:
+        held = await hold_sort(tenant, cols, plan, found, order_fields(plan.sort), past_index)
+        docs, order, mark = await _sorted(resources, plan, found, back, held), held.order, held.mark
+    else:
+        docs, order = await _unsorted(resources, plan, found, back)
     more = len(docs) > plan.count
     docs = docs[: plan.count]
     if back:
         docs.reverse()
     matches = [stored_version(d, "pos") for d in docs]
-    cursors = [Cursor(int(d["pos"]), "after", _sort_values(d, order)) for d in docs]
+    cursors = [Cursor(int(d["pos"]), "after", _sort_values(d, order), snapshot=mark) for d in docs]
     has_next, has_previous = (True, more) if back else (more, plan.cursor is not None)
     return SearchPage(matches, total, has_next, has_previous, [], cursors)
 

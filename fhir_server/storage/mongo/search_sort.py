@@ -17,7 +17,7 @@ from fhir_server.search.plan import MIDDLE, Cursor, SortKey
 from fhir_server.storage.mongo.documents import ARRAYS, FIELDS, Document
 from fhir_server.storage.mongo.search_query import all_of, any_of, operand
 
-__all__ = ["OrderField", "cursor_filter", "order_fields", "sort_stages"]
+__all__ = ["OrderField", "cursor_filter", "order_fields", "sort_stages", "sort_values_of"]
 
 # (computed field, descending): the full order of a sorted search, `pos` last.
 OrderField = tuple[str, bool]
@@ -66,6 +66,34 @@ def sort_stages(keys: tuple[SortKey, ...]) -> list[Document]:
     if flags:
         stages.append({"$addFields": flags})
     return stages
+
+
+def sort_values_of(doc: Document, keys: tuple[SortKey, ...]) -> Document:
+    """`{_n0: ..., _v0: ..., ...}` for a document not in the collection (a version of the
+    past, search_held), computed in Python exactly as `sort_stages` computes them."""
+    fields: Document = {}
+    for index, key in enumerate(keys):
+        value = _key_of(doc, key)
+        fields[f"_n{index}"] = 1 if value is None else 0
+        fields[f"_v{index}"] = 0 if value is None else value
+    return fields
+
+
+def _key_of(doc: Document, key: SortKey) -> object:
+    if key.kind == "resource":
+        return doc.get(_RESOURCE_FIELDS[key.field][1:])
+    names = FIELDS[key.kind]
+    values = []
+    for element in doc.get("idx", {}).get(ARRAYS[key.kind], []):
+        if element.get("p") != key.param:
+            continue
+        if key.field == MIDDLE:
+            values.append((element[names["low"]] + element[names["high"]]) / 2)
+        elif element.get(names[key.field]) is not None:
+            values.append(element[names[key.field]])
+    if not values:
+        return None
+    return max(values) if key.descending else min(values)
 
 
 def order_fields(keys: tuple[SortKey, ...]) -> list[OrderField]:

@@ -30,13 +30,13 @@ __all__ = ["chain_walk"]
 def chain_walk(conn: sqlite3.Connection, cond: ChainCondition, rtype: str) -> Walk | None:
     """The far-end walk of `cond` on `rtype` resources (row alias `r`), or None when some
     level may refer more than once or to several types."""
-    levels: list[tuple[str, str]] = []  # (referring type, parameter), nearest first
+    levels: list[tuple[str, str, str]] = []  # (referring type, parameter, target type)
     referring: str = rtype
     current: Condition = cond
     while isinstance(current, ChainCondition):
         if not current.refers_once or len(current.target_types) != 1:
             return None
-        levels.append((referring, current.param))
+        levels.append((referring, current.param, current.target_types[0]))
         referring, current = current.target_types[0], current.condition
     walk = _far_end(conn, current, referring, f"t{len(levels)}")
     where = [walk.where, *walk.extra]
@@ -48,7 +48,7 @@ def chain_walk(conn: sqlite3.Connection, cond: ChainCondition, rtype: str) -> Wa
     ties = {len(order) - 1: "d.rowid"} if walk.entry_table is not None else {}
     seeks = []
     for level in reversed(range(len(levels))):
-        referring, param = levels[level]
+        referring, param, _ = levels[level]
         target, ref = f"t{level + 1}", f"k{level}"
         row = "r" if level == 0 else f"t{level}"
         walk.source += (
@@ -73,7 +73,7 @@ def chain_walk(conn: sqlite3.Connection, cond: ChainCondition, rtype: str) -> Wa
         used=cond,
         seeks=tuple(seeks),
         ties=ties,
-        from_far_end=True,
+        chain=tuple(levels),
     )
 
 

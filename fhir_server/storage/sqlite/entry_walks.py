@@ -54,8 +54,19 @@ class Walk:
     # (an update gives a row a new rowid). They tell SQLite that each outer loop's terms
     # single out its row, without which it sorts the inner loops' rows (chain_walk).
     ties: dict[int, str] = field(default_factory=dict)
-    # a chain walked from its far end: a count reads the chain's set instead (search_page)
-    from_far_end: bool = False
+    # a chain walked from its far end: its levels (referring type, parameter, target type),
+    # nearest first; the resources along a path are aliased r, t1, ..., t{len(chain)}
+    chain: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def from_far_end(self) -> bool:
+        """A chain walked from its far end: a count reads the chain's set instead."""
+        return bool(self.chain)
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        """The row aliases of the resources each row's place depends on."""
+        return ("r", *(f"t{level}" for level in range(1, len(self.chain) + 1)))
 
 
 def _entry_walk(

@@ -14,6 +14,7 @@ from fhir_server.search.plan import Condition, IncludeSpec, SearchPlan
 from fhir_server.storage.contracts import (
     HistoryPage,
     HistoryQuery,
+    PastIndex,
     SearchPage,
     StoredVersion,
     WriteOp,
@@ -119,16 +120,16 @@ class SqliteResourceStore:
     async def history(self, query: HistoryQuery) -> HistoryPage:
         return await asyncio.to_thread(lambda: history_page(self._conn(), query))
 
-    async def search(self, plan: SearchPlan) -> SearchPage:
-        return await asyncio.to_thread(self._search_in_snapshot, plan)
+    async def search(self, plan: SearchPlan, past_index: PastIndex | None = None) -> SearchPage:
+        return await asyncio.to_thread(self._search_in_snapshot, plan, past_index)
 
-    def _search_in_snapshot(self, plan: SearchPlan) -> SearchPage:
+    def _search_in_snapshot(self, plan: SearchPlan, past_index: PastIndex | None) -> SearchPage:
         """A page takes several statements (a chain resolved to its set, the rows, the
         total): one read transaction makes them all see the same database."""
         conn = self._conn()
         conn.execute("BEGIN")
         try:
-            return search_page(conn, plan)
+            return search_page(conn, plan, past_index)
         finally:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")  # read only: nothing to keep

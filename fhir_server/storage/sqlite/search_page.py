@@ -19,7 +19,8 @@ from fhir_server.search.plan import (
     SearchPlan,
     UriCondition,
 )
-from fhir_server.storage.contracts import InvalidCursor, SearchPage
+from fhir_server.storage.contracts import InvalidCursor, PastIndex, SearchPage
+from fhir_server.storage.sqlite.held_walk import HeldWalk, hold
 from fhir_server.storage.sqlite.rows import VERSION_COLUMNS, version_of
 from fhir_server.storage.sqlite.search_sql import matching_pks, predicate
 from fhir_server.storage.sqlite.search_walks import (
@@ -230,12 +231,16 @@ def _index_count(plan: SearchPlan) -> Fragment | None:
     return Fragment("SELECT DISTINCT pk FROM (") + pks + Fragment(")") if distinct else pks
 
 
-def search_page(conn: sqlite3.Connection, plan: SearchPlan) -> SearchPage:
+def search_page(
+    conn: sqlite3.Connection, plan: SearchPlan, past_index: PastIndex | None = None
+) -> SearchPage:
     default, index_walk, walk = _walks(conn, plan)
     if plan.count == 0:
         return SearchPage([], _total(conn, plan, default), has_next=False, has_previous=False)
     if index_walk is not None:
-        return _index_sorted_page(conn, plan, index_walk, _total(conn, plan, default))
+        held = hold(conn, plan, [index_walk, missing_walk(plan)], past_index)
+        return _index_sorted_page(conn, plan, held, _total(conn, plan, default))
+    held = hold(conn, plan, [walk], past_index)
     back = plan.cursor is not None and plan.cursor.direction == "before"
     # A first page with an estimated total reads on to the estimate's limit: the rows past
     # the page are its count, where a second query would walk them again (for a probed
@@ -244,7 +249,8 @@ def search_page(conn: sqlite3.Connection, plan: SearchPlan) -> SearchPage:
     # part of a row (`Patient?gender=female&_count=5` at 1M resources: 1.4 -> 0.5 ms).
     estimated_here = plan.cursor is None and plan.total == "estimate"
     limit = max(plan.count, plan.estimate_limit) + 1 if estimated_here else plan.count + 1
-    rows = _rows(conn, plan, walk, limit, back, bodies=not estimated_here)
+    walked = _rows(conn, plan, held.walk(0), limit, back, bodies=not estimated_here)
+    rows = [row for _, row in held.merge([(0, row) for row in walked], plan.cursor, limit)]
     more = len(rows) > plan.count
     # A first page that holds every match is its own count: no second query.
     complete = plan.cursor is None and not more and plan.total != "none"
@@ -256,7 +262,9 @@ def search_page(conn: sqlite3.Connection, plan: SearchPlan) -> SearchPage:
     if estimated_here:
         rows = _with_bodies(conn, rows)
     matches = [version_of(row) for row in rows]
-    cursors = [Cursor(int(str(row[6])), "after", _cursor_of(row, walk)) for row in rows]
+    cursors = [
+        Cursor(int(str(row[6])), "after", _cursor_of(row, walk), snapshot=held.mark) for row in rows
+    ]
     has_next, has_previous = (True, more) if back else (more, plan.cursor is not None)
     return SearchPage(matches, total, has_next, has_previous, [], cursors)
 
@@ -267,27 +275,34 @@ def _cursor_of(row: tuple[object, ...], walk: Walk) -> tuple[str | int | float |
 
 
 def _index_sorted_page(
-    conn: sqlite3.Connection, plan: SearchPlan, walk: Walk, total: int | None
+    conn: sqlite3.Connection, plan: SearchPlan, held: HeldWalk, total: int | None
 ) -> SearchPage:
     """Forward-only paging over the sort index, then the resources without a first sort
     value (their cursors marked as the second phase). No `previous` link in this mode:
     the two phases would have to be walked backwards."""
     cursor = plan.cursor
     in_missing = cursor is not None and cursor.second_phase
-    rows: list[tuple[object, ...]] = []
-    cursors: list[Cursor] = []
+    walked: list[tuple[int, tuple[object, ...]]] = []
     if not in_missing:
-        rows = _rows(conn, plan, walk, plan.count + 1, back=False)
-        cursors = [Cursor(int(str(r[6])), "after", _cursor_of(r, walk)) for r in rows]
-    if len(rows) <= plan.count:
-        missing = missing_walk(plan)
+        walked = [(0, r) for r in _rows(conn, plan, held.walk(0), plan.count + 1, back=False)]
+    if len(walked) <= plan.count:
         tail_plan = replace(plan, cursor=None)
         if in_missing and cursor is not None:
             tail_plan = replace(plan, cursor=Cursor(cursor.position, "after", cursor.sort_values))
-        tail = _rows(conn, tail_plan, missing, plan.count + 1 - len(rows), back=False)
-        rows += tail
-        cursors += [Cursor(int(str(r[6])), "after", _cursor_of(r, missing), True) for r in tail]
+        tail = _rows(conn, tail_plan, held.walk(1), plan.count + 1 - len(walked), back=False)
+        walked += [(1, r) for r in tail]
+    rows = held.merge(walked, cursor, plan.count + 1)
     more = len(rows) > plan.count
-    rows, cursors = rows[: plan.count], cursors[: plan.count]
-    matches = [version_of(row) for row in rows]
+    rows = rows[: plan.count]
+    matches = [version_of(row) for _, row in rows]
+    cursors = [
+        Cursor(
+            int(str(row[6])),
+            "after",
+            _cursor_of(row, held.walks[phase]),
+            second_phase=phase == 1,
+            snapshot=held.mark,
+        )
+        for phase, row in rows
+    ]
     return SearchPage(matches, total, more, False, [], cursors)

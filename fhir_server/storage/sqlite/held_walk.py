@@ -1,0 +1,318 @@
+"""Paging that holds still while resources change (search.html#paging): walking `next`
+never repeats or skips a resource that existed when the walk began.
+
+A walk in `pk` order needs nothing: a resource keeps its pk. A walk in value order (a
+range or prefix walk, `_sort`, a chain walked from its far end) places a resource by
+values an update can change, its own or, for a chain, those of the resources its path
+passes through. So:
+- its first page notes the history's watermark (the last `seq`) in its cursors;
+- a later page walks only rows whose resources (the whole path, for a chain) are
+  unchanged since then: those stand where they stood;
+- the others, resources updated or deleted since then and those whose path passes through
+  one, are placed where they stood then: the walk's own SQL runs over a scratch database
+  holding each of them, and the resources along its path, as they were at the mark;
+  those placed beyond the cursor that match the search now join the page, in order.
+So a resource that matches throughout the walk is served once, at its place when the walk
+began, with its content of now. One created since the mark did not exist when the walk
+began; it is served only where the walk meets it unchanged (a pk walk meets it).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+import orjson
+
+from fhir_server.search.plan import Cursor, SearchPlan
+from fhir_server.storage.contracts import (
+    PAST_PLACES_LIMIT,
+    PagingExpired,
+    PastIndex,
+)
+from fhir_server.storage.held_order import PageMerger
+from fhir_server.storage.sqlite.entry_walks import Walk
+from fhir_server.storage.sqlite.index_rows import insert_index_rows, prepare_index
+from fhir_server.storage.sqlite.rows import VERSION_COLUMNS, version_of
+from fhir_server.storage.sqlite.schema import INDEX_TABLES, TENANT_SCHEMA
+from fhir_server.storage.sqlite.search_sql import predicate
+from fhir_server.storage.sqlite.search_walks import type_filter
+from fhir_server.storage.sqlite.sql import Fragment, all_of
+
+__all__ = ["HeldWalk", "hold"]
+
+Row = tuple[object, ...]
+Phased = tuple[int, Row]  # (phase of the walk, row: version columns, then order values)
+
+_VERSION_WIDTH = 7  # the columns of VERSION_COLUMNS; order values follow
+
+
+@dataclass(slots=True)
+class HeldWalk:
+    """How one page of a walk holds still: the watermark its cursors carry (None: the walk
+    needs none), the filters that keep changed rows out of the walk, and the rows placed
+    where they stood at the mark (matching now)."""
+
+    walks: Sequence[Walk]  # one per phase
+    mark: int | None = None
+    unchanged: dict[int, list[Fragment]] = field(default_factory=dict)  # per phase
+    placed: list[Phased] = field(default_factory=list)
+
+    def walk(self, phase: int) -> Walk:
+        """The walk of `phase`, changed rows left out."""
+        walk = self.walks[phase]
+        extra = self.unchanged.get(phase)
+        return replace(walk, extra=[*walk.extra, *extra]) if extra else walk
+
+    def merge(self, walked: list[Phased], cursor: Cursor | None, limit: int) -> list[Phased]:
+        """The page's `limit` rows nearest the cursor: walked and placed, in order."""
+        if not self.placed or cursor is None:
+            return walked
+        merger = PageMerger(self._key, [[d for _, d in w.order] for w in self.walks])
+        back = cursor.direction == "before"
+        start = (int(cursor.second_phase), *cursor.sort_values, cursor.position)
+        placed = [p for p in self.placed if merger.beyond(self._key(p), start, back)]
+        return merger.merge(walked, placed, limit, back)
+
+    def _key(self, phased: Phased) -> tuple[object, ...]:
+        phase, row = phased
+        width = len(self.walks[phase].order) - 1
+        return (phase, *row[_VERSION_WIDTH : _VERSION_WIDTH + width], row[6])
+
+
+def hold(
+    conn: sqlite3.Connection,
+    plan: SearchPlan,
+    walks: Sequence[Walk],
+    past_index: PastIndex | None,
+) -> HeldWalk:
+    """How this page of `plan` over `walks` (one per phase) holds still."""
+    held = HeldWalk(walks)
+    rtype = plan.resource_type
+    if past_index is None or rtype is None or all(len(w.order) == 1 for w in walks):
+        return held  # no way to index the past, several types (no value walk), or pk order
+    cursor = plan.cursor
+    if cursor is None:
+        held.mark = _watermark(conn)
+        return held
+    if cursor.snapshot is None:
+        return held  # a cursor from before walks held still: the walk as it is now
+    mark = held.mark = cursor.snapshot
+    held.unchanged = {
+        phase: [_unchanged(alias, mark) for alias in walk.path] for phase, walk in enumerate(walks)
+    }
+    chain = walks[0].chain
+    types = {rtype, *(target for _, _, target in chain)}
+    changed = _changed_since(conn, types, mark)
+    if not changed:
+        return held
+    affected = _affected(conn, rtype, chain, changed)
+    world = _World(conn, mark, changed, past_index)
+    places = world.places(plan, walks, affected)
+    now = _matching_now(conn, plan, list(places))
+    held.placed = [
+        (phase, (*now[pk], *values)) for pk, (phase, values) in places.items() if pk in now
+    ]
+    return held
+
+
+def _watermark(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM history").fetchone()[0])
+
+
+def _unchanged(alias: str, mark: int) -> Fragment:
+    return Fragment(
+        f"NOT EXISTS (SELECT 1 FROM history h WHERE h.pk = {alias}.pk AND h.seq > ?)",
+        [mark],
+    )
+
+
+def _changed_since(conn: sqlite3.Connection, types: Iterable[str], mark: int) -> dict[int, str]:
+    """{pk: type} of the resources of `types` that existed at `mark` and were updated or
+    deleted since (a version past 1 after the mark, and a version at or before it)."""
+    listed = sorted(types)
+    sql = (
+        f"SELECT DISTINCT h.pk, h.type FROM history h "
+        f"WHERE h.type IN ({', '.join('?' for _ in listed)}) AND h.seq > ? AND h.version > 1 "
+        "AND EXISTS (SELECT 1 FROM history o WHERE o.pk = h.pk AND o.seq <= ?) LIMIT ?"
+    )
+    rows = conn.execute(sql, [*listed, mark, mark, PAST_PLACES_LIMIT + 1]).fetchall()
+    if len(rows) > PAST_PLACES_LIMIT:
+        raise PagingExpired
+    return {int(pk): str(rtype) for pk, rtype in rows}
+
+
+def _affected(
+    conn: sqlite3.Connection,
+    rtype: str,
+    chain: tuple[tuple[str, str, str], ...],
+    changed: dict[int, str],
+) -> set[int]:
+    """The resources of `rtype` whose place may have moved: those changed, and for a
+    chain those whose path (through the references of now) passes a changed resource."""
+    affected = {pk for pk, t in changed.items() if t == rtype}
+    for level in range(len(chain), 0, -1):
+        # the changed resources at this level, then their referrers level by level
+        found = {pk for pk, t in changed.items() if t == chain[level - 1][2]}
+        for referring, param, target in reversed(chain[:level]):
+            found = _referrers(conn, referring, param, target, found)
+        affected |= found
+        if len(affected) > PAST_PLACES_LIMIT:
+            raise PagingExpired
+    return affected
+
+
+def _referrers(
+    conn: sqlite3.Connection, referring: str, param: str, target: str, pks: set[int]
+) -> set[int]:
+    if not pks:
+        return set()
+    sql = (
+        "SELECT DISTINCT k.pk FROM resources t JOIN idx_reference k "
+        "ON k.type = ? AND k.param = ? AND k.target_id = t.id AND k.target_type = t.type "
+        "WHERE t.pk IN (SELECT value FROM json_each(?)) AND t.type = ?"
+    )
+    rows = conn.execute(sql, [referring, param, _listed(pks), target]).fetchall()
+    if len(rows) > PAST_PLACES_LIMIT:
+        raise PagingExpired
+    return {int(row[0]) for row in rows}
+
+
+class _World:
+    """A scratch database of the same schema, holding resources as they were at `mark`:
+    their version of then (indexed anew) if changed since, else their rows of now."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        mark: int,
+        changed: dict[int, str],
+        past_index: PastIndex,
+    ) -> None:
+        self._conn = conn
+        self._mark = mark
+        self._changed = changed
+        self._past_index = past_index
+        self._held: set[int] = set()
+
+    def places(
+        self, plan: SearchPlan, walks: Sequence[Walk], affected: set[int]
+    ) -> dict[int, tuple[int, Row]]:
+        """Where each of `affected` stood in the walk: {pk: (phase, order values but the
+        pk)}, for those the walk's own condition matched at the mark."""
+        scratch = sqlite3.connect(":memory:")
+        try:
+            scratch.executescript(TENANT_SCHEMA)
+            self._hold(scratch, affected)
+            frontier = affected
+            for referring, param, target in walks[0].chain:
+                frontier = self._targets(scratch, referring, param, target, frontier)
+                self._hold(scratch, frontier)
+            places: dict[int, tuple[int, Row]] = {}
+            only = Fragment("r.pk IN (SELECT value FROM json_each(?))", [_listed(affected)])
+            for phase, walk in enumerate(walks):
+                values = ", ".join(e for e, _ in walk.order[:-1])
+                columns = f"r.pk, {values}" if values else "r.pk"
+                tests = [walk.where, type_filter(plan), Fragment("r.deleted = 0"), *walk.extra]
+                where = all_of([*tests, only])
+                sql = f"SELECT {columns} FROM {walk.source} WHERE {where.text}"
+                for row in scratch.execute(sql, where.args):
+                    places.setdefault(int(row[0]), (phase, tuple(row[1:])))
+            return places
+        finally:
+            scratch.close()
+
+    def _hold(self, scratch: sqlite3.Connection, pks: set[int]) -> None:
+        """Put `pks` into the scratch database as they were at the mark."""
+        fresh = pks - self._held
+        self._held |= fresh
+        now = [pk for pk in fresh if pk not in self._changed]
+        for pk in fresh - set(now):
+            self._hold_past(scratch, pk)
+        if now:
+            self._copy_now(scratch, now)
+
+    def _hold_past(self, scratch: sqlite3.Connection, pk: int) -> None:
+        row = self._conn.execute(
+            "SELECT type, id, version, last_updated_us, method, body, pk FROM history "
+            "WHERE pk = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
+            (pk, self._mark),
+        ).fetchone()
+        if row is None:
+            return
+        version = version_of(row)
+        if version.deleted:
+            return  # deleted at the mark: it stood nowhere
+        scratch.execute(
+            "INSERT INTO resources (pk, type, id, version, last_updated_us, method, deleted, "
+            "body) VALUES (?, ?, ?, ?, ?, ?, 0, NULL)",
+            (
+                pk,
+                version.resource_type,
+                version.id,
+                version.version,
+                version.last_updated_us,
+                version.method,
+            ),
+        )
+        prepared = prepare_index(version.resource_type, self._past_index(version))
+        insert_index_rows(scratch, version.resource_type, pk, prepared)
+
+    def _copy_now(self, scratch: sqlite3.Connection, pks: list[int]) -> None:
+        """Copy the rows of those of `pks` unchanged since the mark (one created since
+        did not exist then)."""
+        kept = self._conn.execute(
+            "SELECT r.pk FROM resources r WHERE r.pk IN (SELECT value FROM json_each(?)) AND "
+            + _unchanged("r", self._mark).text,
+            [_listed(pks), self._mark],
+        ).fetchall()
+        listed = _listed(int(row[0]) for row in kept)
+        for table in ("resources", *INDEX_TABLES):
+            columns = [str(c[1]) for c in scratch.execute(f"PRAGMA table_info({table})")]
+            if table == "resources":
+                columns.remove("body")  # never read by a walk's order or condition
+            names = ", ".join(columns)
+            rows = self._conn.execute(
+                f"SELECT {names} FROM {table} WHERE pk IN (SELECT value FROM json_each(?))",
+                [listed],
+            ).fetchall()
+            marks = ", ".join("?" for _ in columns)
+            scratch.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+
+    def _targets(
+        self,
+        scratch: sqlite3.Connection,
+        referring: str,
+        param: str,
+        target: str,
+        pks: set[int],
+    ) -> set[int]:
+        """The resources `pks` referred to at the mark through `param` (their pks now)."""
+        refs = scratch.execute(
+            "SELECT DISTINCT target_id FROM idx_reference WHERE type = ? AND param = ? "
+            "AND target_type = ? AND pk IN (SELECT value FROM json_each(?))",
+            [referring, param, target, _listed(pks)],
+        ).fetchall()
+        ids = [str(row[0]) for row in refs]
+        found = self._conn.execute(
+            "SELECT pk FROM resources WHERE type = ? AND id IN (SELECT value FROM json_each(?))",
+            [target, orjson.dumps(ids).decode()],
+        ).fetchall()
+        return {int(row[0]) for row in found}
+
+
+def _listed(pks: Iterable[int]) -> str:
+    return "[" + ",".join(str(int(pk)) for pk in pks) + "]"
+
+
+def _matching_now(conn: sqlite3.Connection, plan: SearchPlan, pks: list[int]) -> dict[int, Row]:
+    """The current rows of those of `pks` that match every condition of `plan` now."""
+    if not pks:
+        return {}
+    listed = Fragment("r.pk IN (SELECT value FROM json_each(?))", [_listed(pks)])
+    rtype = plan.resource_type
+    tests = [predicate(c, "r", rtype) for c in plan.conditions]
+    where = all_of([listed, type_filter(plan), Fragment("r.deleted = 0"), *tests])
+    rows = conn.execute(f"SELECT {VERSION_COLUMNS} FROM resources r WHERE {where.text}", where.args)
+    return {int(str(row[6])): tuple(row) for row in rows}

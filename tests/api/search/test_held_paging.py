@@ -1,0 +1,222 @@
+"""Paging that holds still (search.html#paging): walking `next` in a value order (`_sort`,
+a range or prefix walk) never repeats or skips a resource that existed when the walk
+began, whatever is updated, deleted or created meanwhile."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from fhir_server.storage.mongo import search_held
+from fhir_server.storage.sqlite import held_walk
+from tests.api.resources import FHIR_JSON, patient
+
+
+def _link(bundle: dict[str, Any], relation: str) -> str | None:
+    return next((k["url"] for k in bundle.get("link", []) if k["relation"] == relation), None)
+
+
+def _born(year: int) -> str:
+    return f"{year}-06-15"
+
+
+async def _put(client: httpx.AsyncClient, pid: str, family: str, born: str | None) -> None:
+    body = patient(family, id=pid, mrn=f"MRN-{pid}")
+    if born is None:
+        del body["birthDate"]
+    else:
+        body["birthDate"] = born
+    response = await client.put(f"Patient/{pid}", json=body, headers=FHIR_JSON)
+    assert response.status_code in (200, 201), response.text
+
+
+async def _people(client: httpx.AsyncClient, count: int, *, missing: int = 0) -> list[str]:
+    """`count` patients born in 1950, 1951, ... (family A00, A01, ...), and `missing` more
+    without a birth date."""
+    made = []
+    for n in range(count + missing):
+        pid = f"p{n:02d}"
+        await _put(client, pid, f"A{n:02d}", _born(1950 + n) if n < count else None)
+        made.append(pid)
+    return made
+
+
+Mutation = Callable[[httpx.AsyncClient, int], Awaitable[None]]
+
+
+async def _walk(client: httpx.AsyncClient, url: str, between: Mutation) -> list[str]:
+    """Every id served by walking `next` from `url`, calling `between` after each page."""
+    seen: list[str] = []
+    page_number = 0
+    next_url: str | None = url
+    while next_url:
+        response = await client.get(next_url)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        seen += [e["resource"]["id"] for e in page.get("entry", [])]
+        page_number += 1
+        await between(client, page_number)
+        next_url = _link(page, "next")
+    return seen
+
+
+def _shuffle_years(ids: list[str], *, family: str = "A") -> Mutation:
+    """After page 1: the first two patients (served) move to the far end, the last two
+    (not yet served) to before the start, one ahead is deleted, and one is created; after
+    page 2, a served one and an unserved one move again."""
+
+    async def mutate(client: httpx.AsyncClient, page_number: int) -> None:
+        if page_number == 1:
+            await _put(client, ids[0], f"{family}90", _born(2030))
+            await _put(client, ids[1], f"{family}91", _born(2031))
+            await _put(client, ids[-1], f"{family}00x", _born(1900))
+            await _put(client, ids[-2], f"{family}00y", _born(1901))
+            assert (await client.delete(f"Patient/{ids[-3]}")).status_code in (200, 204)
+            await _put(client, "late", f"{family}50", _born(1975))
+        if page_number == 2:
+            await _put(client, ids[5], f"{family}92", _born(2032))
+            await _put(client, ids[-4], f"{family}00z", _born(1902))
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Patient?_sort=birthdate&_count=4",  # the sort index walked
+        "Patient?_sort=-birthdate&_count=4",
+        "Patient?_sort=family&_count=4",
+        "Patient?active=true&_sort=birthdate&_count=4",  # the match set sorted
+        "Patient?birthdate=ge1800&_count=4",  # a date range walked in value order
+        "Patient?family=A&_count=4",  # a string prefix walked in value order
+    ],
+)
+async def test_a_walk_in_value_order_serves_each_resource_once(
+    client: httpx.AsyncClient, query: str
+) -> None:
+    ids = await _people(client, 20)
+    seen = await _walk(client, query, _shuffle_years(ids))
+    assert len(seen) == len(set(seen)), f"served twice: {sorted(seen)}"
+    deleted = ids[-3]
+    assert set(ids) - {deleted} <= set(seen), f"skipped: {set(ids) - {deleted} - set(seen)}"
+
+
+async def test_the_page_serves_each_resource_as_it_is_now(client: httpx.AsyncClient) -> None:
+    ids = await _people(client, 8)
+    first = (await client.get("Patient?_sort=birthdate&_count=4")).json()
+    await _put(client, ids[6], "Renamed", _born(1900))  # ahead of the cursor, moved behind
+    rest = (await client.get(_link(first, "next") or "")).json()
+    served = {e["resource"]["id"]: e["resource"] for e in rest["entry"]}
+    assert served[ids[6]]["name"][0]["family"] == "Renamed"
+    assert served[ids[6]]["birthDate"] == "1900-06-15"
+    # served at its place when the walk began: between the 1955 and 1957 births
+    order = [e["resource"]["id"] for e in rest["entry"]]
+    assert order == ids[4:8]
+
+
+async def test_resources_without_the_sort_value_move_between_phases(
+    client: httpx.AsyncClient,
+) -> None:
+    ids = await _people(client, 10, missing=4)
+
+    async def mutate(client: httpx.AsyncClient, page_number: int) -> None:
+        if page_number == 1:
+            await _put(client, ids[0], "Lost", None)  # served, now without a value
+            await _put(client, ids[12], "Found", _born(1900))  # unserved, now with one
+            await _put(client, ids[8], "Gone", None)  # unserved, into the second phase
+
+    seen = await _walk(client, "Patient?_sort=birthdate&_count=3", mutate)
+    assert sorted(seen) == sorted(ids)
+
+
+async def test_previous_link_of_a_held_walk_goes_back(client: httpx.AsyncClient) -> None:
+    ids = await _people(client, 12)
+    first = (await client.get("Patient?birthdate=ge1800&_count=4")).json()
+    second = (await client.get(_link(first, "next") or "")).json()
+    await _put(client, ids[1], "Moved", _born(2040))  # served on page 1, moved far ahead
+    await _put(client, ids[9], "Back", _born(1900))  # page 3's, moved to before the start
+    back = (await client.get(_link(second, "previous") or "")).json()
+    assert [e["resource"]["id"] for e in back["entry"]] == ids[0:4]
+    third = (await client.get(_link(second, "next") or "")).json()
+    assert [e["resource"]["id"] for e in third["entry"]] == ids[8:12]
+
+
+async def test_too_many_changes_since_the_first_page_is_410(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(held_walk, "PAST_PLACES_LIMIT", 3)
+    monkeypatch.setattr(search_held, "PAST_PLACES_LIMIT", 3)
+    ids = await _people(client, 10)
+    first = (await client.get("Patient?_sort=birthdate&_count=4")).json()
+    for pid in ids[:4]:
+        await _put(client, pid, "Changed", _born(1999))
+    response = await client.get(_link(first, "next") or "")
+    assert response.status_code == 410
+    assert "search again" in response.json()["issue"][0]["diagnostics"]
+    # a walk in pk order holds still without help: no such limit
+    plain = (await client.get("Patient?_count=4")).json()
+    for pid in ids[4:]:
+        await _put(client, pid, "Again", _born(1998))
+    assert (await client.get(_link(plain, "next") or "")).status_code == 200
+
+
+async def _put_json(client: httpx.AsyncClient, resource: dict[str, Any]) -> None:
+    url = f"{resource['resourceType']}/{resource['id']}"
+    response = await client.put(url, json=resource, headers=FHIR_JSON)
+    assert response.status_code in (200, 201), response.text
+
+
+def _organization(oid: str, name: str) -> dict[str, Any]:
+    return {"resourceType": "Organization", "id": oid, "name": name}
+
+
+def _encounter(eid: str, org: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Encounter",
+        "id": eid,
+        "status": "finished",
+        "class": {"code": "AMB"},
+        "serviceProvider": {"reference": f"Organization/{org}"},
+    }
+
+
+def _observation(oid: str, encounter: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "code": {"text": "weight"},
+        "encounter": {"reference": f"Encounter/{encounter}"},
+    }
+
+
+async def test_a_chain_walked_from_its_far_end_holds_still(client: httpx.AsyncClient) -> None:
+    """`Observation?encounter.service-provider.name=` is read organization by organization
+    (by name), then each one's Encounters and their Observations: renaming an
+    organization, or moving an Encounter or an Observation, moves whole runs of rows."""
+    for org, name in (("oa", "Acme A"), ("ob", "Acme B"), ("oc", "Acme C")):
+        await _put_json(client, _organization(org, name))
+    encounters = {"e1": "oa", "e2": "oa", "e3": "ob", "e4": "ob", "e5": "oc", "e6": "oc"}
+    for eid, org in encounters.items():
+        await _put_json(client, _encounter(eid, org))
+    observations = [f"{eid}-o{n}" for eid in encounters for n in range(3)]
+    for oid in observations:
+        await _put_json(client, _observation(oid, oid.split("-")[0]))
+
+    async def mutate(client: httpx.AsyncClient, page_number: int) -> None:
+        if page_number == 1:  # served: e1's observations and one of e2's
+            await _put_json(client, _organization("oa", "Acme Z"))  # A's rows move last
+            await _put_json(client, _observation("e1-o0", "e6"))  # served, moved last
+            await _put_json(client, _encounter("e5", "oa"))  # unserved, moved first...
+        if page_number == 2:
+            await _put_json(client, _organization("oa", "Acme A"))  # ...and back again
+            await _put_json(client, _observation("e6-o2", "e1"))  # unserved, moved first
+            await _put_json(client, _encounter("e3", "oc"))  # unserved, moved last
+
+    url = "Observation?encounter.service-provider.name=Acme&_count=4"
+    seen = await _walk(client, url, mutate)
+    assert len(seen) == len(set(seen)), f"served twice: {sorted(seen)}"
+    assert set(seen) == set(observations)
