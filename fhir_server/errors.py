@@ -14,6 +14,7 @@ human-readable diagnostic. Only the web layer renders them, through one renderer
     ├── NotAcceptable         406 not-supported
     ├── Conflict              409 conflict
     ├── Gone                  410 deleted
+    │   └── ExpiredPaging     410 too-costly (a walk changed too much since its first page)
     ├── PreconditionFailed    412 conflict (version mismatch, multiple matches)
     ├── PayloadTooLarge       413 too-costly
     ├── UnsupportedMediaType  415 not-supported
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "BadRequest",
     "Conflict",
+    "ExpiredPaging",
     "FhirError",
     "Forbidden",
     "Gone",
@@ -118,6 +120,12 @@ class Conflict(FhirError):
 class Gone(FhirError):
     status = 410
     code = "deleted"
+
+
+class ExpiredPaging(Gone):
+    """A page the server can no longer serve as its walk began: search again."""
+
+    code = "too-costly"
 
 
 class PreconditionFailed(FhirError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from fhir_server.errors import BadRequest, Gone, NotFound
+from fhir_server.errors import BadRequest, ExpiredPaging, NotFound
 from fhir_server.exchange import FhirRequest, FhirResponse
 from fhir_server.interactions.bundles import bundle_bytes, entry_bytes, link_url
 from fhir_server.interactions.canonical import with_canonical_conditions
@@ -34,7 +34,6 @@ from fhir_server.search.plan import (
 )
 from fhir_server.search.query import CURSOR_PARAM, QueryOptions, encode_cursor, parse_search
 from fhir_server.storage.contracts import (
-    PAST_PLACES_LIMIT,
     InvalidCursor,
     PagingExpired,
     PastIndex,
@@ -92,9 +91,9 @@ async def search(ctx: Context) -> FhirResponse:
     except InvalidCursor as exc:
         raise BadRequest("The paging cursor is not one this server issued", ("_cursor",)) from exc
     except PagingExpired as exc:
-        raise Gone(
-            f"More than {PAST_PLACES_LIMIT:,} of the resources this search pages through "
-            "changed since its first page: search again from the first page"
+        raise ExpiredPaging(
+            "Too many of the resources this search pages through changed since its first "
+            "page to serve them as they stood then: search again from the first page"
         ) from exc
     path = "/".join(compartment) if compartment else (rtype or "")
     extra, complete = (

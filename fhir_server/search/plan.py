@@ -360,3 +360,16 @@ class SearchPlan:
     includes: tuple[IncludeSpec, ...] = ()
     # with total "estimate": count exactly up to this many matches, then stop counting
     estimate_limit: int = 1000
+
+
+def reads_only_its_own(condition: Condition) -> bool:
+    """Whether `condition` is decided by the resource's own index entries alone, not by
+    other resources (a chain, `_has`, `_list`)."""
+    match condition:
+        case ChainCondition() | HasCondition() | ListCondition():
+            return False
+        case AnyOf(conditions):
+            return all(reads_only_its_own(c) for c in conditions)
+        case TypeCondition(_, inner):
+            return reads_only_its_own(inner)
+    return True

@@ -21,6 +21,7 @@ from tenancy import TenantId
 
 __all__ = [
     "PAST_PLACES_LIMIT",
+    "PAST_WRITES_LIMIT",
     "HistoryPage",
     "HistoryQuery",
     "InvalidCursor",
@@ -86,13 +87,15 @@ class InvalidCursor(ValueError):
 
 class PagingExpired(Exception):
     """A later page of a walk in value order whose resources changed too much since its
-    first page (more than `PAST_PLACES_LIMIT` updated or deleted) to place each where it
-    stood then: the search has to start again."""
+    first page to place each where it stood then: the search has to start again."""
 
 
-# How many resources changed since a walk's first page a later page places where they
-# stood then (each costs indexing its version of that moment).
+# A later page of a walk in value order places at most this many resources changed since
+# its first page (among those matching now: each costs indexing its version of then)...
 PAST_PLACES_LIMIT = 1000
+# ...found among at most this many updates and deletions of the types it walks.
+PAST_WRITES_LIMIT = 20_000
+
 
 # The index entries of a version (its resource as it was then), computed with the
 # tenant's search parameters: a store pages through resources in value order by where

@@ -44,9 +44,11 @@ class PageMerger(Generic[Row]):
     descending: Sequence[Sequence[bool]]
 
     def compare(self, a: Sequence[object], b: Sequence[object]) -> int:
-        if a[0] != b[0]:
-            return -1 if _compare_values(a[0], b[0]) < 0 else 1
-        directions = self.descending[int(str(a[0]))]
+        phase, other_phase = a[0], b[0]
+        assert isinstance(phase, int) and isinstance(other_phase, int)
+        if phase != other_phase:
+            return -1 if phase < other_phase else 1
+        directions = self.descending[phase]
         for x, y, desc in zip(a[1:], b[1:], directions, strict=True):
             found = _compare_values(x, y)
             if found:

@@ -51,6 +51,7 @@ from fhir_server.storage.contracts import StoredVersion, WriteOp
 __all__ = [
     "ARRAYS",
     "FIELDS",
+    "NO_INDEX",
     "Document",
     "history_document",
     "index_document",
@@ -59,6 +60,9 @@ __all__ = [
 ]
 
 Document = dict[str, Any]
+
+# Served documents leave out the index array (large, and of no use to the caller).
+NO_INDEX = {"idx": 0}
 
 # The same separator as the SQLite adapter: it cannot occur in FHIR strings.
 

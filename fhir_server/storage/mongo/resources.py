@@ -27,7 +27,7 @@ from fhir_server.storage.contracts import (
     WriteOp,
 )
 from fhir_server.storage.mongo.backend import MongoBackend
-from fhir_server.storage.mongo.documents import index_document, stored_version
+from fhir_server.storage.mongo.documents import NO_INDEX, index_document, stored_version
 from fhir_server.storage.mongo.history_query import history_filter
 from fhir_server.storage.mongo.search_includes import canonicals_held, include_step
 from fhir_server.storage.mongo.search_page import search_page
@@ -36,8 +36,6 @@ from fhir_server.storage.mongo.writes import allocate_positions, apply_ops
 
 __all__ = ["MongoResourceStore"]
 
-# Served documents leave out the index array (large, and of no use to the caller).
-_NO_INDEX = {"idx": 0}
 _MAJORITY = WriteConcern("majority")
 # A transaction reads one snapshot, so its compare-and-swap checks see a single moment.
 _SNAPSHOT = ReadConcern("snapshot")
@@ -60,7 +58,7 @@ class MongoResourceStore:
     async def read(self, resource_type: str, resource_id: str) -> StoredVersion | None:
         await self._backend.ready()
         doc = await self._cols.resources.find_one(
-            {"tenant": self._tenant, "type": resource_type, "id": resource_id}, _NO_INDEX
+            {"tenant": self._tenant, "type": resource_type, "id": resource_id}, NO_INDEX
         )
         return stored_version(doc, "pos") if doc else None
 

@@ -2,7 +2,8 @@
 `pos`, which a resource keeps): the MongoDB side of docs/search.md, "Paging that holds
 still".
 
-- The first page notes the tenant's position counter (the watermark) in its cursors.
+- The first page notes the tenant's position counter (the watermark) in its cursors,
+  read after its sort.
 - A later page sorts only the resources neither created nor changed since then: they
   stand where they stood.
 - Each resource updated or deleted since then is placed where its version of that
@@ -11,7 +12,8 @@ still".
   beyond the cursor that match the search now join the page, merged in order.
 
 A position is taken from the counter just before its write commits, so a write in flight
-as the first page is read may be placed by its new values instead.
+while the first page is read (its position taken, its commit not yet seen by the sort) may
+be placed by its new values instead.
 """
 
 from __future__ import annotations
@@ -19,21 +21,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fhir_server.search.plan import Cursor, SearchPlan
-from fhir_server.storage.contracts import (
-    PAST_PLACES_LIMIT,
-    PagingExpired,
-    PastIndex,
-    StoredVersion,
-)
+from fhir_server.storage import contracts
+from fhir_server.storage.contracts import InvalidCursor, PagingExpired, PastIndex, StoredVersion
 from fhir_server.storage.held_order import PageMerger
-from fhir_server.storage.mongo.documents import Document, index_document, stored_version
+from fhir_server.storage.mongo.documents import (
+    NO_INDEX,
+    Document,
+    index_document,
+    stored_version,
+)
 from fhir_server.storage.mongo.search_query import clamp_int64
 from fhir_server.storage.mongo.search_sort import OrderField, sort_values_of
 from fhir_server.storage.mongo.writes import Collections
 
-__all__ = ["HeldSort", "hold_sort"]
-
-_NO_INDEX = {"idx": 0}
+__all__ = ["HeldSort", "held_sort", "watermark"]
 
 
 @dataclass(slots=True)
@@ -64,7 +65,14 @@ class HeldSort:
         return (0, *(doc.get(name) for name, _ in self.order[:-1]), doc["pos"])
 
 
-async def hold_sort(
+async def watermark(cols: Collections, tenant: str) -> int:
+    """The tenant's position counter: read after a first page's sort, so that no write
+    committed before that sort read counts as changed since."""
+    counter = await cols.counters.find_one({"_id": tenant})
+    return int(counter["next"]) if counter else 0
+
+
+async def held_sort(
     tenant: str,
     cols: Collections,
     plan: SearchPlan,
@@ -72,46 +80,68 @@ async def hold_sort(
     order: list[OrderField],
     past_index: PastIndex | None,
 ) -> HeldSort:
+    """How a later page of a sorted search holds still (a first page only notes the
+    watermark, after its sort: `watermark`)."""
     held = HeldSort(order)
-    if past_index is None or plan.resource_type is None:
+    cursor = plan.cursor
+    if past_index is None or plan.resource_type is None or cursor is None:
         return held  # (a sort over several types is refused before it gets here)
-    if plan.cursor is None:
-        counter = await cols.counters.find_one({"_id": tenant})
-        held.mark = int(counter["next"]) if counter else 0
-        return held
-    mark = plan.cursor.snapshot
+    mark = cursor.snapshot
     if mark is None:
         return held  # a cursor from before walks held still: the sort as it is now
+    if len(cursor.sort_values) + 1 != len(order):
+        raise InvalidCursor("the cursor does not fit this search's order")
     held.mark = mark
+    if await watermark(cols, tenant) <= mark:
+        return held  # nothing written since the first page
     typed = {"tenant": tenant, "type": plan.resource_type}
-    # an update or deletion has a version past 1; creations since did not exist then
+    # updates and deletions have a version past 1: creations since are left out by `pos`
     since = {**typed, "seq": {"$gt": clamp_int64(mark)}, "version": {"$gt": 1}}
-    changed = {str(d["id"]) async for d in cols.history.find(since, {"id": 1, "_id": 0})}
-    held.unchanged = {"pos": {"$lte": clamp_int64(mark)}, "id": {"$nin": sorted(changed)}}
-    versions = await _versions_at(cols, typed, sorted(changed), mark)
-    if not versions:
-        return held
-    now = cols.resources.find({**found, "id": {"$in": sorted(versions)}}, _NO_INDEX)
-    async for doc in now:
-        then = versions[str(doc["id"])]
-        entries = index_document(past_index(then))
-        fields = {"id": then.id, "updated": then.last_updated_us, "idx": entries}
+    limit = contracts.PAST_WRITES_LIMIT
+    changes = await cols.history.find(since, {"id": 1, "_id": 0}, limit=limit + 1).to_list(None)
+    if len(changes) > limit:
+        raise PagingExpired
+    changed = sorted({str(d["id"]) for d in changes})
+    held.unchanged = {"pos": {"$lte": clamp_int64(mark)}, "id": {"$nin": changed}}
+    at_mark = await _seqs_at(cols, typed, changed, mark)
+    now = await cols.resources.find({**found, "id": {"$in": sorted(at_mark)}}, NO_INDEX).to_list(
+        None
+    )
+    if len(now) > contracts.PAST_PLACES_LIMIT:
+        raise PagingExpired
+    then = await _versions(cols, typed, {str(d["id"]): at_mark[str(d["id"])] for d in now})
+    for doc in now:
+        version = then.get(str(doc["id"]))
+        if version is None:
+            continue  # deleted at the mark: it stood nowhere
+        entries = index_document(past_index(version))
+        fields = {"id": version.id, "updated": version.last_updated_us, "idx": entries}
         held.placed.append({**doc, **sort_values_of(fields, plan.sort)})
     return held
 
 
-async def _versions_at(
-    cols: Collections, typed: Document, ids: list[str], mark: int
-) -> dict[str, StoredVersion]:
-    """The version current at `mark` of each of `ids` that existed then (not deleted)."""
-    if len(ids) > PAST_PLACES_LIMIT:
-        raise PagingExpired
+async def _seqs_at(cols: Collections, typed: Document, ids: list[str], mark: int) -> dict[str, int]:
+    """{id: seq of its version current at `mark`} for those of `ids` that existed then."""
     if not ids:
         return {}
-    docs = cols.history.find(
-        {**typed, "id": {"$in": ids}, "seq": {"$lte": clamp_int64(mark)}}, sort=[("seq", 1)]
-    )
-    latest: dict[str, StoredVersion] = {}
-    async for doc in docs:
-        latest[str(doc["id"])] = stored_version(doc, "seq")  # later versions replace earlier
-    return {rid: v for rid, v in latest.items() if not v.deleted}
+    found = {**typed, "id": {"$in": ids}, "seq": {"$lte": clamp_int64(mark)}}
+    latest: dict[str, int] = {}
+    async for doc in cols.history.find(found, {"id": 1, "seq": 1, "_id": 0}):
+        rid, seq = str(doc["id"]), int(doc["seq"])
+        latest[rid] = max(seq, latest.get(rid, seq))
+    return latest
+
+
+async def _versions(
+    cols: Collections, typed: Document, seqs: dict[str, int]
+) -> dict[str, StoredVersion]:
+    """The versions `seqs` name, by id; deletions left out."""
+    if not seqs:
+        return {}
+    found = {**typed, "seq": {"$in": sorted(seqs.values())}}
+    versions = {}
+    async for doc in cols.history.find(found):
+        version = stored_version(doc, "seq")
+        if not version.deleted and seqs.get(version.id) == version.position:
+            versions[version.id] = version
+    return versions

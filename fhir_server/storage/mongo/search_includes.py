@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fhir_server.search.plan import Condition, IncludeSpec, SearchPlan
 from fhir_server.storage.contracts import StoredVersion
-from fhir_server.storage.mongo.documents import Document, stored_version
+from fhir_server.storage.mongo.documents import NO_INDEX, Document, stored_version
 from fhir_server.storage.mongo.search_filter import Finder, plan_filter
 from fhir_server.storage.mongo.search_page import CollectionFinder
 from fhir_server.storage.mongo.search_query import any_of, has_element, operand
@@ -16,11 +16,9 @@ from fhir_server.storage.mongo.writes import Collection
 
 __all__ = ["canonicals_held", "include_step"]
 
-_NO_INDEX = {"idx": 0}
-
 
 async def _fetch(resources: Collection, query: Document) -> list[StoredVersion]:
-    docs = await resources.find(query, _NO_INDEX, sort=[("pos", 1)]).to_list(None)
+    docs = await resources.find(query, NO_INDEX, sort=[("pos", 1)]).to_list(None)
     return [stored_version(d, "pos") for d in docs]
 
 

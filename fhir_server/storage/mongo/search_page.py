@@ -11,9 +11,9 @@ from __future__ import annotations
 from fhir_server.errors import BadRequest
 from fhir_server.search.plan import Cursor, SearchPlan
 from fhir_server.storage.contracts import PastIndex, SearchPage
-from fhir_server.storage.mongo.documents import Document, stored_version
+from fhir_server.storage.mongo.documents import NO_INDEX, Document, stored_version
 from fhir_server.storage.mongo.search_filter import plan_filter
-from fhir_server.storage.mongo.search_held import HeldSort, hold_sort
+from fhir_server.storage.mongo.search_held import HeldSort, held_sort, watermark
 from fhir_server.storage.mongo.search_query import operand
 from fhir_server.storage.mongo.search_sort import (
     OrderField,
@@ -24,8 +24,6 @@ from fhir_server.storage.mongo.search_sort import (
 from fhir_server.storage.mongo.writes import Collection, Collections
 
 __all__ = ["CollectionFinder", "search_page"]
-
-_NO_INDEX = {"idx": 0}
 
 
 class CollectionFinder:
@@ -73,7 +71,7 @@ async def _unsorted(
             raise _bad_cursor()
         found = {**found, "pos": {"$lt" if back else "$gt": operand(plan.cursor.position)}}
     docs = await resources.find(
-        found, _NO_INDEX, sort=[("pos", -1 if back else 1)], limit=plan.count + 1
+        found, NO_INDEX, sort=[("pos", -1 if back else 1)], limit=plan.count + 1
     ).to_list(None)
     return docs, [("pos", False)]
 
@@ -108,8 +106,10 @@ async def search_page(
     back = plan.cursor is not None and plan.cursor.direction == "before"
     mark = None
     if plan.sort:
-        held = await hold_sort(tenant, cols, plan, found, order_fields(plan.sort), past_index)
+        held = await held_sort(tenant, cols, plan, found, order_fields(plan.sort), past_index)
         docs, order, mark = await _sorted(resources, plan, found, back, held), held.order, held.mark
+        if plan.cursor is None and past_index is not None and plan.resource_type is not None:
+            mark = await watermark(cols, tenant)
     else:
         docs, order = await _unsorted(resources, plan, found, back)
     more = len(docs) > plan.count

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from fhir_server.search.plan import ChainCondition, Condition
+from fhir_server.search.plan import ChainCondition, Condition, reads_only_its_own
 from fhir_server.storage.sqlite.entry_walks import Walk, equality_walk, range_walk
 from fhir_server.storage.sqlite.search_sql import matching_pks
 from fhir_server.storage.sqlite.sql import Fragment, all_of
@@ -38,6 +38,10 @@ def chain_walk(conn: sqlite3.Connection, cond: ChainCondition, rtype: str) -> Wa
             return None
         levels.append((referring, current.param, current.target_types[0]))
         referring, current = current.target_types[0], current.condition
+    if not reads_only_its_own(current):
+        # a far end decided by yet other resources (`_has`): the walk's places would
+        # depend on resources off its paths, which a held walk could not place
+        return None
     walk = _far_end(conn, current, referring, f"t{len(levels)}")
     where = [walk.where, *walk.extra]
     order = list(walk.order)

@@ -54,6 +54,9 @@ class Walk:
     # (an update gives a row a new rowid). They tell SQLite that each outer loop's terms
     # single out its row, without which it sorts the inner loops' rows (chain_walk).
     ties: dict[int, str] = field(default_factory=dict)
+    # Whether `where` reads only the rows' own index entries (for a chain, those of the
+    # resources along each path), so that a database of those alone can run it (held_walk).
+    own_where: bool = True
     # a chain walked from its far end: its levels (referring type, parameter, target type),
     # nearest first; the resources along a path are aliased r, t1, ..., t{len(chain)}
     chain: tuple[tuple[str, str, str], ...] = ()

@@ -26,26 +26,27 @@ from dataclasses import dataclass, field, replace
 import orjson
 
 from fhir_server.search.plan import Cursor, SearchPlan
-from fhir_server.storage.contracts import (
-    PAST_PLACES_LIMIT,
-    PagingExpired,
-    PastIndex,
-)
+from fhir_server.storage import contracts
+from fhir_server.storage.contracts import InvalidCursor, PagingExpired, PastIndex
 from fhir_server.storage.held_order import PageMerger
 from fhir_server.storage.sqlite.entry_walks import Walk
 from fhir_server.storage.sqlite.index_rows import insert_index_rows, prepare_index
-from fhir_server.storage.sqlite.rows import VERSION_COLUMNS, version_of
+from fhir_server.storage.sqlite.rows import (
+    PK_COLUMN,
+    VERSION_COLUMNS,
+    VERSION_WIDTH,
+    pk_list,
+    version_of,
+)
 from fhir_server.storage.sqlite.schema import INDEX_TABLES, TENANT_SCHEMA
 from fhir_server.storage.sqlite.search_sql import predicate
 from fhir_server.storage.sqlite.search_walks import type_filter
 from fhir_server.storage.sqlite.sql import Fragment, all_of
 
-__all__ = ["HeldWalk", "hold"]
+__all__ = ["HeldWalk", "held_walk"]
 
 Row = tuple[object, ...]
 Phased = tuple[int, Row]  # (phase of the walk, row: version columns, then order values)
-
-_VERSION_WIDTH = 7  # the columns of VERSION_COLUMNS; order values follow
 
 
 @dataclass(slots=True)
@@ -78,10 +79,10 @@ class HeldWalk:
     def _key(self, phased: Phased) -> tuple[object, ...]:
         phase, row = phased
         width = len(self.walks[phase].order) - 1
-        return (phase, *row[_VERSION_WIDTH : _VERSION_WIDTH + width], row[6])
+        return (phase, *row[VERSION_WIDTH : VERSION_WIDTH + width], row[PK_COLUMN])
 
 
-def hold(
+def held_walk(
     conn: sqlite3.Connection,
     plan: SearchPlan,
     walks: Sequence[Walk],
@@ -98,19 +99,23 @@ def hold(
         return held
     if cursor.snapshot is None:
         return held  # a cursor from before walks held still: the walk as it is now
+    phase = int(cursor.second_phase)
+    if phase >= len(walks) or len(cursor.sort_values) + 1 != len(walks[phase].order):
+        raise InvalidCursor("the cursor does not fit this search's order")
     mark = held.mark = cursor.snapshot
+    if _watermark(conn) <= mark:
+        return held  # nothing written since the first page: the walk stands as it stood
     held.unchanged = {
         phase: [_unchanged(alias, mark) for alias in walk.path] for phase, walk in enumerate(walks)
     }
     chain = walks[0].chain
-    types = {rtype, *(target for _, _, target in chain)}
-    changed = _changed_since(conn, types, mark)
+    changed = _changed_since(conn, {rtype, *(target for _, _, target in chain)}, mark)
     if not changed:
         return held
-    affected = _affected(conn, rtype, chain, changed)
-    world = _World(conn, mark, changed, past_index)
-    places = world.places(plan, walks, affected)
-    now = _matching_now(conn, plan, list(places))
+    now = _matching_now(conn, plan, _affected(conn, rtype, chain, changed))
+    if len(now) > contracts.PAST_PLACES_LIMIT:
+        raise PagingExpired
+    places = _PastWorld(conn, mark, changed, past_index).places(plan, walks, set(now))
     held.placed = [
         (phase, (*now[pk], *values)) for pk, (phase, values) in places.items() if pk in now
     ]
@@ -123,24 +128,30 @@ def _watermark(conn: sqlite3.Connection) -> int:
 
 def _unchanged(alias: str, mark: int) -> Fragment:
     return Fragment(
-        f"NOT EXISTS (SELECT 1 FROM history h WHERE h.pk = {alias}.pk AND h.seq > ?)",
-        [mark],
+        f"NOT EXISTS (SELECT 1 FROM history h WHERE h.pk = {alias}.pk AND h.seq > ?)", [mark]
     )
 
 
 def _changed_since(conn: sqlite3.Connection, types: Iterable[str], mark: int) -> dict[int, str]:
     """{pk: type} of the resources of `types` that existed at `mark` and were updated or
-    deleted since (a version past 1 after the mark, and a version at or before it)."""
+    deleted since: read from the index of versions past the first (`history_changes`), so
+    creations cost nothing; PagingExpired past PAST_WRITES_LIMIT such versions."""
     listed = sorted(types)
+    limit = contracts.PAST_WRITES_LIMIT
     sql = (
-        f"SELECT DISTINCT h.pk, h.type FROM history h "
-        f"WHERE h.type IN ({', '.join('?' for _ in listed)}) AND h.seq > ? AND h.version > 1 "
-        "AND EXISTS (SELECT 1 FROM history o WHERE o.pk = h.pk AND o.seq <= ?) LIMIT ?"
+        "SELECT pk, type FROM history "
+        f"WHERE type IN ({', '.join('?' for _ in listed)}) AND version > 1 AND seq > ? LIMIT ?"
     )
-    rows = conn.execute(sql, [*listed, mark, mark, PAST_PLACES_LIMIT + 1]).fetchall()
-    if len(rows) > PAST_PLACES_LIMIT:
+    rows = conn.execute(sql, [*listed, mark, limit + 1]).fetchall()
+    if len(rows) > limit:
         raise PagingExpired
-    return {int(pk): str(rtype) for pk, rtype in rows}
+    found = {int(pk): str(rtype) for pk, rtype in rows}
+    existed = conn.execute(
+        "SELECT value FROM json_each(?) "
+        "WHERE EXISTS (SELECT 1 FROM history o WHERE o.pk = value AND o.seq <= ?)",
+        [pk_list(found), mark],
+    ).fetchall()
+    return {int(row[0]): found[int(row[0])] for row in existed}
 
 
 def _affected(
@@ -158,8 +169,6 @@ def _affected(
         for referring, param, target in reversed(chain[:level]):
             found = _referrers(conn, referring, param, target, found)
         affected |= found
-        if len(affected) > PAST_PLACES_LIMIT:
-            raise PagingExpired
     return affected
 
 
@@ -168,18 +177,19 @@ def _referrers(
 ) -> set[int]:
     if not pks:
         return set()
+    limit = contracts.PAST_WRITES_LIMIT
     sql = (
         "SELECT DISTINCT k.pk FROM resources t JOIN idx_reference k "
         "ON k.type = ? AND k.param = ? AND k.target_id = t.id AND k.target_type = t.type "
-        "WHERE t.pk IN (SELECT value FROM json_each(?)) AND t.type = ?"
+        "WHERE t.pk IN (SELECT value FROM json_each(?)) AND t.type = ? LIMIT ?"
     )
-    rows = conn.execute(sql, [referring, param, _listed(pks), target]).fetchall()
-    if len(rows) > PAST_PLACES_LIMIT:
+    rows = conn.execute(sql, [referring, param, pk_list(pks), target, limit + 1]).fetchall()
+    if len(rows) > limit:
         raise PagingExpired
     return {int(row[0]) for row in rows}
 
 
-class _World:
+class _PastWorld:
     """A scratch database of the same schema, holding resources as they were at `mark`:
     their version of then (indexed anew) if changed since, else their rows of now."""
 
@@ -200,7 +210,9 @@ class _World:
         self, plan: SearchPlan, walks: Sequence[Walk], affected: set[int]
     ) -> dict[int, tuple[int, Row]]:
         """Where each of `affected` stood in the walk: {pk: (phase, order values but the
-        pk)}, for those the walk's own condition matched at the mark."""
+        pk)}, for those the walk's own condition matched at the mark. A condition decided
+        by resources off the walk's paths (a large `_list`) is not run: such a resource is
+        placed by its order values alone, and served if it matches now."""
         scratch = sqlite3.connect(":memory:")
         try:
             scratch.executescript(TENANT_SCHEMA)
@@ -210,11 +222,12 @@ class _World:
                 frontier = self._targets(scratch, referring, param, target, frontier)
                 self._hold(scratch, frontier)
             places: dict[int, tuple[int, Row]] = {}
-            only = Fragment("r.pk IN (SELECT value FROM json_each(?))", [_listed(affected)])
+            only = Fragment("r.pk IN (SELECT value FROM json_each(?))", [pk_list(affected)])
             for phase, walk in enumerate(walks):
                 values = ", ".join(e for e, _ in walk.order[:-1])
                 columns = f"r.pk, {values}" if values else "r.pk"
-                tests = [walk.where, type_filter(plan), Fragment("r.deleted = 0"), *walk.extra]
+                own = walk.where if walk.own_where else Fragment("1 = 1")
+                tests = [own, type_filter(plan), Fragment("r.deleted = 0"), *walk.extra]
                 where = all_of([*tests, only])
                 sql = f"SELECT {columns} FROM {walk.source} WHERE {where.text}"
                 for row in scratch.execute(sql, where.args):
@@ -265,9 +278,9 @@ class _World:
         kept = self._conn.execute(
             "SELECT r.pk FROM resources r WHERE r.pk IN (SELECT value FROM json_each(?)) AND "
             + _unchanged("r", self._mark).text,
-            [_listed(pks), self._mark],
+            [pk_list(pks), self._mark],
         ).fetchall()
-        listed = _listed(int(row[0]) for row in kept)
+        listed = pk_list(int(row[0]) for row in kept)
         for table in ("resources", *INDEX_TABLES):
             columns = [str(c[1]) for c in scratch.execute(f"PRAGMA table_info({table})")]
             if table == "resources":
@@ -292,7 +305,7 @@ class _World:
         refs = scratch.execute(
             "SELECT DISTINCT target_id FROM idx_reference WHERE type = ? AND param = ? "
             "AND target_type = ? AND pk IN (SELECT value FROM json_each(?))",
-            [referring, param, target, _listed(pks)],
+            [referring, param, target, pk_list(pks)],
         ).fetchall()
         ids = [str(row[0]) for row in refs]
         found = self._conn.execute(
@@ -302,17 +315,14 @@ class _World:
         return {int(row[0]) for row in found}
 
 
-def _listed(pks: Iterable[int]) -> str:
-    return "[" + ",".join(str(int(pk)) for pk in pks) + "]"
-
-
-def _matching_now(conn: sqlite3.Connection, plan: SearchPlan, pks: list[int]) -> dict[int, Row]:
-    """The current rows of those of `pks` that match every condition of `plan` now."""
+def _matching_now(conn: sqlite3.Connection, plan: SearchPlan, pks: set[int]) -> dict[int, Row]:
+    """The current rows of those of `pks` that match every condition of `plan` now: the
+    only ones a page may serve."""
     if not pks:
         return {}
-    listed = Fragment("r.pk IN (SELECT value FROM json_each(?))", [_listed(pks)])
+    listed = Fragment("r.pk IN (SELECT value FROM json_each(?))", [pk_list(pks)])
     rtype = plan.resource_type
     tests = [predicate(c, "r", rtype) for c in plan.conditions]
     where = all_of([listed, type_filter(plan), Fragment("r.deleted = 0"), *tests])
     rows = conn.execute(f"SELECT {VERSION_COLUMNS} FROM resources r WHERE {where.text}", where.args)
-    return {int(str(row[6])): tuple(row) for row in rows}
+    return {int(str(row[PK_COLUMN])): tuple(row) for row in rows}

@@ -58,6 +58,9 @@ CREATE TABLE IF NOT EXISTS history (
 );
 CREATE INDEX IF NOT EXISTS history_type_seq ON history (type, seq);
 CREATE INDEX IF NOT EXISTS history_updated ON history (last_updated_us);
+-- updates and deletions (every version past the first), by type and time: what a later
+-- page of a walk in value order reads to place what changed since its first (held_walk)
+CREATE INDEX IF NOT EXISTS history_changes ON history (type, seq) WHERE version > 1;
 
 CREATE TABLE IF NOT EXISTS idx_string (
     type TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL, exact TEXT NOT NULL,

@@ -20,7 +20,7 @@ from fhir_server.search.plan import (
     UriCondition,
 )
 from fhir_server.storage.contracts import InvalidCursor, PastIndex, SearchPage
-from fhir_server.storage.sqlite.held_walk import HeldWalk, hold
+from fhir_server.storage.sqlite.held_walk import HeldWalk, held_walk
 from fhir_server.storage.sqlite.rows import VERSION_COLUMNS, version_of
 from fhir_server.storage.sqlite.search_sql import matching_pks, predicate
 from fhir_server.storage.sqlite.search_walks import (
@@ -30,6 +30,7 @@ from fhir_server.storage.sqlite.search_walks import (
     index_sort_walk,
     missing_walk,
     sorted_walk,
+    sorts_whole,
     type_filter,
 )
 from fhir_server.storage.sqlite.sql import Fragment, all_of
@@ -115,7 +116,11 @@ def _walks(conn: sqlite3.Connection, plan: SearchPlan) -> tuple[Walk, Walk | Non
     default = default_walk(conn, plan)
     if not plan.sort:
         return default, None, default
-    index_walk = index_sort_walk(conn, plan, default)
+    # A later page keeps the walk its first page chose, which the cursor's shape tells,
+    # even if the match count has since crossed the line that chose it (SORT_CAP).
+    cursor = plan.cursor
+    chosen = None if cursor is None else not sorts_whole(plan, cursor.sort_values)
+    index_walk = index_sort_walk(conn, plan, default, chosen)
     return default, index_walk, index_walk or sorted_walk(plan, default)
 
 
@@ -238,9 +243,9 @@ def search_page(
     if plan.count == 0:
         return SearchPage([], _total(conn, plan, default), has_next=False, has_previous=False)
     if index_walk is not None:
-        held = hold(conn, plan, [index_walk, missing_walk(plan)], past_index)
+        held = held_walk(conn, plan, [index_walk, missing_walk(plan)], past_index)
         return _index_sorted_page(conn, plan, held, _total(conn, plan, default))
-    held = hold(conn, plan, [walk], past_index)
+    held = held_walk(conn, plan, [walk], past_index)
     back = plan.cursor is not None and plan.cursor.direction == "before"
     # A first page with an estimated total reads on to the estimate's limit: the rows past
     # the page are its count, where a second query would walk them again (for a probed

@@ -35,9 +35,11 @@ from fhir_server.search.plan import (
     ListCondition,
     SearchPlan,
     SortKey,
+    reads_only_its_own,
 )
 from fhir_server.storage.sqlite.chain_walk import chain_walk
 from fhir_server.storage.sqlite.entry_walks import Walk, equality_walk, range_walk
+from fhir_server.storage.sqlite.rows import pk_list
 from fhir_server.storage.sqlite.search_sql import entry_tests, matching_pks, typed_pks
 from fhir_server.storage.sqlite.sql import Fragment
 
@@ -48,6 +50,7 @@ __all__ = [
     "index_sort_walk",
     "missing_walk",
     "sorted_walk",
+    "sorts_whole",
     "type_filter",
 ]
 
@@ -131,7 +134,8 @@ def default_walk(conn: sqlite3.Connection, plan: SearchPlan) -> Walk:
                 if isinstance(cond, ListCondition | AnyOf):
                     # A large list or compartment: walk it by pk, the set as a filter.
                     members = Fragment("r.pk IN (") + matching_pks(rtype, cond) + Fragment(")")
-                    return Walk("resources r", members, [("r.pk", False)], used=cond)
+                    own = reads_only_its_own(cond)
+                    return Walk("resources r", members, [("r.pk", False)], cond, own_where=own)
     else:
         # a search over several types, each with its own condition (`Patient/123/*`)
         for cond in plan.conditions:
@@ -149,8 +153,7 @@ def _set_walk(pks: list[int], cond: Condition) -> Walk:
     """Walk a resolved set of pks, the set driving the join: with `r.pk IN (set)`, a
     cursor's `r.pk > ?` made SQLite walk every resource past the cursor instead. The
     pks are integers of our own, so they are written into the statement as a literal."""
-    listed = "[" + ",".join(str(int(pk)) for pk in pks) + "]"
-    source = f"json_each('{listed}') resolved CROSS JOIN resources r ON r.pk = resolved.value"
+    source = f"json_each('{pk_list(pks)}') resolved CROSS JOIN resources r ON r.pk = resolved.value"
     return Walk(source, Fragment("1 = 1"), [("r.pk", False)], used=cond, pks_first=True)
 
 
@@ -183,29 +186,30 @@ def _safe(param: str) -> str:
 SORT_CAP = 10_000
 
 
-def index_sort_walk(conn: sqlite3.Connection, plan: SearchPlan, default: Walk) -> Walk | None:
+def index_sort_walk(
+    conn: sqlite3.Connection, plan: SearchPlan, default: Walk, chosen: bool | None = None
+) -> Walk | None:
     """With no equality to walk by (`default` is the plan's `default_walk`), or an
     equality with too many matches to sort, walk the first sort parameter's own index in
     sort order: each resource at its lowest (ascending) or highest (descending) entry.
     Further sort keys only order the resources that tie on the first one (SQLite sorts
-    each run of equal first values, and stops at the page's end)."""
+    each run of equal first values, and stops at the page's end). `chosen` (a later
+    page) says which of the two walks the first page took."""
     if not plan.sort or plan.resource_type is None:
         return None
     key = plan.sort[0]
-    if key.kind == "resource":
+    if key.kind == "resource" or chosen is False:
         return None
-    if default.entry_table is not None and not _at_least(conn, default, SORT_CAP):
-        return None  # an index walk (equality, range, prefix) with few enough to sort
-    if default.order == [("r.pk", False)] and default.used is not None:
-        return None  # an _id or set walk: sort what it holds
+    if chosen is None and _sorts_its_matches(conn, default):
+        return None
     table, desc = f"idx_{key.kind}", key.descending
     value, other = _entry_value("s", key), _entry_value("s2", key)
     better = ">" if desc else "<"
     # the middle's index named: without statistics SQLite may prefer another index of
     # the table that covers low and high, and sort every entry
-    chosen = f" INDEXED BY {table}_middle" if key.field == MIDDLE else ""
+    named = f" INDEXED BY {table}_middle" if key.field == MIDDLE else ""
     walk = Walk(
-        f"{table} s{chosen} JOIN resources r ON r.pk = s.pk",
+        f"{table} s{named} JOIN resources r ON r.pk = s.pk",
         # entries without the field (a token of text alone) are no sort value: MIN() and
         # MAX() skip them too
         Fragment(
@@ -222,6 +226,19 @@ def index_sort_walk(conn: sqlite3.Connection, plan: SearchPlan, default: Walk) -
         )
     )
     return walk
+
+
+def _sorts_its_matches(conn: sqlite3.Connection, default: Walk) -> bool:
+    if default.entry_table is not None and not _at_least(conn, default, SORT_CAP):
+        return True  # an index walk (equality, range, prefix) with few enough to sort
+    # an _id or set walk: sort what it holds
+    return default.order == [("r.pk", False)] and default.used is not None
+
+
+def sorts_whole(plan: SearchPlan, sort_values: tuple[object, ...]) -> bool:
+    """Whether a cursor's values are those of `sorted_walk` (two per sort key) rather than
+    of `index_sort_walk` (the first key's value, then two per other key)."""
+    return len(sort_values) == 2 * len(plan.sort)
 
 
 def _entry_value(alias: str, key: SortKey) -> str:

@@ -4,14 +4,16 @@ began, whatever is updated, deleted or created meanwhile."""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from fhir_server.storage.mongo import search_held
-from fhir_server.storage.sqlite import held_walk
+from fhir_server.storage import contracts
+from fhir_server.storage.sqlite import search_walks
 from tests.api.resources import FHIR_JSON, patient
 
 
@@ -147,20 +149,93 @@ async def test_previous_link_of_a_held_walk_goes_back(client: httpx.AsyncClient)
 async def test_too_many_changes_since_the_first_page_is_410(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(held_walk, "PAST_PLACES_LIMIT", 3)
-    monkeypatch.setattr(search_held, "PAST_PLACES_LIMIT", 3)
+    monkeypatch.setattr(contracts, "PAST_PLACES_LIMIT", 3)
     ids = await _people(client, 10)
     first = (await client.get("Patient?_sort=birthdate&_count=4")).json()
     for pid in ids[:4]:
         await _put(client, pid, "Changed", _born(1999))
     response = await client.get(_link(first, "next") or "")
     assert response.status_code == 410
-    assert "search again" in response.json()["issue"][0]["diagnostics"]
+    issue = response.json()["issue"][0]
+    assert issue["code"] == "too-costly" and "search again" in issue["diagnostics"]
     # a walk in pk order holds still without help: no such limit
     plain = (await client.get("Patient?_count=4")).json()
     for pid in ids[4:]:
         await _put(client, pid, "Again", _born(1998))
     assert (await client.get(_link(plain, "next") or "")).status_code == 200
+
+
+async def test_changes_to_resources_the_search_does_not_match_do_not_count(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(contracts, "PAST_PLACES_LIMIT", 3)
+    ids = await _people(client, 10)
+    others = [f"z{n}" for n in range(6)]
+    for pid in others:
+        await _put(client, pid, "Zed", _born(1990))
+    first = (await client.get("Patient?family=A&_sort=birthdate&_count=4")).json()
+    for pid in others:  # updated, but never matching the search
+        await _put(client, pid, "Zedd", _born(1991))
+    await _put(client, ids[0], "A-moved", _born(2001))
+    seen = await _walk(client, _link(first, "next") or "", _no_change)
+    assert seen == ids[4:]  # the served one moved is not served again
+
+
+async def test_too_many_writes_since_the_first_page_is_410_whatever_the_cursor_says(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(contracts, "PAST_WRITES_LIMIT", 5)
+    ids = await _people(client, 10)
+    first = (await client.get("Patient?_sort=birthdate&_count=4")).json()
+    next_url = _link(first, "next") or ""
+    for pid in ids:
+        await _put(client, pid, "Busy", _born(1960))
+    assert (await client.get(next_url)).status_code == 410
+    # a cursor forged to claim the walk began before anything was written: the same
+    token = next_url.split("_cursor=")[1].split("&")[0]
+    fields = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    forged = base64.urlsafe_b64encode(json.dumps({**fields, "t": 0}).encode()).decode()
+    response = await client.get(next_url.replace(token, forged.rstrip("=")))
+    assert response.status_code == 410
+
+
+async def test_a_large_list_sorted_places_its_changed_members(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search_walks, "SMALL_SET", 2)  # the list walked as a filter
+    ids = await _people(client, 10)
+    entries = [{"item": {"reference": f"Patient/{pid}"}} for pid in ids]
+    listed = {"resourceType": "List", "id": "l1", "status": "current", "mode": "working"}
+    await _put_json(client, {**listed, "entry": entries})
+
+    async def mutate(client: httpx.AsyncClient, page_number: int) -> None:
+        if page_number == 1:
+            await _put(client, ids[6], "Renamed", _born(1956))  # unserved, same place
+
+    seen = await _walk(client, "Patient?_list=l1&_sort=birthdate&_count=4", mutate)
+    assert seen == ids
+
+
+async def test_a_sorted_walk_keeps_its_kind_when_the_match_count_crosses_the_cap(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Few matches are sorted whole, many walk the sort index: a walk that began with few
+    keeps sorting them whole when more are written meanwhile."""
+    monkeypatch.setattr(search_walks, "SORT_CAP", 12)
+    ids = await _people(client, 10)
+    males = "Patient?gender=http://hl7.org/fhir/administrative-gender|male"
+
+    async def mutate(client: httpx.AsyncClient, page_number: int) -> None:
+        if page_number == 1:
+            for n in range(5):
+                await _put(client, f"new{n}", "New", _born(2000 + n))
+
+    seen = await _walk(client, males + "&_sort=birthdate&_count=4", mutate)
+    assert seen == ids  # (those created since the first page did not exist then)
+
+
+async def _no_change(client: httpx.AsyncClient, page_number: int) -> None:
+    """Nothing written between pages."""
 
 
 async def _put_json(client: httpx.AsyncClient, resource: dict[str, Any]) -> None:
