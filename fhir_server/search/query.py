@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -307,13 +308,31 @@ def expand_any_source(
 
 def encode_cursor(cursor: Cursor) -> str:
     """An opaque page token: clients pass it back, never build it."""
-    fields = {"p": cursor.position, "d": cursor.direction[0], "v": list(cursor.sort_values)}
+    values = [_encoded_value(v) for v in cursor.sort_values]
+    fields: dict[str, object] = {"p": cursor.position, "d": cursor.direction[0], "v": values}
     if cursor.second_phase:
         fields["s"] = 1
     if cursor.snapshot is not None:
         fields["t"] = cursor.snapshot
     raw = orjson.dumps(fields)
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+# A sort value past the largest double (the middle of two huge quantities) is infinite,
+# which JSON cannot hold: written as {"f": "inf"} (no other value is an object).
+_INFINITE = {"inf": math.inf, "-inf": -math.inf}
+
+
+def _encoded_value(value: str | int | float | None) -> object:
+    if isinstance(value, float) and math.isinf(value):
+        return {"f": "inf" if value > 0 else "-inf"}
+    return value
+
+
+def _decoded_value(value: object) -> object:
+    if isinstance(value, dict) and set(value) == {"f"} and value["f"] in _INFINITE:
+        return _INFINITE[value["f"]]
+    return value
 
 
 def decode_cursor(token: str | None) -> Cursor | None:
@@ -323,6 +342,8 @@ def decode_cursor(token: str | None) -> Cursor | None:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = orjson.loads(raw)
         position, direction, values = int(data["p"]), data["d"], data.get("v", [])
+        if isinstance(values, list):
+            values = [_decoded_value(v) for v in values]
         second_phase = data.get("s", 0) == 1
         snapshot = data.get("t")
         if snapshot is not None and not (type(snapshot) is int and 0 <= snapshot < 2**63):

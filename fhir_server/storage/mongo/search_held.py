@@ -18,6 +18,7 @@ be placed by its new values instead.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from fhir_server.search.plan import Cursor, SearchPlan
@@ -34,7 +35,7 @@ from fhir_server.storage.mongo.search_query import clamp_int64
 from fhir_server.storage.mongo.search_sort import OrderField, sort_values_of
 from fhir_server.storage.mongo.writes import Collections
 
-__all__ = ["HeldSort", "held_sort", "watermark"]
+__all__ = ["HeldSort", "changes_since", "held_sort", "watermark"]
 
 
 @dataclass(slots=True)
@@ -45,6 +46,7 @@ class HeldSort:
 
     order: list[OrderField]
     mark: int | None = None
+    changes: set[tuple[str, str]] = field(default_factory=set)  # (type, id) since the mark
     unchanged: Document = field(default_factory=dict)
     placed: list[Document] = field(default_factory=list)
 
@@ -72,6 +74,38 @@ async def watermark(cols: Collections, tenant: str) -> int:
     return int(counter["next"]) if counter else 0
 
 
+Key = tuple[str, str]  # (type, id)
+
+
+def _typed(tenant: str, plan: SearchPlan) -> Document:
+    if plan.resource_type is not None:
+        return {"tenant": tenant, "type": plan.resource_type}
+    if plan.types:
+        return {"tenant": tenant, "type": {"$in": list(plan.types)}}
+    return {"tenant": tenant}
+
+
+def _any_of(keys: Iterable[Key]) -> list[Document]:
+    """One clause per type, naming its ids: the documents of `keys`."""
+    by_type: dict[str, list[str]] = {}
+    for rtype, rid in sorted(keys):
+        by_type.setdefault(rtype, []).append(rid)
+    return [{"type": rtype, "id": {"$in": ids}} for rtype, ids in by_type.items()]
+
+
+async def changes_since(cols: Collections, tenant: str, plan: SearchPlan, mark: int) -> set[Key]:
+    """The resources of the plan's types updated or deleted since `mark` (versions past
+    the first: creations since are left out of a held sort by `pos`); PagingExpired past
+    PAST_WRITES_LIMIT such versions."""
+    since = {**_typed(tenant, plan), "seq": {"$gt": clamp_int64(mark)}, "version": {"$gt": 1}}
+    limit = contracts.PAST_WRITES_LIMIT
+    projection = {"type": 1, "id": 1, "_id": 0}
+    found = await cols.history.find(since, projection, limit=limit + 1).to_list(None)
+    if len(found) > limit:
+        raise PagingExpired
+    return {(str(d["type"]), str(d["id"])) for d in found}
+
+
 async def held_sort(
     tenant: str,
     cols: Collections,
@@ -81,37 +115,33 @@ async def held_sort(
     past_index: PastIndex | None,
 ) -> HeldSort:
     """How a later page of a sorted search holds still (a first page only notes the
-    watermark, after its sort: `watermark`)."""
+    watermark, after its sort: `watermark`). The caller checks, after its sort, that the
+    changes are still those read here (`changes_since`): the two reads are no snapshot."""
     held = HeldSort(order)
     cursor = plan.cursor
-    if past_index is None or plan.resource_type is None or cursor is None:
-        return held  # (a sort over several types is refused before it gets here)
-    mark = cursor.snapshot
-    if mark is None:
-        return held  # a cursor from before walks held still: the sort as it is now
+    if past_index is None or cursor is None or cursor.snapshot is None:
+        return held  # no way to index the past, a first page, or a cursor from before
     if len(cursor.sort_values) + 1 != len(order):
         raise InvalidCursor("the cursor does not fit this search's order")
-    held.mark = mark
-    if await watermark(cols, tenant) <= mark:
-        return held  # nothing written since the first page
-    typed = {"tenant": tenant, "type": plan.resource_type}
-    # updates and deletions have a version past 1: creations since are left out by `pos`
-    since = {**typed, "seq": {"$gt": clamp_int64(mark)}, "version": {"$gt": 1}}
-    limit = contracts.PAST_WRITES_LIMIT
-    changes = await cols.history.find(since, {"id": 1, "_id": 0}, limit=limit + 1).to_list(None)
-    if len(changes) > limit:
-        raise PagingExpired
-    changed = sorted({str(d["id"]) for d in changes})
-    held.unchanged = {"pos": {"$lte": clamp_int64(mark)}, "id": {"$nin": changed}}
-    at_mark = await _seqs_at(cols, typed, changed, mark)
-    now = await cols.resources.find({**found, "id": {"$in": sorted(at_mark)}}, NO_INDEX).to_list(
+    mark = held.mark = cursor.snapshot
+    held.unchanged = {"pos": {"$lte": clamp_int64(mark)}}  # created since: not there then
+    held.changes = await changes_since(cols, tenant, plan, mark)
+    if not held.changes:
+        return held
+    held.unchanged = {"$and": [held.unchanged, {"$nor": _any_of(held.changes)}]}
+    typed = _typed(tenant, plan)
+    at_mark = await _seqs_at(cols, typed, held.changes, mark)
+    if not at_mark:
+        return held
+    now = await cols.resources.find({"$and": [found, {"$or": _any_of(at_mark)}]}, NO_INDEX).to_list(
         None
     )
     if len(now) > contracts.PAST_PLACES_LIMIT:
         raise PagingExpired
-    then = await _versions(cols, typed, {str(d["id"]): at_mark[str(d["id"])] for d in now})
+    keys = {(str(d["type"]), str(d["id"])) for d in now}
+    then = await _versions(cols, typed, {k: at_mark[k] for k in keys})
     for doc in now:
-        version = then.get(str(doc["id"]))
+        version = then.get((str(doc["type"]), str(doc["id"])))
         if version is None:
             continue  # deleted at the mark: it stood nowhere
         entries = index_document(past_index(version))
@@ -120,28 +150,27 @@ async def held_sort(
     return held
 
 
-async def _seqs_at(cols: Collections, typed: Document, ids: list[str], mark: int) -> dict[str, int]:
-    """{id: seq of its version current at `mark`} for those of `ids` that existed then."""
-    if not ids:
-        return {}
-    found = {**typed, "id": {"$in": ids}, "seq": {"$lte": clamp_int64(mark)}}
-    latest: dict[str, int] = {}
-    async for doc in cols.history.find(found, {"id": 1, "seq": 1, "_id": 0}):
-        rid, seq = str(doc["id"]), int(doc["seq"])
-        latest[rid] = max(seq, latest.get(rid, seq))
+async def _seqs_at(cols: Collections, typed: Document, keys: set[Key], mark: int) -> dict[Key, int]:
+    """{key: seq of its version current at `mark`} for those of `keys` that existed then."""
+    found = {**typed, "$or": _any_of(keys), "seq": {"$lte": clamp_int64(mark)}}
+    latest: dict[Key, int] = {}
+    async for doc in cols.history.find(found, {"type": 1, "id": 1, "seq": 1, "_id": 0}):
+        key, seq = (str(doc["type"]), str(doc["id"])), int(doc["seq"])
+        latest[key] = max(seq, latest.get(key, seq))
     return latest
 
 
 async def _versions(
-    cols: Collections, typed: Document, seqs: dict[str, int]
-) -> dict[str, StoredVersion]:
-    """The versions `seqs` name, by id; deletions left out."""
+    cols: Collections, typed: Document, seqs: dict[Key, int]
+) -> dict[Key, StoredVersion]:
+    """The versions `seqs` name, by key; deletions left out."""
     if not seqs:
         return {}
     found = {**typed, "seq": {"$in": sorted(seqs.values())}}
     versions = {}
     async for doc in cols.history.find(found):
         version = stored_version(doc, "seq")
-        if not version.deleted and seqs.get(version.id) == version.position:
-            versions[version.id] = version
+        key = (version.resource_type, version.id)
+        if not version.deleted and seqs.get(key) == version.position:
+            versions[key] = version
     return versions

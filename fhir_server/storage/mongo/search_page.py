@@ -10,10 +10,15 @@ from __future__ import annotations
 
 from fhir_server.errors import BadRequest
 from fhir_server.search.plan import Cursor, SearchPlan
-from fhir_server.storage.contracts import PastIndex, SearchPage
+from fhir_server.storage.contracts import PagingExpired, PastIndex, SearchPage
 from fhir_server.storage.mongo.documents import NO_INDEX, Document, stored_version
 from fhir_server.storage.mongo.search_filter import plan_filter
-from fhir_server.storage.mongo.search_held import HeldSort, held_sort, watermark
+from fhir_server.storage.mongo.search_held import (
+    HeldSort,
+    changes_since,
+    held_sort,
+    watermark,
+)
 from fhir_server.storage.mongo.search_query import operand
 from fhir_server.storage.mongo.search_sort import (
     OrderField,
@@ -94,6 +99,34 @@ async def _sorted(
     return held.merge(await cursor.to_list(None), plan.cursor, plan.count + 1)
 
 
+# How often a later sorted page is read again when resources changed while it was read.
+_REREADS = 3
+
+
+async def _held_sorted(
+    tenant: str,
+    cols: Collections,
+    plan: SearchPlan,
+    found: Document,
+    back: bool,
+    past_index: PastIndex | None,
+) -> tuple[list[Document], list[OrderField], int | None]:
+    """A sorted page that holds still (search_held), and the watermark its cursors carry.
+    The changes since the mark are read before the sort and again after it: a write that
+    committed in between would be sorted at its new place, so the page is read again."""
+    order = order_fields(plan.sort)
+    for _ in range(_REREADS):
+        held = await held_sort(tenant, cols, plan, found, order, past_index)
+        docs = await _sorted(cols.resources, plan, found, back, held)
+        if past_index is None:
+            return docs, order, None
+        if held.mark is None:  # a first page: the mark is read after its sort
+            return docs, order, await watermark(cols, tenant)
+        if await changes_since(cols, tenant, plan, held.mark) == held.changes:
+            return docs, order, held.mark
+    raise PagingExpired
+
+
 async def search_page(
     tenant: str, cols: Collections, plan: SearchPlan, past_index: PastIndex | None
 ) -> SearchPage:
@@ -106,10 +139,7 @@ async def search_page(
     back = plan.cursor is not None and plan.cursor.direction == "before"
     mark = None
     if plan.sort:
-        held = await held_sort(tenant, cols, plan, found, order_fields(plan.sort), past_index)
-        docs, order, mark = await _sorted(resources, plan, found, back, held), held.order, held.mark
-        if plan.cursor is None and past_index is not None and plan.resource_type is not None:
-            mark = await watermark(cols, tenant)
+        docs, order, mark = await _held_sorted(tenant, cols, plan, found, back, past_index)
     else:
         docs, order = await _unsorted(resources, plan, found, back)
     more = len(docs) > plan.count

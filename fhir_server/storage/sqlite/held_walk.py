@@ -90,9 +90,8 @@ def held_walk(
 ) -> HeldWalk:
     """How this page of `plan` over `walks` (one per phase) holds still."""
     held = HeldWalk(walks)
-    rtype = plan.resource_type
-    if past_index is None or rtype is None or all(len(w.order) == 1 for w in walks):
-        return held  # no way to index the past, several types (no value walk), or pk order
+    if past_index is None or all(len(w.order) == 1 for w in walks):
+        return held  # no way to index the past, or a walk in pk order
     cursor = plan.cursor
     if cursor is None:
         held.mark = _watermark(conn)
@@ -109,7 +108,9 @@ def held_walk(
         phase: [_unchanged(alias, mark) for alias in walk.path] for phase, walk in enumerate(walks)
     }
     chain = walks[0].chain
-    changed = _changed_since(conn, {rtype, *(target for _, _, target in chain)}, mark)
+    rtype = plan.resource_type
+    types = {rtype, *(target for _, _, target in chain)} if rtype else set(plan.types)
+    changed = _changed_since(conn, types, mark)
     if not changed:
         return held
     now = _matching_now(conn, plan, _affected(conn, rtype, chain, changed))
@@ -133,15 +134,14 @@ def _unchanged(alias: str, mark: int) -> Fragment:
 
 
 def _changed_since(conn: sqlite3.Connection, types: Iterable[str], mark: int) -> dict[int, str]:
-    """{pk: type} of the resources of `types` that existed at `mark` and were updated or
-    deleted since: read from the index of versions past the first (`history_changes`), so
-    creations cost nothing; PagingExpired past PAST_WRITES_LIMIT such versions."""
+    """{pk: type} of the resources of `types` (none: of every type) that existed at `mark`
+    and were updated or deleted since: read from the index of versions past the first
+    (`history_changes`), so creations cost nothing; PagingExpired past PAST_WRITES_LIMIT
+    such versions."""
     listed = sorted(types)
     limit = contracts.PAST_WRITES_LIMIT
-    sql = (
-        "SELECT pk, type FROM history "
-        f"WHERE type IN ({', '.join('?' for _ in listed)}) AND version > 1 AND seq > ? LIMIT ?"
-    )
+    typed = f"type IN ({', '.join('?' for _ in listed)}) AND " if listed else ""
+    sql = f"SELECT pk, type FROM history WHERE {typed}version > 1 AND seq > ? LIMIT ?"
     rows = conn.execute(sql, [*listed, mark, limit + 1]).fetchall()
     if len(rows) > limit:
         raise PagingExpired
@@ -156,13 +156,14 @@ def _changed_since(conn: sqlite3.Connection, types: Iterable[str], mark: int) ->
 
 def _affected(
     conn: sqlite3.Connection,
-    rtype: str,
+    rtype: str | None,
     chain: tuple[tuple[str, str, str], ...],
     changed: dict[int, str],
 ) -> set[int]:
-    """The resources of `rtype` whose place may have moved: those changed, and for a
-    chain those whose path (through the references of now) passes a changed resource."""
-    affected = {pk for pk, t in changed.items() if t == rtype}
+    """The resources searched (of `rtype`, or of every type `changed` holds) whose place
+    may have moved: those changed, and for a chain those whose path (through the
+    references of now) passes a changed resource."""
+    affected = {pk for pk, t in changed.items() if rtype is None or t == rtype}
     for level in range(len(chain), 0, -1):
         # the changed resources at this level, then their referrers level by level
         found = {pk for pk, t in changed.items() if t == chain[level - 1][2]}

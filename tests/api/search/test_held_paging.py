@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from fhir_server.storage import contracts
+from fhir_server.storage.mongo import search_held
 from fhir_server.storage.sqlite import search_walks
 from tests.api.resources import FHIR_JSON, patient
 
@@ -295,3 +296,63 @@ async def test_a_chain_walked_from_its_far_end_holds_still(client: httpx.AsyncCl
     seen = await _walk(client, url, mutate)
     assert len(seen) == len(set(seen)), f"served twice: {sorted(seen)}"
     assert set(seen) == set(observations)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["?_type=Patient,Observation&_sort=_lastUpdated&_count=3", "?_sort=-_lastUpdated&_count=3"],
+)
+async def test_a_sort_over_several_types_holds_still(client: httpx.AsyncClient, query: str) -> None:
+    patients = await _people(client, 4)
+    observations = []
+    for n in range(4):
+        body = {"resourceType": "Observation", "id": f"o{n}", "status": "final"}
+        await _put_json(client, {**body, "code": {"text": "weight"}})
+        observations.append(f"o{n}")
+
+    async def mutate(client: httpx.AsyncClient, page_number: int) -> None:
+        if page_number == 1:  # every resource updated: each moves to the end or the start
+            for pid in patients:
+                await _put(client, pid, "Later", _born(1960))
+            for oid in observations:
+                body = {"resourceType": "Observation", "id": oid, "status": "amended"}
+                await _put_json(client, {**body, "code": {"text": "weight"}})
+
+    seen = await _walk(client, query, mutate)
+    assert sorted(seen) == sorted(patients + observations)
+
+
+async def test_values_past_the_largest_double_page_on(client: httpx.AsyncClient) -> None:
+    """The middle of two huge quantities is infinite: the cursor still holds it."""
+    values: list[dict[str, Any]] = [{"value": v} for v in (1, 2, 3, 4, -1e308, 1e308)]
+    values.append({"value": 1e308, "comparator": ">"})
+    for n, quantity in enumerate(values):
+        body = {"resourceType": "Observation", "id": f"q{n}", "status": "final"}
+        await _put_json(client, {**body, "code": {"text": "x"}, "valueQuantity": quantity})
+    for order in ("value-quantity", "-value-quantity"):
+        seen = await _walk(client, f"Observation?_sort={order}&_count=2", _no_change)
+        assert sorted(seen) == sorted(f"q{n}" for n in range(len(values))), order
+
+
+async def test_writes_between_the_reads_of_a_mongodb_page_are_caught(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """MongoDB reads a later sorted page in several reads, no snapshot: updates that land
+    after the changes were read but before the sort must not be sorted at their new place."""
+    if request.node.callspec.params["app"] != "mongodb":
+        pytest.skip("SQLite reads a page in one transaction")
+    ids = await _people(client, 6)
+    first = (await client.get("Patient?_sort=birthdate&_count=2")).json()
+    read_changes = search_held.changes_since
+    writes = [(ids[0], _born(1952)), (ids[5], _born(1900))]  # served moved ahead; unserved back
+
+    async def then_write(*args: Any) -> set[tuple[str, str]]:
+        changes = await read_changes(*args)
+        while writes:
+            pid, born = writes.pop(0)
+            await _put(client, pid, "Raced", born)
+        return changes
+
+    monkeypatch.setattr(search_held, "changes_since", then_write)
+    seen = await _walk(client, _link(first, "next") or "", _no_change)
+    assert sorted([e["resource"]["id"] for e in first["entry"]] + seen) == ids
