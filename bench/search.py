@@ -11,11 +11,14 @@ machine (other processes, clocks) then weighs on every size alike. Then prints
 the growth of each query's first-page p50 from the smallest to the largest database.
 Targets: first page p50 <= 20 ms at 1M, growth <= 1.5x.
 
-A first page is not always full: the 10k tenant holds 16 patients, so no Patient search
-fills a 20-entry page there, and a chain through one organization may match two
-Observations. Each line therefore shows the entries of the first page (with includes),
-and where these differ between the sizes the growth line adds the growth of the cost per
-entry: "the cost follows the page" then means that figure stays near 1.
+Growth compares pages of equal size, so every query fills its first page at every size:
+the 10k tenant holds 16 Patients (8 of them female), most of the rest being the shared
+hospital directory, so the Patient queries ask for 10 entries (`_revinclude`, over female
+Patients, for 5), and the chain names the hospital whose Encounters hold the most
+Observations (a small practice's chain matches 2 Observations at 10k and a full page at 1M:
+that measured the page's size, not the database's). Each line still shows the entries of
+the first page (with includes); where they differ between sizes, the growth line adds the
+growth of the cost per entry.
 """
 
 from __future__ import annotations
@@ -35,15 +38,20 @@ from fhir_server.web.app import create_app
 # The most frequent Observation code of these Synthea bundles (their LOINC slots hold
 # OpenMRS-style concept codes): a third of all Observations, an unselective token.
 COMMON_CODE = "http://loinc.org|1271AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+# The hospital of the shared directory whose Encounters hold the most Observations (198 of
+# the 1,531 linked to an Encounter at 10k resources), by its full name: the prefix
+# "MetroWest" alone first meets an ENT practice with one Encounter (two Observations) per
+# patient copy, eleven of them scattered across the 1M database before the page is full.
+BUSIEST_HOSPITAL = "MetroWest Medical Center"
 QUERIES = {
     "token": "Observation?code=" + COMMON_CODE,
     "date range": "Observation?date=ge2015-01-01&date=lt2015-03-01",
-    "string prefix": "Patient?name=a",
+    "string prefix": "Patient?address-state=MA&_count=10",
     "reference": "Observation?subject=Patient/{pid}",
-    "chain (2 levels)": "Observation?encounter.service-provider.name={org}",
-    "_has": "Patient?_has:Observation:patient:code=" + COMMON_CODE,
+    "chain (2 levels)": "Observation?encounter.service-provider.name=" + BUSIEST_HOSPITAL,
+    "_has": "Patient?_has:Observation:patient:code=" + COMMON_CODE + "&_count=10",
     "_include": "Observation?code=" + COMMON_CODE + "&_include=Observation:patient",
-    "_revinclude": "Patient?gender=female&_revinclude=Encounter:patient",
+    "_revinclude": "Patient?gender=female&_revinclude=Encounter:patient&_count=5",
     "_sort=-date": "Observation?_sort=-date",
     "_total=accurate": "Observation?code=" + COMMON_CODE + "&_total=accurate",
 }
@@ -67,14 +75,7 @@ async def _timed(client: httpx.AsyncClient, url: str) -> tuple[float, dict]:
 
 async def _discover(client: httpx.AsyncClient) -> dict[str, str]:
     patients = (await client.get("Patient?_count=1&_total=none")).json()["entry"][0]["resource"]
-    encounter = (await client.get(f"Encounter?subject=Patient/{patients['id']}&_count=1")).json()
-    org_ref = encounter["entry"][0]["resource"]["serviceProvider"]["reference"]
-    org = (await client.get(org_ref)).json()
-    return {
-        "pid": patients["id"],
-        "prefix": patients["name"][0]["family"][:3],
-        "org": org["name"][:6],
-    }
+    return {"pid": patients["id"]}
 
 
 Row = tuple[float, float, float, float, int]  # first p50, p95, fifth p50, p95, entries
