@@ -64,7 +64,13 @@ class Recorder:
 def recording(provider: MongoStoreProvider, recorder: Recorder) -> Collections:
     """The backend's collections with `resources` read through `recorder`."""
     cols = provider._backend.collections
-    return Collections(recorder, cols.history, cols.counters, cols.settings)  # type: ignore[arg-type]
+    return Collections(
+        recorder,  # type: ignore[arg-type]
+        cols.history,
+        cols.counters,
+        cols.settings,
+        cols.in_place,
+    )
 
 
 def winning_stages(explained: Any, inside: bool = False) -> list[str]:

@@ -11,6 +11,7 @@ from pymongo.write_concern import WriteConcern
 from fhir_server.storage.mongo.schema import (
     COUNTERS,
     HISTORY,
+    IN_PLACE,
     RESOURCES,
     SETTINGS,
     ensure_indexes,
@@ -36,6 +37,7 @@ class MongoBackend:
             self.db.get_collection(HISTORY),
             self.db.get_collection(COUNTERS),
             self.db.get_collection(SETTINGS),
+            self.db.get_collection(IN_PLACE),
         )
         self.transactions = False
         self._ready = False

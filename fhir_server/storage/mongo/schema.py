@@ -18,6 +18,7 @@ __all__ = [
     "COUNTERS",
     "HISTORY",
     "INDEXES",
+    "IN_PLACE",
     "RESOURCES",
     "ROLES",
     "SETTINGS",
@@ -33,6 +34,8 @@ HISTORY = "history"  # every version
 COUNTERS = "counters"  # one document per tenant: the next position
 TENANTS = "tenants"  # the tenant registry
 SETTINGS = "settings"  # tenant-level settings (custom search parameters...)
+# changes to a current version that make no new one ($meta-add...), with the body before
+IN_PLACE = "in_place_writes"
 AUDIT = "audit_ledger"  # the audit ledger (the audit issue); named here for its role
 
 
@@ -72,6 +75,9 @@ INDEXES = (
     _index(HISTORY, "tenant_seq", "tenant", "seq"),
     _index(HISTORY, "tenant_type_seq", "tenant", "type", "seq"),
     _index(SETTINGS, "tenant_name", "tenant", "name", unique=True),
+    # a held sort's later page: in-place writes since its mark, and a version's first one
+    _index(IN_PLACE, "tenant_type_seq", "tenant", "type", "seq"),
+    _index(IN_PLACE, "tenant_type_id_version", "tenant", "type", "id", "version", "seq"),
 )
 
 # For `sh.shardCollection` on a sharded cluster (docs/mongodb.md); unused on a replica set.
@@ -96,7 +102,8 @@ ROLES = (
         "The FHIR server: reads and writes resources, history, positions and tenants. "
         "It cannot drop or remove anything, nor touch the audit ledger.",
         tuple(
-            (name, _SERVER_ACTIONS) for name in (RESOURCES, HISTORY, COUNTERS, TENANTS, SETTINGS)
+            (name, _SERVER_ACTIONS)
+            for name in (RESOURCES, HISTORY, COUNTERS, TENANTS, SETTINGS, IN_PLACE)
         ),
     ),
     RoleSpec(

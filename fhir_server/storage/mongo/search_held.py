@@ -19,7 +19,7 @@ be placed by its new values instead.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fhir_server.search.plan import Cursor, SearchPlan
 from fhir_server.storage import contracts
@@ -94,13 +94,16 @@ def _any_of(keys: Iterable[Key]) -> list[Document]:
 
 
 async def changes_since(cols: Collections, tenant: str, plan: SearchPlan, mark: int) -> set[Key]:
-    """The resources of the plan's types updated or deleted since `mark` (versions past
-    the first: creations since are left out of a held sort by `pos`); PagingExpired past
-    PAST_WRITES_LIMIT such versions."""
-    since = {**_typed(tenant, plan), "seq": {"$gt": clamp_int64(mark)}, "version": {"$gt": 1}}
+    """The resources of the plan's types updated, deleted or changed in place since `mark`
+    (versions past the first: creations since are left out of a held sort by `pos`);
+    PagingExpired past PAST_WRITES_LIMIT such changes."""
+    later = {**_typed(tenant, plan), "seq": {"$gt": clamp_int64(mark)}}
     limit = contracts.PAST_WRITES_LIMIT
     projection = {"type": 1, "id": 1, "_id": 0}
-    found = await cols.history.find(since, projection, limit=limit + 1).to_list(None)
+    versions = cols.history.find({**later, "version": {"$gt": 1}}, projection, limit=limit + 1)
+    found = await versions.to_list(None)
+    in_place = cols.in_place.find(later, projection, limit=limit + 1 - len(found))
+    found += await in_place.to_list(None)
     if len(found) > limit:
         raise PagingExpired
     return {(str(d["type"]), str(d["id"])) for d in found}
@@ -139,7 +142,7 @@ async def held_sort(
     if len(now) > contracts.PAST_PLACES_LIMIT:
         raise PagingExpired
     keys = {(str(d["type"]), str(d["id"])) for d in now}
-    then = await _versions(cols, typed, {k: at_mark[k] for k in keys})
+    then = await _versions(cols, typed, {k: at_mark[k] for k in keys}, mark)
     for doc in now:
         version = then.get((str(doc["type"]), str(doc["id"])))
         if version is None:
@@ -161,9 +164,10 @@ async def _seqs_at(cols: Collections, typed: Document, keys: set[Key], mark: int
 
 
 async def _versions(
-    cols: Collections, typed: Document, seqs: dict[Key, int]
+    cols: Collections, typed: Document, seqs: dict[Key, int], mark: int
 ) -> dict[Key, StoredVersion]:
-    """The versions `seqs` name, by key; deletions left out."""
+    """The versions `seqs` name, by key, as they were at `mark` (a body changed in place
+    since is the one noted before the change); deletions left out."""
     if not seqs:
         return {}
     found = {**typed, "seq": {"$in": sorted(seqs.values())}}
@@ -173,4 +177,13 @@ async def _versions(
         key = (version.resource_type, version.id)
         if not version.deleted and seqs.get(key) == version.position:
             versions[key] = version
+    if not versions:
+        return versions
+    notes = {**typed, "$or": _any_of(versions), "seq": {"$gt": clamp_int64(mark)}}
+    async for note in cols.in_place.find(notes, sort=[("seq", -1)]):
+        key = (str(note["type"]), str(note["id"]))
+        noted = versions.get(key)
+        if noted is not None and noted.version == int(note["version"]):
+            # notes come latest first: the earliest since the mark is the one kept
+            versions[key] = replace(noted, body=bytes(note["body_before"]))
     return versions

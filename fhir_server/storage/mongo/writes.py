@@ -37,11 +37,13 @@ class Collections:
         history: Collection,
         counters: Collection,
         settings: Collection,
+        in_place: Collection,
     ) -> None:
         self.resources = resources
         self.history = history
         self.counters = counters
         self.settings = settings
+        self.in_place = in_place
 
 
 async def allocate_positions(counters: Collection, tenant: str, count: int) -> list[int]:
@@ -98,7 +100,12 @@ async def _precheck(
 
 
 async def _replace_in_place(
-    cols: Collections, tenant: str, index: int, op: WriteOp, session: AsyncClientSession | None
+    cols: Collections,
+    tenant: str,
+    index: int,
+    op: WriteOp,
+    position: int,
+    session: AsyncClientSession | None,
 ) -> None:
     """Replace the body of an existing version without adding one (`WriteOp.in_place`),
     as the SQLite adapter does: the current version's document and index too."""
@@ -119,11 +126,18 @@ async def _replace_in_place(
         raise VersionConflict(index, current)
     if op.version == current:
         fields = resource_fields(op)
-        await cols.resources.update_one(
+        before = await cols.resources.find_one_and_update(
             {**key, "version": current},
             {"$set": {"body": fields["body"], "idx": fields["idx"]}},
+            projection={"body": 1},
+            return_document=ReturnDocument.BEFORE,
             session=session,
         )
+        if before is not None:
+            # the index changed with no new version: noted with the body before, so that
+            # a held sort places the resource where it stood (search_held)
+            note = {**key, "version": current, "seq": position, "body_before": before["body"]}
+            await cols.in_place.insert_one(note, session=session)
 
 
 async def _write_current(
@@ -164,7 +178,7 @@ async def apply_ops(
     try:
         for index, (op, position) in enumerate(zip(ops, positions, strict=True)):
             if op.in_place:
-                await _replace_in_place(cols, tenant, index, op, session)
+                await _replace_in_place(cols, tenant, index, op, position, session)
                 continue
             await _write_current(cols, tenant, index, op, position, session)
             if op.expected_version:

@@ -124,25 +124,33 @@ def held_walk(
 
 
 def _watermark(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM history").fetchone()[0])
+    """The last number of the history's sequence, which in-place writes draw from too."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'history'").fetchone()
+    return int(row[0]) if row else 0
 
 
 def _unchanged(alias: str, mark: int) -> Fragment:
     return Fragment(
-        f"NOT EXISTS (SELECT 1 FROM history h WHERE h.pk = {alias}.pk AND h.seq > ?)", [mark]
+        f"NOT EXISTS (SELECT 1 FROM history h WHERE h.pk = {alias}.pk AND h.seq > ?) "
+        f"AND NOT EXISTS (SELECT 1 FROM in_place_writes w WHERE w.pk = {alias}.pk "
+        "AND w.seq > ?)",
+        [mark, mark],
     )
 
 
 def _changed_since(conn: sqlite3.Connection, types: Iterable[str], mark: int) -> dict[int, str]:
     """{pk: type} of the resources of `types` (none: of every type) that existed at `mark`
-    and were updated or deleted since: read from the index of versions past the first
-    (`history_changes`), so creations cost nothing; PagingExpired past PAST_WRITES_LIMIT
-    such versions."""
+    and were updated, deleted or changed in place since: read from the index of versions
+    past the first (`history_changes`), so creations cost nothing, and from the in-place
+    writes; PagingExpired past PAST_WRITES_LIMIT such changes."""
     listed = sorted(types)
     limit = contracts.PAST_WRITES_LIMIT
     typed = f"type IN ({', '.join('?' for _ in listed)}) AND " if listed else ""
-    sql = f"SELECT pk, type FROM history WHERE {typed}version > 1 AND seq > ? LIMIT ?"
-    rows = conn.execute(sql, [*listed, mark, limit + 1]).fetchall()
+    sql = (
+        f"SELECT pk, type FROM history WHERE {typed}version > 1 AND seq > ? "
+        f"UNION ALL SELECT pk, type FROM in_place_writes WHERE {typed}seq > ? LIMIT ?"
+    )
+    rows = conn.execute(sql, [*listed, mark, *listed, mark, limit + 1]).fetchall()
     if len(rows) > limit:
         raise PagingExpired
     found = {int(pk): str(rtype) for pk, rtype in rows}
@@ -258,6 +266,13 @@ class _PastWorld:
         version = version_of(row)
         if version.deleted:
             return  # deleted at the mark: it stood nowhere
+        before = self._conn.execute(
+            "SELECT body_before FROM in_place_writes WHERE pk = ? AND version = ? AND seq > ? "
+            "ORDER BY seq LIMIT 1",
+            (pk, version.version, self._mark),
+        ).fetchone()
+        if before is not None:  # changed in place since: its body of then
+            version = replace(version, body=bytes(before[0]))
         scratch.execute(
             "INSERT INTO resources (pk, type, id, version, last_updated_us, method, deleted, "
             "body) VALUES (?, ?, ?, ?, ?, ?, 0, NULL)",
@@ -276,10 +291,11 @@ class _PastWorld:
     def _copy_now(self, scratch: sqlite3.Connection, pks: list[int]) -> None:
         """Copy the rows of those of `pks` unchanged since the mark (one created since
         did not exist then)."""
+        unchanged = _unchanged("r", self._mark)
         kept = self._conn.execute(
             "SELECT r.pk FROM resources r WHERE r.pk IN (SELECT value FROM json_each(?)) AND "
-            + _unchanged("r", self._mark).text,
-            [pk_list(pks), self._mark],
+            + unchanged.text,
+            [pk_list(pks), *unchanged.args],
         ).fetchall()
         listed = pk_list(int(row[0]) for row in kept)
         for table in ("resources", *INDEX_TABLES):

@@ -62,6 +62,15 @@ CREATE INDEX IF NOT EXISTS history_updated ON history (last_updated_us);
 -- page of a walk in value order reads to place what changed since its first (held_walk)
 CREATE INDEX IF NOT EXISTS history_changes ON history (type, seq) WHERE version > 1;
 
+-- Changes to the current version that make no new one ($meta-add, $meta-delete): when
+-- (a number of the history's own sequence) and the body before, so that a walk in value
+-- order can place the resource where it stood when it began (held_walk).
+CREATE TABLE IF NOT EXISTS in_place_writes (
+    seq INTEGER PRIMARY KEY, pk INTEGER NOT NULL, type TEXT NOT NULL,
+    version INTEGER NOT NULL, body_before BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS in_place_writes_pk ON in_place_writes (pk, seq);
+CREATE INDEX IF NOT EXISTS in_place_writes_type ON in_place_writes (type, seq);
+
 CREATE TABLE IF NOT EXISTS idx_string (
     type TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL, exact TEXT NOT NULL,
     pk INTEGER NOT NULL);

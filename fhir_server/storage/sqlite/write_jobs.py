@@ -127,6 +127,7 @@ def _replace_in_place(
     if op.version == current:
         if op.expected_version != current:
             raise VersionConflict(index, current)
+        _note_in_place_write(conn, pk, current)
         conn.execute("UPDATE resources SET body = ? WHERE pk = ?", (op.body, pk))
         delete_index_rows(conn, [pk])
         insert_index_rows(conn, op.resource_type, pk, prepared)
@@ -136,6 +137,22 @@ def _replace_in_place(
     )
     if cursor.rowcount != 1:
         raise VersionConflict(index, current)
+
+
+def _note_in_place_write(conn: sqlite3.Connection, pk: int, version: int) -> None:
+    """Note that the current version's index is about to change without a new version,
+    with the body it had: a walk in value order places the resource by it (held_walk).
+    The note takes the next number of the history's own sequence, so that one watermark
+    orders both."""
+    seq = conn.execute(
+        "UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'history' RETURNING seq"
+    ).fetchone()[0]
+    conn.execute(
+        "INSERT INTO in_place_writes (seq, pk, type, version, body_before) "
+        "SELECT ?, pk, type, version, body FROM resources "
+        "WHERE pk = ? AND version = ? AND body IS NOT NULL",
+        (seq, pk, version),
+    )
 
 
 def replace_index(

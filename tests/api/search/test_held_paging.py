@@ -356,3 +356,39 @@ async def test_writes_between_the_reads_of_a_mongodb_page_are_caught(
     monkeypatch.setattr(search_held, "changes_since", then_write)
     seen = await _walk(client, _link(first, "next") or "", _no_change)
     assert sorted([e["resource"]["id"] for e in first["entry"]] + seen) == ids
+
+
+def _tagged(pid: str, code: str | None) -> dict[str, Any]:
+    resource: dict[str, Any] = {"resourceType": "Patient", "id": pid}
+    if code is not None:
+        resource["meta"] = {"tag": [{"system": "http://t", "code": code}]}
+    return resource
+
+
+def _meta(code: str) -> dict[str, Any]:
+    meta = {"tag": [{"system": "http://t", "code": code}]}
+    return {"resourceType": "Parameters", "parameter": [{"name": "meta", "valueMeta": meta}]}
+
+
+@pytest.mark.parametrize("then_update", [False, True])
+async def test_meta_changed_in_place_holds_still(
+    client: httpx.AsyncClient, then_update: bool
+) -> None:
+    """`$meta-add`/`$meta-delete` change a resource's tags without a new version (R4): a
+    walk sorted by `_tag` still serves it once, where it stood."""
+    for n, code in enumerate(["b", "c", "d", None, None, None]):
+        await _put_json(client, _tagged(f"p{n}", code))
+
+    async def mutate(client: httpx.AsyncClient, page_number: int) -> None:
+        if page_number == 1:
+            # served, and moved to the resources without a tag
+            response = await client.post("Patient/p0/$meta-delete", json=_meta("b"))
+            assert response.status_code == 200, response.text
+            # not served yet, and moved to the front
+            response = await client.post("Patient/p5/$meta-add", json=_meta("a"))
+            assert response.status_code == 200, response.text
+            if then_update:  # a new version after the in-place change
+                await _put_json(client, {**_tagged("p5", "a"), "gender": "male"})
+
+    seen = await _walk(client, "Patient?_sort=_tag&_count=2", mutate)
+    assert sorted(seen) == [f"p{n}" for n in range(6)]
