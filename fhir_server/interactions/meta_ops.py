@@ -92,6 +92,8 @@ async def _change(ctx: Context, *, add: bool) -> FhirResponse:
         assert stored.body is not None
         resource: dict[str, Any] = load_json(stored.body)
         merged = _merged(resource.get("meta") or {}, given, add=add)
+        if merged == (resource.get("meta") or {}):
+            return _answer(ctx, merged)  # nothing to add or remove: nothing written
         resource["meta"] = merged
         issues = ctx.services.validate(resource)
         if issues:

@@ -21,7 +21,7 @@ from tenancy import TenantId
 
 __all__ = [
     "PAST_PLACES_LIMIT",
-    "PAST_WRITES_LIMIT",
+    "PAST_SCAN_LIMIT",
     "HistoryPage",
     "HistoryQuery",
     "InvalidCursor",
@@ -93,8 +93,9 @@ class PagingExpired(Exception):
 # A later page of a walk in value order places at most this many resources changed since
 # its first page (among those matching now: each costs indexing its version of then)...
 PAST_PLACES_LIMIT = 1000
-# ...found among at most this many updates and deletions of the types it walks.
-PAST_WRITES_LIMIT = 20_000
+# ...found by reading at most this many changes since (updates, deletions, in-place
+# writes of the types it walks) and, for a chain, this many resources along changed paths.
+PAST_SCAN_LIMIT = 20_000
 
 
 # The index entries of a version (its resource as it was then), computed with the

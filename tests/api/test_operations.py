@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
+from fhir_server.interactions import meta_ops
 from tests.api.bundle_helpers import count
 from tests.api.resources import FHIR_JSON, observation, patient
 
@@ -232,3 +234,33 @@ async def test_the_capability_statement_claims_these_and_no_more(client: httpx.A
     }
     assert "everything" not in {o["name"] for o in by_type["Observation"]["operation"]}
     assert (await client.get("Observation/$everything")).status_code == 400
+
+
+async def test_meta_add_racing_an_update_lands_on_the_new_current_version(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An update committed between `$meta-add`'s read and its write: the tag is merged
+    into what is current then, not written onto the version that stopped being current."""
+    pid = (await client.post("Patient", json=patient(), headers=FHIR_JSON)).json()["id"]
+    read_target = meta_ops._target
+    racing = [patient("Racer", id=pid)]
+
+    async def then_update(ctx: Any) -> Any:
+        found = await read_target(ctx)
+        while racing:
+            await client.put(f"Patient/{pid}", json=racing.pop(), headers=FHIR_JSON)
+        return found
+
+    monkeypatch.setattr(meta_ops, "_target", then_update)
+    tag = {"system": "http://example.org/tags", "code": "raced"}
+    add = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "meta", "valueMeta": {"tag": [tag]}}],
+    }
+    response = await client.post(f"Patient/{pid}/$meta-add", json=add)
+    assert response.status_code == 200, response.text
+    current = (await client.get(f"Patient/{pid}")).json()
+    assert current["meta"]["versionId"] == "2" and current["meta"]["tag"] == [tag]
+    assert current["name"][0]["family"] == "Racer"
+    found = (await client.get("Patient", params={"_tag": "http://example.org/tags|raced"})).json()
+    assert [e["resource"]["id"] for e in found["entry"]] == [pid]

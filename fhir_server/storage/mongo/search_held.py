@@ -6,7 +6,8 @@ still".
   read after its sort.
 - A later page sorts only the resources neither created nor changed since then: they
   stand where they stood.
-- Each resource updated or deleted since then is placed where its version of that
+- Each resource updated, deleted or changed in place ($meta-add..., noted in
+  `in_place_writes` with the body before) since then is placed where its version of that
   moment stood: the sort keys are computed in Python from that version's index entries
   (`search_sort.sort_values_of`, the same values the aggregation computes). Those placed
   beyond the cursor that match the search now join the page, merged in order.
@@ -95,15 +96,16 @@ def _any_of(keys: Iterable[Key]) -> list[Document]:
 
 async def changes_since(cols: Collections, tenant: str, plan: SearchPlan, mark: int) -> set[Key]:
     """The resources of the plan's types updated, deleted or changed in place since `mark`
-    (versions past the first: creations since are left out of a held sort by `pos`);
-    PagingExpired past PAST_WRITES_LIMIT such changes."""
+    (versions past the first, read from the `tenant_type_changes` index: creations since
+    are left out of a held sort by `pos`); PagingExpired past PAST_SCAN_LIMIT changes."""
     later = {**_typed(tenant, plan), "seq": {"$gt": clamp_int64(mark)}}
-    limit = contracts.PAST_WRITES_LIMIT
+    limit = contracts.PAST_SCAN_LIMIT
     projection = {"type": 1, "id": 1, "_id": 0}
     versions = cols.history.find({**later, "version": {"$gt": 1}}, projection, limit=limit + 1)
     found = await versions.to_list(None)
-    in_place = cols.in_place.find(later, projection, limit=limit + 1 - len(found))
-    found += await in_place.to_list(None)
+    if len(found) <= limit:  # (a limit of 0 would read them all)
+        in_place = cols.in_place.find(later, projection, limit=limit + 1 - len(found))
+        found += await in_place.to_list(None)
     if len(found) > limit:
         raise PagingExpired
     return {(str(d["type"]), str(d["id"])) for d in found}

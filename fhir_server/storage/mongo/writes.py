@@ -91,7 +91,7 @@ async def _precheck(
         key = (op.resource_type, op.id)
         now = current.get(key, 0)
         if op.in_place:
-            if now == 0 or op.body is None or (op.version == now != op.expected_version):
+            if now == 0 or op.body is None or op.expected_version != now:
                 raise VersionConflict(index, now)
             continue
         if now != op.expected_version:
@@ -108,36 +108,34 @@ async def _replace_in_place(
     session: AsyncClientSession | None,
 ) -> None:
     """Replace the body of an existing version without adding one (`WriteOp.in_place`),
-    as the SQLite adapter does: the current version's document and index too."""
+    as the SQLite adapter does: the current version's document and index too. Refused
+    unless the writer's view of the current version still holds."""
     key = {"tenant": tenant, "type": op.resource_type, "id": op.id}
     current = await _current_version(cols, tenant, op.resource_type, op.id, session)
-    if current == 0 or op.body is None:
-        raise VersionConflict(index, current)
-    if op.version == current and op.expected_version != current:
+    if current == 0 or op.body is None or op.expected_version != current:
         raise VersionConflict(index, current)
     # The history version first: it is the check that can still fail (a deletion has no
     # body to replace), so nothing is changed when it does.
-    replaced = await cols.history.update_one(
+    before = await cols.history.find_one_and_update(
         {**key, "version": op.version, "body": {"$ne": None}},
         {"$set": {"body": op.body}},
+        projection={"body": 1},
+        return_document=ReturnDocument.BEFORE,
         session=session,
     )
-    if replaced.matched_count != 1:
+    if before is None:
         raise VersionConflict(index, current)
+    # noted, with the body before, ahead of the current document's change: a held sort
+    # that sees the change sees the note (search_held)
+    note = {**key, "version": op.version, "seq": position, "body_before": before["body"]}
+    await cols.in_place.insert_one(note, session=session)
     if op.version == current:
         fields = resource_fields(op)
-        before = await cols.resources.find_one_and_update(
+        await cols.resources.update_one(
             {**key, "version": current},
             {"$set": {"body": fields["body"], "idx": fields["idx"]}},
-            projection={"body": 1},
-            return_document=ReturnDocument.BEFORE,
             session=session,
         )
-        if before is not None:
-            # the index changed with no new version: noted with the body before, so that
-            # a held sort places the resource where it stood (search_held)
-            note = {**key, "version": current, "seq": position, "body_before": before["body"]}
-            await cols.in_place.insert_one(note, session=session)
 
 
 async def _write_current(

@@ -5,13 +5,15 @@ A walk in `pk` order needs nothing: a resource keeps its pk. A walk in value ord
 range or prefix walk, `_sort`, a chain walked from its far end) places a resource by
 values an update can change, its own or, for a chain, those of the resources its path
 passes through. So:
-- its first page notes the history's watermark (the last `seq`) in its cursors;
+- its first page notes the watermark in its cursors: the last number of the history's
+  sequence, which in-place writes ($meta-add...) draw their notes' numbers from too;
 - a later page walks only rows whose resources (the whole path, for a chain) are
   unchanged since then: those stand where they stood;
-- the others, resources updated or deleted since then and those whose path passes through
-  one, are placed where they stood then: the walk's own SQL runs over a scratch database
-  holding each of them, and the resources along its path, as they were at the mark;
-  those placed beyond the cursor that match the search now join the page, in order.
+- the others, resources updated, deleted or changed in place since then and those whose
+  path passes through one, are placed where they stood then: the walk's own SQL runs over
+  a scratch database holding each of them, and the resources along its path, as they
+  were at the mark; those placed beyond the cursor that match the search now join the
+  page, in order.
 So a resource that matches throughout the walk is served once, at its place when the walk
 began, with its content of now. One created since the mark did not exist when the walk
 began; it is served only where the walk meets it unchanged (a pk walk meets it).
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field, replace
 
 import orjson
 
-from fhir_server.search.plan import Cursor, SearchPlan
+from fhir_server.search.plan import ChainCondition, Condition, Cursor, SearchPlan
 from fhir_server.storage import contracts
 from fhir_server.storage.contracts import InvalidCursor, PagingExpired, PastIndex
 from fhir_server.storage.held_order import PageMerger
@@ -113,7 +115,7 @@ def held_walk(
     changed = _changed_since(conn, types, mark)
     if not changed:
         return held
-    now = _matching_now(conn, plan, _affected(conn, rtype, chain, changed))
+    now = _matching_now(conn, plan, _affected(conn, plan, walks[0], changed))
     if len(now) > contracts.PAST_PLACES_LIMIT:
         raise PagingExpired
     places = _PastWorld(conn, mark, changed, past_index).places(plan, walks, set(now))
@@ -130,6 +132,8 @@ def _watermark(conn: sqlite3.Connection) -> int:
 
 
 def _unchanged(alias: str, mark: int) -> Fragment:
+    """The row `alias` names stands where it stood at `mark`: no version, no in-place
+    write since."""
     return Fragment(
         f"NOT EXISTS (SELECT 1 FROM history h WHERE h.pk = {alias}.pk AND h.seq > ?) "
         f"AND NOT EXISTS (SELECT 1 FROM in_place_writes w WHERE w.pk = {alias}.pk "
@@ -142,9 +146,9 @@ def _changed_since(conn: sqlite3.Connection, types: Iterable[str], mark: int) ->
     """{pk: type} of the resources of `types` (none: of every type) that existed at `mark`
     and were updated, deleted or changed in place since: read from the index of versions
     past the first (`history_changes`), so creations cost nothing, and from the in-place
-    writes; PagingExpired past PAST_WRITES_LIMIT such changes."""
+    writes; PagingExpired past PAST_SCAN_LIMIT such changes."""
     listed = sorted(types)
-    limit = contracts.PAST_WRITES_LIMIT
+    limit = contracts.PAST_SCAN_LIMIT
     typed = f"type IN ({', '.join('?' for _ in listed)}) AND " if listed else ""
     sql = (
         f"SELECT pk, type FROM history WHERE {typed}version > 1 AND seq > ? "
@@ -164,38 +168,71 @@ def _changed_since(conn: sqlite3.Connection, types: Iterable[str], mark: int) ->
 
 def _affected(
     conn: sqlite3.Connection,
-    rtype: str | None,
-    chain: tuple[tuple[str, str, str], ...],
+    plan: SearchPlan,
+    walk: Walk,
     changed: dict[int, str],
 ) -> set[int]:
-    """The resources searched (of `rtype`, or of every type `changed` holds) whose place
-    may have moved: those changed, and for a chain those whose path (through the
-    references of now) passes a changed resource."""
+    """The resources searched (of the plan's type, or of every type `changed` holds) whose
+    place may have moved: those changed, and for a chain those whose path (through the
+    references of now) passes a changed resource that matches the rest of the chain now.
+    (One that does not leads to nothing the page may serve: every level refers once.)"""
+    rtype = plan.resource_type
     affected = {pk for pk, t in changed.items() if rtype is None or t == rtype}
-    for level in range(len(chain), 0, -1):
-        # the changed resources at this level, then their referrers level by level
-        found = {pk for pk, t in changed.items() if t == chain[level - 1][2]}
-        for referring, param, target in reversed(chain[:level]):
-            found = _referrers(conn, referring, param, target, found)
+    rests = _chain_rests(walk) if walk.chain else []
+    for level in range(len(walk.chain), 0, -1):
+        target = walk.chain[level - 1][2]
+        found = {pk for pk, t in changed.items() if t == target}
+        found = _matching(conn, target, rests[level], found)
+        for referring, param, referred in reversed(walk.chain[:level]):
+            found = _referrers(conn, referring, param, referred, found)
         affected |= found
     return affected
+
+
+def _chain_rests(walk: Walk) -> list[Condition]:
+    """The chain walk's condition at each level: [the whole chain, ..., the far end's]."""
+    rests: list[Condition] = []
+    current = walk.used
+    while current is not None:
+        rests.append(current)
+        current = current.condition if isinstance(current, ChainCondition) else None
+    return rests
+
+
+def _matching(
+    conn: sqlite3.Connection, rtype: str, condition: Condition, pks: set[int]
+) -> set[int]:
+    """Those of `pks` (resources of `rtype`) that satisfy `condition` now."""
+    if not pks:
+        return pks
+    where = all_of([_among("t", pks), predicate(condition, "t", rtype)])
+    rows = conn.execute(f"SELECT t.pk FROM resources t WHERE {where.text}", where.args)
+    return {int(row[0]) for row in rows}
 
 
 def _referrers(
     conn: sqlite3.Connection, referring: str, param: str, target: str, pks: set[int]
 ) -> set[int]:
+    """The `referring` resources that refer to `pks` through `param` now, read from the
+    changed pks outwards."""
     if not pks:
         return set()
-    limit = contracts.PAST_WRITES_LIMIT
+    limit = contracts.PAST_SCAN_LIMIT
     sql = (
-        "SELECT DISTINCT k.pk FROM resources t JOIN idx_reference k "
-        "ON k.type = ? AND k.param = ? AND k.target_id = t.id AND k.target_type = t.type "
-        "WHERE t.pk IN (SELECT value FROM json_each(?)) AND t.type = ? LIMIT ?"
+        "SELECT DISTINCT k.pk FROM json_each(?) changed "
+        "CROSS JOIN resources t ON t.pk = changed.value "
+        "CROSS JOIN idx_reference k ON k.type = ? AND k.param = ? "
+        "AND k.target_id = t.id AND k.target_type = t.type "
+        "WHERE t.type = ? LIMIT ?"
     )
-    rows = conn.execute(sql, [referring, param, pk_list(pks), target, limit + 1]).fetchall()
+    rows = conn.execute(sql, [pk_list(pks), referring, param, target, limit + 1]).fetchall()
     if len(rows) > limit:
         raise PagingExpired
     return {int(row[0]) for row in rows}
+
+
+def _among(alias: str, pks: Iterable[int]) -> Fragment:
+    return Fragment(f"{alias}.pk IN (SELECT value FROM json_each(?))", [pk_list(pks)])
 
 
 class _PastWorld:
@@ -231,7 +268,7 @@ class _PastWorld:
                 frontier = self._targets(scratch, referring, param, target, frontier)
                 self._hold(scratch, frontier)
             places: dict[int, tuple[int, Row]] = {}
-            only = Fragment("r.pk IN (SELECT value FROM json_each(?))", [pk_list(affected)])
+            only = _among("r", affected)
             for phase, walk in enumerate(walks):
                 values = ", ".join(e for e, _ in walk.order[:-1])
                 columns = f"r.pk, {values}" if values else "r.pk"
@@ -337,7 +374,7 @@ def _matching_now(conn: sqlite3.Connection, plan: SearchPlan, pks: set[int]) -> 
     only ones a page may serve."""
     if not pks:
         return {}
-    listed = Fragment("r.pk IN (SELECT value FROM json_each(?))", [pk_list(pks)])
+    listed = _among("r", pks)
     rtype = plan.resource_type
     tests = [predicate(c, "r", rtype) for c in plan.conditions]
     where = all_of([listed, type_filter(plan), Fragment("r.deleted = 0"), *tests])

@@ -121,13 +121,13 @@ def _replace_in_place(
     pk: int | None,
     current: int,
 ) -> None:
-    """Replace the body of an existing version without adding one (WriteOp.in_place)."""
-    if pk is None or op.body is None:
+    """Replace the body of an existing version without adding one (WriteOp.in_place).
+    Refused unless the writer's view of the current version still holds: a change to an
+    older version after a racing update would otherwise land on what it never saw."""
+    if pk is None or op.body is None or op.expected_version != current:
         raise VersionConflict(index, current)
+    _note_in_place_write(conn, pk, op.version)
     if op.version == current:
-        if op.expected_version != current:
-            raise VersionConflict(index, current)
-        _note_in_place_write(conn, pk, current)
         conn.execute("UPDATE resources SET body = ? WHERE pk = ?", (op.body, pk))
         delete_index_rows(conn, [pk])
         insert_index_rows(conn, op.resource_type, pk, prepared)
@@ -140,18 +140,20 @@ def _replace_in_place(
 
 
 def _note_in_place_write(conn: sqlite3.Connection, pk: int, version: int) -> None:
-    """Note that the current version's index is about to change without a new version,
-    with the body it had: a walk in value order places the resource by it (held_walk).
-    The note takes the next number of the history's own sequence, so that one watermark
-    orders both."""
-    seq = conn.execute(
+    """Note that a version's body (and, if current, its index) is about to change without
+    a new version, with the body it had: a walk in value order places the resource by it
+    (held_walk). The note takes the next number of the history's own sequence, so that
+    one watermark orders both. (No number, no version: the caller's check refuses.)"""
+    drawn = conn.execute(
         "UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'history' RETURNING seq"
-    ).fetchone()[0]
+    ).fetchone()
+    if drawn is None:
+        return
     conn.execute(
         "INSERT INTO in_place_writes (seq, pk, type, version, body_before) "
-        "SELECT ?, pk, type, version, body FROM resources "
+        "SELECT ?, pk, type, version, body FROM history "
         "WHERE pk = ? AND version = ? AND body IS NOT NULL",
-        (seq, pk, version),
+        (drawn[0], pk, version),
     )
 
 

@@ -185,7 +185,7 @@ async def test_changes_to_resources_the_search_does_not_match_do_not_count(
 async def test_too_many_writes_since_the_first_page_is_410_whatever_the_cursor_says(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(contracts, "PAST_WRITES_LIMIT", 5)
+    monkeypatch.setattr(contracts, "PAST_SCAN_LIMIT", 5)
     ids = await _people(client, 10)
     first = (await client.get("Patient?_sort=birthdate&_count=4")).json()
     next_url = _link(first, "next") or ""
@@ -391,3 +391,45 @@ async def test_meta_changed_in_place_holds_still(
 
     seen = await _walk(client, "Patient?_sort=_tag&_count=2", mutate)
     assert sorted(seen) == [f"p{n}" for n in range(6)]
+
+
+async def test_meta_changed_in_place_on_an_older_version_holds_still(
+    client: httpx.AsyncClient,
+) -> None:
+    """The version current at the mark stops being current, then is changed in place:
+    the walk still places the resource by what that version said then."""
+    for n, code in enumerate("bcde"):
+        await _put_json(client, _tagged(f"p{n}", code))
+
+    async def mutate(client: httpx.AsyncClient, page_number: int) -> None:
+        if page_number == 1:  # p3 (tag e) not served yet: a new version, same tag...
+            await _put_json(client, {**_tagged("p3", "e"), "gender": "male"})
+            # ...then its first version tagged `a` too, in place
+            response = await client.post("Patient/p3/_history/1/$meta-add", json=_meta("a"))
+            assert response.status_code == 200, response.text
+
+    seen = await _walk(client, "Patient?_sort=_tag&_count=2", mutate)
+    assert sorted(seen) == [f"p{n}" for n in range(4)]
+
+
+async def test_a_chain_walk_ignores_changes_off_its_paths(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An organization the chain does not match, renamed during the walk, leads to
+    nothing the walk may serve: its Encounters and Observations are not followed."""
+    monkeypatch.setattr(contracts, "PAST_SCAN_LIMIT", 5)
+    await _put_json(client, _organization("oa", "Acme A"))
+    await _put_json(client, _organization("big", "Other"))
+    for n in range(4):
+        await _put_json(client, _encounter(f"a{n}", "oa"))
+        await _put_json(client, _observation(f"a{n}-o", f"a{n}"))
+    for n in range(8):  # more than the scan limit behind the other organization
+        await _put_json(client, _encounter(f"b{n}", "big"))
+        await _put_json(client, _observation(f"b{n}-o", f"b{n}"))
+
+    async def mutate(client: httpx.AsyncClient, page_number: int) -> None:
+        if page_number == 1:
+            await _put_json(client, _organization("big", "Other Renamed"))
+
+    seen = await _walk(client, "Observation?encounter.service-provider.name=Acme&_count=2", mutate)
+    assert sorted(seen) == [f"a{n}-o" for n in range(4)]
