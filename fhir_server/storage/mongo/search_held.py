@@ -3,7 +3,7 @@
 still".
 
 - The first page notes the tenant's position counter (the watermark) in its cursors,
-  read after its sort.
+  read before and after its sort (search_page reads it again if the two differ).
 - A later page sorts only the resources neither created nor changed since then: they
   stand where they stood.
 - Each resource updated, deleted or changed in place ($meta-add..., noted in
@@ -13,8 +13,8 @@ still".
   beyond the cursor that match the search now join the page, merged in order.
 
 A position is taken from the counter just before its write commits, so a write in flight
-while the first page is read (its position taken, its commit not yet seen by the sort) may
-be placed by its new values instead.
+as the first page begins (its position taken, its commit not yet seen by the sort) may be
+placed by its new values instead.
 """
 
 from __future__ import annotations
@@ -69,8 +69,7 @@ class HeldSort:
 
 
 async def watermark(cols: Collections, tenant: str) -> int:
-    """The tenant's position counter: read after a first page's sort, so that no write
-    committed before that sort read counts as changed since."""
+    """The tenant's position counter: the last position a write has taken."""
     counter = await cols.counters.find_one({"_id": tenant})
     return int(counter["next"]) if counter else 0
 

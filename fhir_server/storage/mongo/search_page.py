@@ -112,18 +112,25 @@ async def _held_sorted(
     past_index: PastIndex | None,
 ) -> tuple[list[Document], list[OrderField], int | None]:
     """A sorted page that holds still (search_held), and the watermark its cursors carry.
-    The changes since the mark are read before the sort and again after it: a write that
-    committed in between would be sorted at its new place, so the page is read again."""
+    MongoDB reads the page in several reads, so each is checked against a write landing
+    between them: a first page reads the counter before and after its sort (the mark is
+    sound when no position was taken meanwhile); a later page reads the changes since the
+    mark before and after its sort. Either reads the page again when they differ."""
     order = order_fields(plan.sort)
     for _ in range(_REREADS):
+        before = await watermark(cols, tenant) if plan.cursor is None else None
         held = await held_sort(tenant, cols, plan, found, order, past_index)
         docs = await _sorted(cols.resources, plan, found, back, held)
         if past_index is None:
             return docs, order, None
-        if held.mark is None:  # a first page: the mark is read after its sort
-            return docs, order, await watermark(cols, tenant)
-        if await changes_since(cols, tenant, plan, held.mark) == held.changes:
+        if held.mark is None:  # a first page (or a cursor from before marks)
+            mark = await watermark(cols, tenant)
+            if before is None or before == mark:
+                return docs, order, mark
+        elif await changes_since(cols, tenant, plan, held.mark) == held.changes:
             return docs, order, held.mark
+    if plan.cursor is None:
+        return docs, order, await watermark(cols, tenant)  # writes without pause: as is
     raise PagingExpired
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from fhir_server.storage import contracts
-from fhir_server.storage.mongo import search_held
+from fhir_server.storage.mongo import search_held, search_page
 from fhir_server.storage.sqlite import search_walks
 from tests.api.resources import FHIR_JSON, patient
 
@@ -433,3 +433,25 @@ async def test_a_chain_walk_ignores_changes_off_its_paths(
 
     seen = await _walk(client, "Observation?encounter.service-provider.name=Acme&_count=2", mutate)
     assert sorted(seen) == [f"a{n}-o" for n in range(4)]
+
+
+@pytest.mark.parametrize("app", ["mongodb"], indirect=True)  # SQLite: one transaction
+async def test_a_write_between_the_first_mongodb_page_and_its_mark_is_caught(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that lands after the first page's sort but before its watermark is read
+    must not count as written before the walk began (it would never be placed)."""
+    ids = await _people(client, 6)
+    sort = search_page._sorted
+    writes = [(ids[0], _born(1952))]  # on the first page as sorted, then moved ahead
+
+    async def then_write(*args: Any) -> list[dict[str, Any]]:
+        docs = await sort(*args)
+        while writes:
+            pid, born = writes.pop(0)
+            await _put(client, pid, "Raced", born)
+        return docs
+
+    monkeypatch.setattr(search_page, "_sorted", then_write)
+    seen = await _walk(client, "Patient?_sort=birthdate&_count=2", _no_change)
+    assert sorted(seen) == ids and len(seen) == len(ids)
