@@ -342,19 +342,31 @@ async def test_writes_between_the_reads_of_a_mongodb_page_are_caught(
     after the changes were read but before the sort must not be sorted at their new place."""
     ids = await _people(client, 6)
     first = (await client.get("Patient?_sort=birthdate&_count=2")).json()
-    read_changes = search_held.changes_since
     writes = [(ids[0], _born(1952)), (ids[5], _born(1900))]  # served moved ahead; unserved back
+    _write_once_after(monkeypatch, search_held, "changes_since", client, writes)
+    seen = await _walk(client, _link(first, "next") or "", _no_change)
+    assert sorted([e["resource"]["id"] for e in first["entry"]] + seen) == ids
 
-    async def then_write(*args: Any) -> set[tuple[str, str]]:
-        changes = await read_changes(*args)
+
+def _write_once_after(
+    monkeypatch: pytest.MonkeyPatch,
+    module: Any,
+    name: str,
+    client: httpx.AsyncClient,
+    writes: list[tuple[str, str]],
+) -> None:
+    """Make `module.name` write `writes` (patient, birth date) just after its first call:
+    a write landing between two of the reads that make up one page."""
+    read = getattr(module, name)
+
+    async def then_write(*args: Any) -> Any:
+        found = await read(*args)
         while writes:
             pid, born = writes.pop(0)
             await _put(client, pid, "Raced", born)
-        return changes
+        return found
 
-    monkeypatch.setattr(search_held, "changes_since", then_write)
-    seen = await _walk(client, _link(first, "next") or "", _no_change)
-    assert sorted([e["resource"]["id"] for e in first["entry"]] + seen) == ids
+    monkeypatch.setattr(module, name, then_write)
 
 
 def _tagged(pid: str, code: str | None) -> dict[str, Any]:
@@ -442,16 +454,7 @@ async def test_a_write_between_the_first_mongodb_page_and_its_mark_is_caught(
     """A write that lands after the first page's sort but before its watermark is read
     must not count as written before the walk began (it would never be placed)."""
     ids = await _people(client, 6)
-    sort = search_page._sorted
     writes = [(ids[0], _born(1952))]  # on the first page as sorted, then moved ahead
-
-    async def then_write(*args: Any) -> list[dict[str, Any]]:
-        docs = await sort(*args)
-        while writes:
-            pid, born = writes.pop(0)
-            await _put(client, pid, "Raced", born)
-        return docs
-
-    monkeypatch.setattr(search_page, "_sorted", then_write)
+    _write_once_after(monkeypatch, search_page, "_sorted", client, writes)
     seen = await _walk(client, "Patient?_sort=birthdate&_count=2", _no_change)
     assert sorted(seen) == ids and len(seen) == len(ids)
