@@ -100,8 +100,8 @@ def held_walk(
         return held
     if cursor.snapshot is None:
         return held  # a cursor from before walks held still: the walk as it is now
-    phase = int(cursor.second_phase)
-    if phase >= len(walks) or len(cursor.sort_values) + 1 != len(walks[phase].order):
+    at = int(cursor.second_phase)  # the phase the cursor stands in
+    if at >= len(walks) or len(cursor.sort_values) + 1 != len(walks[at].order):
         raise InvalidCursor("the cursor does not fit this search's order")
     mark = held.mark = cursor.snapshot
     if _watermark(conn) <= mark:
