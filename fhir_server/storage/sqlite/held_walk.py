@@ -22,6 +22,7 @@ began; it is served only where the walk meets it unchanged (a pk walk meets it).
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -235,6 +236,23 @@ def _among(alias: str, pks: Iterable[int]) -> Fragment:
     return Fragment(f"{alias}.pk IN (SELECT value FROM json_each(?))", [pk_list(pks)])
 
 
+# An empty database of the tenant schema, copied for each scratch database: a copy costs
+# ~0.03 ms where building the schema costs ~1 ms, on every later page that places anything.
+_TEMPLATE: sqlite3.Connection | None = None
+_TEMPLATE_LOCK = threading.Lock()
+
+
+def _scratch_database() -> sqlite3.Connection:
+    global _TEMPLATE
+    scratch = sqlite3.connect(":memory:")
+    with _TEMPLATE_LOCK:
+        if _TEMPLATE is None:
+            _TEMPLATE = sqlite3.connect(":memory:", check_same_thread=False)
+            _TEMPLATE.executescript(TENANT_SCHEMA)
+        _TEMPLATE.backup(scratch)
+    return scratch
+
+
 class _PastWorld:
     """A scratch database of the same schema, holding resources as they were at `mark`:
     their version of then (indexed anew) if changed since, else their rows of now."""
@@ -259,9 +277,8 @@ class _PastWorld:
         pk)}, for those the walk's own condition matched at the mark. A condition decided
         by resources off the walk's paths (a large `_list`) is not run: such a resource is
         placed by its order values alone, and served if it matches now."""
-        scratch = sqlite3.connect(":memory:")
+        scratch = _scratch_database()
         try:
-            scratch.executescript(TENANT_SCHEMA)
             self._hold(scratch, affected)
             frontier = affected
             for referring, param, target in walks[0].chain:
