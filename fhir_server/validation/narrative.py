@@ -62,8 +62,8 @@ def check_xhtml(text: str) -> str | None:
     Parsed by expat (through defusedxml, which refuses any DTD: the only way to declare
     entities, and so to expand one into millions; an entity beyond XML's own, such as
     &nbsp;, then fails to parse). Expat keeps the GIL while it parses: lxml lets go of it,
-    and in a server whose writer thread is busy, getting it back cost each create ~0.1 ms
-    of waiting (3 ms per parse beside a thread that never yields)."""
+    and in a server with a busy thread (searches, a heavy write), getting it back cost
+    each create ~0.1 ms of waiting (3 ms per parse beside a thread that never yields)."""
     if not _WHOLE_DIV.fullmatch(text.strip(_SPACE)):
         return "the narrative must be one <div> element, with nothing before or after it"
     if any(mark in text for mark in _HIDDEN):
