@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from fhir_server.storage.sqlite import checkpoints
 from fhir_server.storage.sqlite.connection import open_connection
-from fhir_server.storage.sqlite.writer import GroupCommitWriter
+from fhir_server.storage.sqlite.writer import INLINE_COST, GroupCommitWriter, WriterClosed
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS counter (n INTEGER NOT NULL);
@@ -53,7 +54,7 @@ def db(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def writer(db: Path) -> Iterator[GroupCommitWriter]:
-    opened = GroupCommitWriter(open_connection(db, writer=True), "t", f"{db}.lock")
+    opened = GroupCommitWriter(open_connection(db, writer=True), db)
     yield opened
     opened.close()
 
@@ -113,7 +114,7 @@ async def test_heavy_work_runs_off_the_loop(writer: GroupCommitWriter, db: Path)
         conn.execute("INSERT INTO writes VALUES ('slow', 0)")
         return "done"
 
-    result, ticks = await _ticks_during(writer.submit(slow, heavy=True))
+    result, ticks = await _ticks_during(writer.submit(slow, cost=INLINE_COST + 1))
     assert result == "done"
     assert ticks >= 10
     assert _rows(db) == [("slow", 0)]
@@ -156,8 +157,9 @@ async def test_a_caller_that_goes_away_leaves_the_others_unharmed(
 _OTHER_PROCESS = """
 import asyncio, sqlite3, sys
 from pathlib import Path
+from fhir_server.storage.sqlite import checkpoints
 from fhir_server.storage.sqlite.connection import open_connection
-from fhir_server.storage.sqlite.writer import GroupCommitWriter
+from fhir_server.storage.sqlite.writer import INLINE_COST, GroupCommitWriter, WriterClosed
 
 def increment(conn):
     (n,) = conn.execute("SELECT n FROM counter").fetchone()
@@ -165,7 +167,7 @@ def increment(conn):
     conn.execute("INSERT INTO writes VALUES ('child', ?)", (n,))
 
 async def main(db):
-    writer = GroupCommitWriter(open_connection(db, writer=True), "child", f"{db}.lock")
+    writer = GroupCommitWriter(open_connection(db, writer=True), db)
     print("ready", flush=True)
     sys.stdin.readline()
     for _ in range(20):
@@ -195,3 +197,114 @@ async def test_writers_of_two_processes_never_interleave(
     rows = _rows(db)
     assert sorted(s for _, s in rows) == list(range(800))  # every increment saw the last
     assert {who for who, _ in rows} == {"parent", "child"}
+
+
+async def test_the_wal_stays_bounded_under_continuous_writes(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Checkpoints run in the background, behind the writes; the writer finishes one under
+    # its lock once the WAL is long, so the WAL starts over instead of growing forever.
+    monkeypatch.setattr(checkpoints, "RESTART_FRAMES", 200)
+    writer = GroupCommitWriter(open_connection(db, writer=True), db)
+    page = os.urandom(4000)
+
+    def insert_pages(conn: sqlite3.Connection) -> None:
+        for _ in range(10):
+            conn.execute("INSERT INTO writes VALUES (?, 0)", (page.hex()[:4000],))
+
+    longest = 0
+    try:
+        for _ in range(100):  # ~2,000 pages written, ten times the limit
+            await asyncio.gather(*(writer.submit(insert_pages) for _ in range(2)))
+            longest = max(longest, os.path.getsize(f"{db}-wal") // 4096)
+    finally:
+        writer.close()
+    assert 200 <= longest < 600
+    assert len(_rows(db)) == 2_000
+
+
+async def test_groups_on_the_loop_stay_within_their_cost(writer: GroupCommitWriter) -> None:
+    # Ten jobs each just under the limit on their own: written two at a time, the loop is
+    # never stopped for much more than two of them (all ten in one group would be 200 ms).
+    def slowish(conn: sqlite3.Connection) -> None:
+        time.sleep(0.02)
+        conn.execute("INSERT INTO writes VALUES ('slowish', 0)")
+
+    jobs = [writer.submit(slowish, cost=INLINE_COST // 2) for _ in range(10)]
+    loop = asyncio.get_running_loop()
+    longest, last = 0.0, loop.time()
+
+    async def watch() -> None:
+        nonlocal longest, last
+        while True:
+            await asyncio.sleep(0)
+            longest, last = max(longest, loop.time() - last), loop.time()
+
+    watcher = asyncio.ensure_future(watch())
+    await asyncio.gather(*jobs)
+    watcher.cancel()
+    assert 0.035 < longest < 0.1
+
+
+async def test_a_connection_writing_without_the_lock_does_not_stop_the_loop(
+    writer: GroupCommitWriter, db: Path
+) -> None:
+    # An operator's sqlite3 shell holds SQLite's own write lock for 0.3 s.
+    shell = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    shell.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.3, shell.execute, ("COMMIT",)).start()
+    try:
+        seen, ticks = await _ticks_during(writer.submit(_increment("a")))
+    finally:
+        time.sleep(0.01)
+        shell.close()
+    assert seen == 0
+    assert ticks >= 10
+
+
+async def test_a_failing_lock_is_reported_and_not_kept(
+    writer: GroupCommitWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_flock = fcntl.flock
+    failures = [OSError(37, "No locks available")]  # ENOLCK, as a network filesystem may
+
+    def flaky_flock(fd: int, operation: int) -> None:
+        if operation & fcntl.LOCK_EX and failures:
+            raise failures.pop()
+        real_flock(fd, operation)
+
+    monkeypatch.setattr("fhir_server.storage.sqlite.writer.fcntl.flock", flaky_flock)
+    with pytest.raises(OSError, match="No locks available"):
+        await writer.submit(_increment("a"))
+    assert await asyncio.wait_for(writer.submit(_increment("a")), 5) == 0
+
+
+async def test_closing_writes_what_was_queued_and_refuses_more(db: Path) -> None:
+    writer = GroupCommitWriter(open_connection(db, writer=True), db)
+    queued = [asyncio.ensure_future(writer.submit(_increment("a"))) for _ in range(50)]
+    await asyncio.sleep(0)
+    await writer.aclose()
+    assert sorted([task.result() for task in queued]) == list(range(50))  # type: ignore[type-var]
+    assert len(_rows(db)) == 50
+    with pytest.raises(WriterClosed):
+        await writer.submit(_increment("late"))
+
+
+async def test_a_full_database_fails_the_group_with_its_own_error(
+    writer: GroupCommitWriter, db: Path
+) -> None:
+    # SQLite rolls the whole transaction back when the database is full: every job of the
+    # group fails, with that error rather than a missing savepoint's.
+    conn = writer._conn  # the writer's own connection: its page limit
+    (pages,) = conn.execute("PRAGMA page_count").fetchone()
+    conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+    big = os.urandom(64 * 1024)
+
+    def fill(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO writes VALUES (?, 0)", (big,))
+
+    results = await asyncio.gather(
+        writer.submit(_increment("a")), writer.submit(fill), return_exceptions=True
+    )
+    assert all(isinstance(r, sqlite3.Error) and "full" in str(r) for r in results), results
+    assert _rows(db) == []

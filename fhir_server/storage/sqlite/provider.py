@@ -38,7 +38,13 @@ class SqliteStoreProvider:
         on first use."""
 
     async def aclose(self) -> None:
-        self.close()
+        """Close once the writes queued from this loop are durable."""
+        with self._lock:
+            stores = list(self._stores.values())
+            self._stores.clear()
+        for store in stores:
+            await store.aclose()
+        self.tenants.close()
 
     def close(self) -> None:
         with self._lock:

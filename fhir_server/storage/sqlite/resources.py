@@ -28,6 +28,7 @@ from fhir_server.storage.sqlite.schema import ADDED_COLUMNS, TENANT_SCHEMA
 from fhir_server.storage.sqlite.search_includes import canonicals_held, include_step
 from fhir_server.storage.sqlite.search_page import explain, search_page
 from fhir_server.storage.sqlite.token_counts import create_token_counts, token_counts_exist
+from fhir_server.storage.sqlite.write_costs import commit_cost, reindex_cost
 from fhir_server.storage.sqlite.writer import GroupCommitWriter
 
 __all__ = ["SqliteResourceStore"]
@@ -52,10 +53,7 @@ class SqliteResourceStore:
             writer_conn.close()
             raise
         self._writer = GroupCommitWriter(
-            writer_conn,
-            path.stem,
-            f"{path}.lock",
-            on_rollback=partial(write_jobs.forget_widths, str(path)),
+            writer_conn, path, on_rollback=partial(write_jobs.forget_widths, str(path))
         )
         if not counted:
             # A database from before the counts: created and counted as a write job, under
@@ -105,7 +103,8 @@ class SqliteResourceStore:
 
     async def commit(self, ops: Sequence[WriteOp]) -> None:
         indexes = [prepare_index(op.resource_type, op.index) for op in ops]
-        await self._writer.submit(self._apply_job(ops, indexes), heavy=_heavy(ops, indexes))
+        cost = commit_cost(self._conn(), ops, indexes)
+        await self._writer.submit(self._apply_job(ops, indexes), cost=cost)
 
     async def supports_transactions(self) -> bool:
         return True  # every commit is one SQLite transaction
@@ -147,7 +146,7 @@ class SqliteResourceStore:
             version=version,
             prepared=prepared,
         )
-        return bool(await self._writer.submit(job, heavy=_index_rows([prepared]) > _INLINE_ROWS))
+        return bool(await self._writer.submit(job, cost=reindex_cost(prepared)))
 
     async def read_setting(self, name: str) -> bytes | None:
         row = self._conn().execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
@@ -172,32 +171,20 @@ class SqliteResourceStore:
         """SQLite's plan for the plan's first page (for the index-use checks)."""
         return explain(self._conn(), plan)
 
+    async def aclose(self) -> None:
+        """Close once the writes queued from this loop are durable."""
+        await self._writer.aclose()
+        self._close_readers()
+
     def close(self) -> None:
         self._writer.close()
+        self._close_readers()
+
+    def _close_readers(self) -> None:
         with self._conns_lock:
             for conn in self._all_conns:
                 conn.close()
             self._all_conns.clear()
-
-
-# What one job may write and still run on the event loop (writer.py): a Patient is one op
-# of ~45 index rows, written in ~0.3 ms. Anything larger runs on the writer's thread.
-_INLINE_OPS = 4
-_INLINE_ROWS = 1_000
-_INLINE_BODY_BYTES = 1 << 20
-
-
-def _heavy(ops: Sequence[WriteOp], indexes: Sequence[PreparedIndex]) -> bool:
-    """Whether a commit is long to write: many resources or index rows, large bodies, or a
-    conditional create's search under the lock (which may scan)."""
-    if len(ops) > _INLINE_OPS or any(op.unless_matched is not None for op in ops):
-        return True
-    body_bytes = sum(len(op.body) for op in ops if op.body is not None)
-    return _index_rows(indexes) > _INLINE_ROWS or body_bytes > _INLINE_BODY_BYTES
-
-
-def _index_rows(indexes: Sequence[PreparedIndex]) -> int:
-    return sum(len(rows) for index in indexes for rows in index.rows.values())
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:

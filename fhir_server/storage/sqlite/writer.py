@@ -10,45 +10,63 @@ Groups run on the event loop itself, not on a thread of their own. A writer thre
 the interpreter lock back after every SQLite statement, and under load it waited for it
 behind the request handling on the loop while holding the database's write lock: the lock
 was held about twice as long as the writing took. On the loop, the write lock is held for
-the writing alone. A group on the loop is kept small (INLINE_GROUP jobs, a few
-milliseconds); a job its caller marks `heavy` (many resources, a search under the lock)
-runs on the writer's own thread, and the loop serves other requests meanwhile.
+the writing alone. A group on the loop is kept cheap (INLINE_COST, a few milliseconds of
+writing); a costlier job, and the group it starts, runs on the writer's own thread, and
+the loop serves other requests meanwhile.
 
 Several server processes may write to one database. SQLite makes a writer that finds the
 database locked sleep and poll (up to 100 ms a nap), which under load turns into seconds
 of latency; so writers first take an exclusive `flock` on a lock file beside the database,
 which the kernel hands to the next waiter the moment it is released. The loop only tries
-it: while another process holds it, the writer's thread waits for it.
+it: while another process holds it, the writer's thread waits for it. Nor does the loop
+ever sleep in SQLite's busy handler: a connection writing without the flock (an operator's
+shell) sends the group to the writer's thread, which waits for it there.
+
+Ownership (the connection, and the flock) is handed back by whoever ends the work: the
+loop after a group it wrote, the writer's thread after one it wrote, so that a lock never
+waits for an event loop that may not run again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-__all__ = ["INLINE_GROUP", "MAX_GROUP", "GroupCommitWriter"]
+from fhir_server.storage.sqlite.checkpoints import Checkpointer
+from fhir_server.storage.sqlite.connection import BUSY_TIMEOUT_MS
 
-# Most jobs a group on the event loop takes: a few milliseconds of writing, the longest
-# the loop stops serving other requests for a group.
-INLINE_GROUP = 32
+__all__ = ["INLINE_COST", "MAX_GROUP", "GroupCommitWriter", "WriterClosed"]
+
+# The most a group written on the event loop may cost: a job's cost is about the rows it
+# writes or deletes (its callers' estimate), and 2,000 is ~30 creates of a 2 KiB Patient,
+# ~8 ms of writing. A job costlier on its own starts a group on the writer's thread.
+INLINE_COST = 2_000
 # Most jobs a group on the writer's thread takes: bounds the latency a large group adds to
 # the first of its jobs.
 MAX_GROUP = 256
 
 Work = Callable[[sqlite3.Connection], Any]
 
+_log = logging.getLogger(__name__)
+
+
+class WriterClosed(RuntimeError):
+    """A write submitted after its store was closed."""
+
 
 @dataclass(slots=True)
 class _Job:
     work: Work
-    heavy: bool
+    cost: int
     future: asyncio.Future[Any] | None = None
     result: Any = None
     error: BaseException | None = None
@@ -68,29 +86,35 @@ class GroupCommitWriter:
     def __init__(
         self,
         conn: sqlite3.Connection,
-        name: str,
-        lock_path: str,
+        path: Path,
         on_rollback: Callable[[], None] | None = None,
     ) -> None:
-        """`on_rollback` runs after any job of a group was rolled back (its own failure,
-        or the group's): callers that remember what they wrote forget it there."""
+        """`conn` is the writer's connection to the database at `path`. `on_rollback` runs
+        after any job of a group was rolled back (its own failure, or the group's):
+        callers that remember what they wrote forget it there."""
         self._conn = conn
+        conn.execute("PRAGMA busy_timeout = 0")  # waiting is `_begin`'s, off the loop
         self._on_rollback = on_rollback
-        self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        # Whoever holds `_owner` may use the connection: a loop's drain task or a blocking
-        # caller. Held together with the flock, taken before it and released after it.
+        self._lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self._checkpoints = Checkpointer(path)
+        self._checkpoints.prepare(conn)
+        # Whoever holds `_owner` may use the connection: a loop's drain task, the writer's
+        # thread, or a blocking caller. Held with the flock: taken before, released after.
         self._owner = threading.Lock()
-        # One thread waits for the flock while another process holds it, one runs heavy
+        # One thread waits for the flock while another process holds it, one writes costly
         # groups: apart, so that a group never queues behind a wait for its own lock.
-        self._waiter = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite-lock-{name}")
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite-writer-{name}")
+        self._waiter = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite-lock-{path.stem}")
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite-writer-{path.stem}")
         self._queues: dict[asyncio.AbstractEventLoop, _Queue] = {}
+        self._closing = False  # new writes refused
+        self._closed = False  # the connection and the lock file closed
 
-    async def submit(self, work: Work, *, heavy: bool = False) -> Any:
+    async def submit(self, work: Work, *, cost: int = 1) -> Any:
         """Run `work(conn)` inside a group transaction; resolves once it is durable.
-        `heavy` work (long to run) is run on the writer's thread, not on the loop."""
+        `cost` estimates the rows the work writes or deletes (see INLINE_COST)."""
+        _refuse_if(self._closing)
         loop = asyncio.get_running_loop()
-        job = _Job(work, heavy, loop.create_future())
+        job = _Job(work, cost, loop.create_future())
         queue = self._queues.get(loop)
         if queue is None:
             queue = self._queues[loop] = _Queue()
@@ -101,138 +125,214 @@ class GroupCommitWriter:
 
     def submit_blocking(self, work: Work) -> Any:
         """The same, for callers outside an event loop (CLI, maintenance, opening)."""
+        _refuse_if(self._closing)
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
         if loop is not None and loop in self._queues:
-            # Its drain task holds, or waits for, the connection and cannot go on while
-            # this thread waits for it.
+            # Its drain task may be waiting for the lock, which the waiter thread then
+            # hands to this loop: blocked here, the loop could never take it.
             raise RuntimeError("submit_blocking from an event loop that is writing")
-        job = _Job(work, heavy=True)
+        job = _Job(work, INLINE_COST + 1)
         self._own_blocking()
-        try:
-            self._apply([job])
-        finally:
-            self._disown()
+        self._finish_owned([job])
         if job.error is not None:
             raise job.error
         return job.result
 
+    async def aclose(self) -> None:
+        """Close once the writes this loop has queued are durable."""
+        self._closing = True
+        queue = self._queues.get(asyncio.get_running_loop())
+        if queue is not None and queue.drain is not None:
+            await asyncio.wait({queue.drain})
+        self.close()
+
     def close(self) -> None:
+        self._closing = True
         self._worker.shutdown(wait=True)
         self._waiter.shutdown(wait=True)
-        # A drain task that still owns the connection (its loop is stopping) is let be.
-        owned = self._owner.acquire(timeout=10)
+        self._checkpoints.close()
+        if not self._owner.acquire(timeout=10):
+            # A drain task of a loop that is not running owns it: left open, not closed
+            # under it (its descriptor number could be reused by another file).
+            _log.warning("closing a SQLite writer that still writes; left open")
+            return
         try:
+            self._closed = True
             self._conn.close()
             os.close(self._lock_fd)
         finally:
-            if owned:
-                self._owner.release()
+            self._owner.release()
 
     async def _drain(self, loop: asyncio.AbstractEventLoop, queue: _Queue) -> None:
         group: list[_Job] = []
-        applied = False
         try:
             while queue.jobs:
                 await self._own(loop)
+                group = _next_group(queue.jobs)
                 try:
-                    group, applied = _next_group(queue.jobs), False
-                    if any(job.heavy for job in group):
-                        running = self._worker.submit(self._apply, group)
-                        try:
-                            await _finish_in(loop, running)
-                        finally:  # cancelled, the wait lasted until the group was done
-                            applied = running.done() and running.exception() is None
-                    else:
-                        self._apply(group)
-                        applied = True
-                finally:
+                    inline = _cost(group) <= INLINE_COST and self._apply(group, wait=False)
+                except BaseException:
                     self._disown()
+                    raise
+                if not inline or self._checkpoints.due():
+                    try:
+                        rest = self._worker.submit(self._finish_owned, None if inline else group)
+                    except BaseException:  # closed meanwhile
+                        self._disown()
+                        raise
+                    # Shielded: cancelled, the thread still finishes and hands back the lock.
+                    await asyncio.shield(asyncio.wrap_future(rest, loop=loop))
+                else:
+                    self._disown()
+                    self._checkpoints.copy_soon()
                 for job in group:
                     _resolve(job)
                 group = []
                 # Requests that arrived meanwhile are read, and a writer of another process
                 # waiting for the lock is woken, before the next group.
                 await asyncio.sleep(0)
-        except BaseException as exc:  # cancelled (the loop is closing) or a bug
-            for job in queue.jobs if applied else group + queue.jobs:
-                job.error = exc
+        except asyncio.CancelledError:  # the loop is closing: nobody waits for these
             for job in group + queue.jobs:
-                _resolve(job)
+                if job.future is not None:
+                    job.future.cancel()
             raise
+        except Exception as exc:  # a bug here: every waiting caller hears of it
+            _log.exception("SQLite writer failed")
+            for job in group + queue.jobs:
+                job.error = job.error or exc
+                _resolve(job)
         finally:
             del self._queues[loop]
+
+    def _finish_owned(self, group: list[_Job] | None) -> None:
+        """Holding ownership (on the writer's thread, or a blocking caller's): write the
+        group if any, finish a checkpoint if one is due, and hand ownership back."""
+        try:
+            if group is not None:
+                self._apply(group, wait=True)
+            if self._checkpoints.due():
+                self._checkpoints.finish(self._conn)
+        finally:
+            self._disown()
+        self._checkpoints.copy_soon()
 
     async def _own(self, loop: asyncio.AbstractEventLoop) -> None:
         """Take the connection and the database's write lock, waiting off the loop."""
         if self._owner.acquire(blocking=False):
             try:
+                _refuse_if(self._closed)
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return
-            except BlockingIOError:  # another process writes
+            except BlockingIOError:  # another process writes: wait below
                 self._owner.release()
-        waited = self._waiter.submit(self._own_blocking)
-        try:
-            await asyncio.wrap_future(waited, loop=loop)
-        except asyncio.CancelledError:
-            # The thread goes on waiting; what it takes is given back.
-            waited.add_done_callback(self._disown_once_taken)
-            raise
+            except BaseException:
+                self._owner.release()
+                raise
+        taken: asyncio.Future[None] = loop.create_future()
+        self._waiter.submit(self._own_for, loop, taken)
+        await taken  # cancelled, `_accept` hands back what the waiter takes
 
-    def _disown_once_taken(self, waited: Future[None]) -> None:
-        if waited.exception() is None:
+    def _own_for(self, loop: asyncio.AbstractEventLoop, taken: asyncio.Future[None]) -> None:
+        """On the waiter thread: take ownership and pass it to the loop's drain task."""
+        try:
+            self._own_blocking()
+        except BaseException as exc:
+            _call_soon(loop, _fail, taken, exc)
+            return
+        if not _call_soon(loop, self._accept, taken):
+            self._disown()  # the loop is closed: nobody will take it
+
+    def _accept(self, taken: asyncio.Future[None]) -> None:
+        if taken.cancelled():
             self._disown()
+        else:
+            taken.set_result(None)
 
     def _own_blocking(self) -> None:
         self._owner.acquire()
         try:
+            _refuse_if(self._closed)  # its descriptor is closed, and its number reusable
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         except BaseException:
             self._owner.release()
             raise
 
     def _disown(self) -> None:
-        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        self._owner.release()
-
-    def _apply(self, group: list[_Job]) -> None:
-        """One transaction for the group; the caller owns the connection."""
-        conn = self._conn
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        finally:
+            self._owner.release()
+
+    def _apply(self, group: list[_Job], *, wait: bool) -> bool:
+        """One transaction for the group; the caller owns the connection. False, with
+        nothing done, if another connection holds SQLite's lock and `wait` is False."""
+        conn = self._conn
+        if not _begin(conn, wait=wait):
+            return False
+        try:
             if len(group) == 1:
                 _run_alone(conn, group[0])
             else:
                 for job in group:
                     _run_in_savepoint(conn, job)
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:  # the whole group failed to commit: nothing is durable
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                conn.execute("COMMIT")
+        except Exception as exc:  # the whole group failed to commit: nothing is durable
+            _roll_back(conn)
             for job in group:
                 job.error, job.result = exc, None
+        except BaseException:
+            _roll_back(conn)
+            raise
         if self._on_rollback is not None and any(job.error is not None for job in group):
             self._on_rollback()
+        return True
+
+
+def _refuse_if(closed: bool) -> None:
+    if closed:
+        raise WriterClosed("the store is closed")
 
 
 def _next_group(jobs: list[_Job]) -> list[_Job]:
-    """The longest run of waiting jobs one group takes, in order."""
-    limit = MAX_GROUP if any(job.heavy for job in jobs[:INLINE_GROUP]) else INLINE_GROUP
-    group = jobs[:limit]
-    del jobs[:limit]
+    """The waiting jobs one group takes, in order: as many as INLINE_COST allows, or, if
+    the first job alone costs more, up to MAX_GROUP (the group goes to the thread)."""
+    if jobs[0].cost > INLINE_COST:
+        taken = min(len(jobs), MAX_GROUP)
+    else:
+        taken, total = 0, 0
+        while taken < len(jobs) and total + jobs[taken].cost <= INLINE_COST:
+            total += jobs[taken].cost
+            taken += 1
+    group = jobs[:taken]
+    del jobs[:taken]
     return group
 
 
-async def _finish_in(loop: asyncio.AbstractEventLoop, running: Future[None]) -> None:
-    """Wait for a group on the writer's thread. Cancelled, the wait still lasts until the
-    group is done: the connection and the lock are given back only then."""
+def _cost(group: list[_Job]) -> int:
+    return sum(job.cost for job in group)
+
+
+def _begin(conn: sqlite3.Connection, *, wait: bool) -> bool:
+    """BEGIN IMMEDIATE. Busy (a connection writing without the flock): False at once, or,
+    with `wait`, as long as SQLite's busy handler would wait."""
     try:
-        await asyncio.wrap_future(running, loop=loop)
-    except asyncio.CancelledError:
-        running.exception()  # blocks until the thread is done with the group
-        raise
+        conn.execute("BEGIN IMMEDIATE")
+        return True
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+            raise
+        if not wait:
+            return False
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    finally:
+        conn.execute("PRAGMA busy_timeout = 0")
+    return True
 
 
 def _run_in_savepoint(conn: sqlite3.Connection, job: _Job) -> None:
@@ -240,6 +340,8 @@ def _run_in_savepoint(conn: sqlite3.Connection, job: _Job) -> None:
     try:
         job.result = job.work(conn)
     except Exception as exc:  # the job's own failure, reported to its caller
+        if not conn.in_transaction:
+            raise  # SQLite rolled back the whole transaction (disk full): the group fails
         conn.execute("ROLLBACK TO job")
         job.error = exc
     conn.execute("RELEASE job")
@@ -250,18 +352,33 @@ def _run_alone(conn: sqlite3.Connection, job: _Job) -> None:
     try:
         job.result = job.work(conn)
     except Exception as exc:  # the job's own failure, reported to its caller
-        conn.execute("ROLLBACK")
-        conn.execute("BEGIN IMMEDIATE")  # an empty transaction, for the COMMIT that follows
+        _roll_back(conn)
         job.error = exc
+
+
+def _roll_back(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> bool:
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+        return True
+    except RuntimeError:  # the loop is closed
+        return False
+
+
+def _fail(future: asyncio.Future[None], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
 
 
 def _resolve(job: _Job) -> None:
     future = job.future
     if future is None or future.done():  # a blocking job, or its caller went away
         return
-    if isinstance(job.error, asyncio.CancelledError):
-        future.cancel()
-    elif job.error is not None:
+    if job.error is not None:
         future.set_exception(job.error)
     else:
         future.set_result(job.result)
