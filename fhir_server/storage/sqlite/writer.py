@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fhir_server.storage.sqlite.checkpoints import Checkpointer
 from fhir_server.storage.sqlite.connection import BUSY_TIMEOUT_MS
 
 __all__ = ["INLINE_COST", "MAX_GROUP", "GroupCommitWriter", "WriterClosed"]
@@ -96,8 +95,6 @@ class GroupCommitWriter:
         conn.execute("PRAGMA busy_timeout = 0")  # waiting is `_begin`'s, off the loop
         self._on_rollback = on_rollback
         self._lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        self._checkpoints = Checkpointer(path)
-        self._checkpoints.prepare(conn)
         # Whoever holds `_owner` may use the connection: a loop's drain task, the writer's
         # thread, or a blocking caller. Held with the flock: taken before, released after.
         self._owner = threading.Lock()
@@ -153,7 +150,6 @@ class GroupCommitWriter:
         self._closing = True
         self._worker.shutdown(wait=True)
         self._waiter.shutdown(wait=True)
-        self._checkpoints.close()
         if not self._owner.acquire(timeout=10):
             # A drain task of a loop that is not running owns it: left open, not closed
             # under it (its descriptor number could be reused by another file).
@@ -177,17 +173,16 @@ class GroupCommitWriter:
                 except BaseException:
                     self._disown()
                     raise
-                if not inline or self._checkpoints.due():
+                if inline:
+                    self._disown()
+                else:
                     try:
-                        rest = self._worker.submit(self._finish_owned, None if inline else group)
+                        rest = self._worker.submit(self._finish_owned, group)
                     except BaseException:  # closed meanwhile
                         self._disown()
                         raise
                     # Shielded: cancelled, the thread still finishes and hands back the lock.
                     await asyncio.shield(asyncio.wrap_future(rest, loop=loop))
-                else:
-                    self._disown()
-                    self._checkpoints.copy_soon()
                 for job in group:
                     _resolve(job)
                 group = []
@@ -207,17 +202,13 @@ class GroupCommitWriter:
         finally:
             del self._queues[loop]
 
-    def _finish_owned(self, group: list[_Job] | None) -> None:
+    def _finish_owned(self, group: list[_Job]) -> None:
         """Holding ownership (on the writer's thread, or a blocking caller's): write the
-        group if any, finish a checkpoint if one is due, and hand ownership back."""
+        group and hand ownership back."""
         try:
-            if group is not None:
-                self._apply(group, wait=True)
-            if self._checkpoints.due():
-                self._checkpoints.finish(self._conn)
+            self._apply(group, wait=True)
         finally:
             self._disown()
-        self._checkpoints.copy_soon()
 
     async def _own(self, loop: asyncio.AbstractEventLoop) -> None:
         """Take the connection and the database's write lock, waiting off the loop."""
