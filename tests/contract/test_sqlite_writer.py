@@ -16,7 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from fhir_server.storage.contracts import WriteOp
 from fhir_server.storage.sqlite.connection import open_connection
+from fhir_server.storage.sqlite.index_rows import prepare_index
+from fhir_server.storage.sqlite.resources import SqliteResourceStore
+from fhir_server.storage.sqlite.write_costs import commit_cost
 from fhir_server.storage.sqlite.writer import INLINE_COST, GroupCommitWriter, WriterClosed
 
 SCHEMA = """
@@ -156,7 +160,11 @@ async def test_a_caller_that_goes_away_leaves_the_others_unharmed(
 _OTHER_PROCESS = """
 import asyncio, sqlite3, sys
 from pathlib import Path
+from fhir_server.storage.contracts import WriteOp
 from fhir_server.storage.sqlite.connection import open_connection
+from fhir_server.storage.sqlite.index_rows import prepare_index
+from fhir_server.storage.sqlite.resources import SqliteResourceStore
+from fhir_server.storage.sqlite.write_costs import commit_cost
 from fhir_server.storage.sqlite.writer import INLINE_COST, GroupCommitWriter, WriterClosed
 
 def increment(conn):
@@ -282,3 +290,78 @@ async def test_a_full_database_fails_the_group_with_its_own_error(
     )
     assert all(isinstance(r, sqlite3.Error) and "full" in str(r) for r in results), results
     assert _rows(db) == []
+
+
+async def test_a_drain_cancelled_after_the_lock_was_handed_over_gives_it_back(
+    writer: GroupCommitWriter, db: Path
+) -> None:
+    other = os.open(f"{db}.lock", os.O_RDWR)
+    fcntl.flock(other, fcntl.LOCK_EX)
+    try:
+        pending = asyncio.ensure_future(writer.submit(_increment("a")))
+        await asyncio.sleep(0.05)  # the drain task waits; the waiter thread waits for the lock
+        loop = asyncio.get_running_loop()
+        drain = next(iter(writer._queues.values())).drain
+        assert drain is not None
+        fcntl.flock(other, fcntl.LOCK_UN)
+        time.sleep(0.05)  # the waiter takes the lock and queues its hand-over to the loop
+        loop.call_soon(drain.cancel)  # runs right after the hand-over, before the drain does
+        with pytest.raises(asyncio.CancelledError):
+            await pending
+        # given back: another process can take it at once, and this writer writes again
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(other, fcntl.LOCK_UN)
+    finally:
+        os.close(other)
+    assert await asyncio.wait_for(writer.submit(_increment("a")), 5) in (0, 1)
+
+
+async def test_a_drain_cancelled_before_it_began_does_not_stop_later_writes(
+    writer: GroupCommitWriter,
+) -> None:
+    first = asyncio.ensure_future(writer.submit(_increment("a")))
+    await asyncio.sleep(0)  # queued; its drain task is created but has not run
+    drain = next(iter(writer._queues.values())).drain
+    assert drain is not None
+    drain.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert await asyncio.wait_for(writer.submit(_increment("a")), 5) == 0
+
+
+async def test_a_job_raising_stop_iteration_fails_alone(writer: GroupCommitWriter) -> None:
+    def odd(conn: sqlite3.Connection) -> None:
+        raise StopIteration  # a future cannot carry it
+
+    results = await asyncio.gather(
+        writer.submit(_increment("a")),
+        writer.submit(odd),
+        writer.submit(_increment("a")),
+        return_exceptions=True,
+    )
+    assert results[0] == 0 and results[2] == 1
+    assert isinstance(results[1], RuntimeError)
+
+
+def test_closing_twice_is_harmless(db: Path) -> None:
+    writer = GroupCommitWriter(open_connection(db, writer=True), db)
+    writer.close()
+    writer.close()  # would close the lock file's descriptor number again
+
+
+async def test_many_small_deletes_are_written_off_the_loop(tmp_path: Path) -> None:
+    # Each delete runs a statement per index table whatever the resource's size: a
+    # transaction of hundreds is too long for the loop, one create of a Patient is not.
+    store = SqliteResourceStore(tmp_path / "costs.sqlite")
+    try:
+        created = [WriteOp("Basic", f"b{n}", 0, 1, 1_000, "PUT", b"{}") for n in range(300)]
+        store.commit_blocking(created)
+        deletes = [WriteOp("Basic", f"b{n}", 1, 2, 2_000, "DELETE", None) for n in range(300)]
+        conn = store._conn()
+        no_rows = [prepare_index("Basic", ())] * 300
+        assert commit_cost(conn, deletes, no_rows) > INLINE_COST
+        patient = (Path(__file__).parents[2] / "bench" / "patient_2kb.json").read_bytes()
+        create = [WriteOp("Patient", "p", 0, 1, 1_000, "POST", patient)]
+        assert commit_cost(conn, create, [prepare_index("Patient", ())]) < INLINE_COST // 10
+    finally:
+        store.close()

@@ -34,8 +34,8 @@ def _known_widths(path: str) -> KnownWidths:
 def forget_widths(path: str) -> None:
     """After a rollback: widths recorded by the rolled-back writes were never stored, so
     what this process remembers of the database is no longer sure; it is relearned."""
-    for key in [key for key in _WIDTHS if key[0] == path]:
-        del _WIDTHS[key]
+    for key in [key for key in list(_WIDTHS) if key[0] == path]:  # others may add meanwhile
+        _WIDTHS.pop(key, None)
 
 
 def apply_ops(

@@ -36,19 +36,22 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fhir_server.storage.sqlite.connection import BUSY_TIMEOUT_MS
 
-__all__ = ["INLINE_COST", "MAX_GROUP", "GroupCommitWriter", "WriterClosed"]
+__all__ = ["INLINE_COST", "INLINE_JOBS", "MAX_GROUP", "GroupCommitWriter", "WriterClosed"]
 
 # The most a group written on the event loop may cost: a job's cost is about the rows it
-# writes or deletes (its callers' estimate), and 2,000 is ~30 creates of a 2 KiB Patient,
-# ~8 ms of writing. A job costlier on its own starts a group on the writer's thread.
-INLINE_COST = 2_000
+# writes or deletes (its callers' estimate, write_costs.py), and 1,200 is ~20 creates of a
+# 2.5 KiB Patient, ~10 ms of writing here. A job costlier on its own starts a group on the
+# writer's thread.
+INLINE_COST = 1_200
+# The most jobs a group on the event loop takes, whatever their estimates.
+INLINE_JOBS = 64
 # Most jobs a group on the writer's thread takes: bounds the latency a large group adds to
 # the first of its jobs.
 MAX_GROUP = 256
@@ -111,11 +114,12 @@ class GroupCommitWriter:
         `cost` estimates the rows the work writes or deletes (see INLINE_COST)."""
         _refuse_if(self._closing)
         loop = asyncio.get_running_loop()
-        job = _Job(work, cost, loop.create_future())
+        job = _Job(work, max(cost, 1), loop.create_future())
         queue = self._queues.get(loop)
-        if queue is None:
+        if queue is None or queue.drain is None or queue.drain.done():
             queue = self._queues[loop] = _Queue()
             queue.drain = loop.create_task(self._drain(loop, queue))
+            queue.drain.add_done_callback(lambda _: self._drained(loop, queue))
         queue.jobs.append(job)
         assert job.future is not None
         return await job.future
@@ -147,6 +151,8 @@ class GroupCommitWriter:
         self.close()
 
     def close(self) -> None:
+        if self._closed:
+            return
         self._closing = True
         self._worker.shutdown(wait=True)
         self._waiter.shutdown(wait=True)
@@ -176,11 +182,7 @@ class GroupCommitWriter:
                 if inline:
                     self._disown()
                 else:
-                    try:
-                        rest = self._worker.submit(self._finish_owned, group)
-                    except BaseException:  # closed meanwhile
-                        self._disown()
-                        raise
+                    rest = _submit_to(self._worker, self._finish_owned, group, disown=self._disown)
                     # Shielded: cancelled, the thread still finishes and hands back the lock.
                     await asyncio.shield(asyncio.wrap_future(rest, loop=loop))
                 for job in group:
@@ -194,13 +196,24 @@ class GroupCommitWriter:
                 if job.future is not None:
                     job.future.cancel()
             raise
-        except Exception as exc:  # a bug here: every waiting caller hears of it
-            _log.exception("SQLite writer failed")
+        except Exception as exc:  # closed meanwhile, or a bug: every waiting caller hears
+            if not isinstance(exc, WriterClosed):
+                _log.exception("SQLite writer failed")
             for job in group + queue.jobs:
                 job.error = job.error or exc
                 _resolve(job)
         finally:
+            if self._queues.get(loop) is queue:
+                del self._queues[loop]
+
+    def _drained(self, loop: asyncio.AbstractEventLoop, queue: _Queue) -> None:
+        """The drain task ended, even cancelled before its first step (its `finally` never
+        ran): a later write of this loop starts a new one; what this one left is cancelled."""
+        if self._queues.get(loop) is queue:
             del self._queues[loop]
+        for job in queue.jobs:
+            if job.future is not None:
+                job.future.cancel()
 
     def _finish_owned(self, group: list[_Job]) -> None:
         """Holding ownership (on the writer's thread, or a blocking caller's): write the
@@ -223,8 +236,13 @@ class GroupCommitWriter:
                 self._owner.release()
                 raise
         taken: asyncio.Future[None] = loop.create_future()
-        self._waiter.submit(self._own_for, loop, taken)
-        await taken  # cancelled, `_accept` hands back what the waiter takes
+        _submit_to(self._waiter, self._own_for, loop, taken)
+        try:
+            await taken
+        except asyncio.CancelledError:
+            if taken.done() and not taken.cancelled():  # handed over, then cancelled
+                self._disown()
+            raise  # else the waiter, or `_accept`, hands back what it takes
 
     def _own_for(self, loop: asyncio.AbstractEventLoop, taken: asyncio.Future[None]) -> None:
         """On the waiter thread: take ownership and pass it to the loop's drain task."""
@@ -233,8 +251,10 @@ class GroupCommitWriter:
         except BaseException as exc:
             _call_soon(loop, _fail, taken, exc)
             return
-        if not _call_soon(loop, self._accept, taken):
-            self._disown()  # the loop is closed: nobody will take it
+        # Not handed to a drain task that stopped waiting (cancelled, its loop closing), nor
+        # to a closed loop: nobody would ever give it back.
+        if taken.cancelled() or not _call_soon(loop, self._accept, taken):
+            self._disown()
 
     def _accept(self, taken: asyncio.Future[None]) -> None:
         if taken.cancelled():
@@ -277,10 +297,19 @@ class GroupCommitWriter:
                 job.error, job.result = exc, None
         except BaseException:
             _roll_back(conn)
+            self._rolled_back()
             raise
-        if self._on_rollback is not None and any(job.error is not None for job in group):
-            self._on_rollback()
+        if any(job.error is not None for job in group):
+            self._rolled_back()
         return True
+
+    def _rolled_back(self) -> None:
+        if self._on_rollback is None:
+            return
+        try:
+            self._on_rollback()
+        except Exception:  # the group's outcome stands; only a cache may be stale
+            _log.exception("after a rollback")
 
 
 def _refuse_if(closed: bool) -> None:
@@ -295,7 +324,8 @@ def _next_group(jobs: list[_Job]) -> list[_Job]:
         taken = min(len(jobs), MAX_GROUP)
     else:
         taken, total = 0, 0
-        while taken < len(jobs) and total + jobs[taken].cost <= INLINE_COST:
+        limit = min(len(jobs), INLINE_JOBS)
+        while taken < limit and total + jobs[taken].cost <= INLINE_COST:
             total += jobs[taken].cost
             taken += 1
     group = jobs[:taken]
@@ -314,7 +344,7 @@ def _begin(conn: sqlite3.Connection, *, wait: bool) -> bool:
         conn.execute("BEGIN IMMEDIATE")
         return True
     except sqlite3.OperationalError as exc:
-        if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+        if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # any BUSY_* extended code
             raise
         if not wait:
             return False
@@ -352,6 +382,22 @@ def _roll_back(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
+def _submit_to(
+    executor: ThreadPoolExecutor,
+    fn: Callable[..., None],
+    *args: Any,
+    disown: Callable[[], None] | None = None,
+) -> Future[None]:
+    """`executor.submit`, with a shut-down executor (the writer closed meanwhile) reported
+    as WriterClosed; `disown` first gives back what the caller owns."""
+    try:
+        return executor.submit(fn, *args)
+    except RuntimeError as exc:
+        if disown is not None:
+            disown()
+        raise WriterClosed("the store is closed") from exc
+
+
 def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> bool:
     try:
         loop.call_soon_threadsafe(callback, *args)
@@ -369,7 +415,9 @@ def _resolve(job: _Job) -> None:
     future = job.future
     if future is None or future.done():  # a blocking job, or its caller went away
         return
-    if job.error is not None:
+    if isinstance(job.error, StopIteration):  # a future refuses it: wrapped
+        future.set_exception(RuntimeError(f"write job raised {job.error!r}"))
+    elif job.error is not None:
         future.set_exception(job.error)
     else:
         future.set_result(job.result)
