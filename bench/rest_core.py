@@ -5,8 +5,9 @@
 Starts, on loopback, (1) the bare baseline app and (2) `fhir-server serve`, each under
 uvicorn with the same worker count, and drives each with wrk (Debian package `wrk`):
 read-by-id of a ~2 KB Patient, and create of that Patient. Prints requests/s, p50/p99 and
-the ratios against the baseline. Targets (issue 2): read >= 50 %, create >= 15 % with
-p99 < 50 ms.
+the ratios against the baseline, and the CPU the server's processes spent per request
+(wrk shares the cores: the steadiest figure to compare two versions by). Targets
+(issue 2): read >= 50 %, create >= 15 % with p99 < 50 ms.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +37,31 @@ class Result:
     rps: float
     p50_ms: float
     p99_ms: float
+    requests: int
+    cpu_s: float = 0.0  # CPU the server's processes spent during the run
+
+
+def _cpu_seconds(group: int) -> float:
+    """User + system CPU of every live process of a process group (the server and its
+    workers: started with their own session), from /proc."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[2]) == group:  # pgrp
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _measured(group: int, run: Callable[[], Result]) -> Result:
+    before = _cpu_seconds(group)
+    result = run()
+    result.cpu_s = _cpu_seconds(group) - before
+    return result
 
 
 def _wait(url: str) -> None:
@@ -73,12 +100,13 @@ def _wrk(url: str, seconds: int, connections: int, script: Path | None = None) -
         cmd[1:1] = ["-s", str(script)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors or "error" in out.lower():
         sys.exit(f"wrk saw failures against {url}:\n{out}")
-    return Result(rps, p50, p99)
+    return Result(rps, p50, p99, requests)
 
 
 def _post_script(tmp: Path) -> Path:
@@ -163,21 +191,29 @@ def main() -> None:
                 args.seconds,
                 args.connections,
             ),
-            "fhir read": _wrk(f"{base}/Patient/bench", args.seconds, args.connections),
+            "fhir read": _measured(
+                fhir.pid, lambda: _wrk(f"{base}/Patient/bench", args.seconds, args.connections)
+            ),
             "bare create": _wrk(
                 f"http://127.0.0.1:{bare_port}/fhir/demo/Patient",
                 args.seconds,
                 args.connections,
                 post,
             ),
-            "fhir create": _wrk(f"{base}/Patient", args.seconds, args.connections, post),
+            "fhir create": _measured(
+                fhir.pid,
+                lambda: _wrk(f"{base}/Patient", args.seconds, args.connections, post),
+            ),
         }
     finally:
         _stop(bare)
         _stop(fhir)
         shutil.rmtree(tmp, ignore_errors=True)
     for name, r in results.items():
-        print(f"{name:12s} {r.rps:9.0f} req/s   p50 {r.p50_ms:6.2f} ms   p99 {r.p99_ms:6.2f} ms")
+        cpu = f"   server CPU {1000 * r.cpu_s / r.requests:.3f} ms/req" if r.cpu_s else ""
+        print(
+            f"{name:12s} {r.rps:9.0f} req/s   p50 {r.p50_ms:6.2f} ms   p99 {r.p99_ms:6.2f} ms{cpu}"
+        )
     read_ratio = results["fhir read"].rps / results["bare read"].rps
     create_ratio = results["fhir create"].rps / results["bare read"].rps
     print(f"read   / bare read: {read_ratio:6.1%}  (target >= 50%)")
