@@ -18,9 +18,12 @@ Several server processes may write to one database. SQLite makes a writer that f
 database locked sleep and poll (up to 100 ms a nap), which under load turns into seconds
 of latency; so writers first take an exclusive `flock` on a lock file beside the database,
 which the kernel hands to the next waiter the moment it is released. The loop only tries
-it: while another process holds it, the writer's thread waits for it. Nor does the loop
-ever sleep in SQLite's busy handler: a connection writing without the flock (an operator's
-shell) sends the group to the writer's thread, which waits for it there.
+it: while another process holds it, a thread waits until it is free and the loop tries
+again (the lock is never held for a loop busy elsewhere, which would stop every other
+process's writes meanwhile); after a few tries the writer's thread takes the group, waits
+for the lock and writes it. Nor does the loop ever sleep in SQLite's busy handler: a
+connection writing without the flock (an operator's shell) sends the group to the
+writer's thread, which waits for it there.
 
 Ownership (the connection, and the flock) is handed back by whoever ends the work: the
 loop after a group it wrote, the writer's thread after one it wrote, so that a lock never
@@ -52,6 +55,10 @@ __all__ = ["INLINE_COST", "INLINE_JOBS", "MAX_GROUP", "GroupCommitWriter", "Writ
 INLINE_COST = 1_200
 # The most jobs a group on the event loop takes, whatever their estimates.
 INLINE_JOBS = 64
+# Times the loop tries for the lock, the waiter thread waiting between tries, before the
+# group goes to the writer's thread (which waits for it): under contention the loop mostly
+# gets it, and a group never waits there for long.
+_LOOP_ATTEMPTS = 3
 # Most jobs a group on the writer's thread takes: bounds the latency a large group adds to
 # the first of its jobs.
 MAX_GROUP = 256
@@ -127,17 +134,8 @@ class GroupCommitWriter:
     def submit_blocking(self, work: Work) -> Any:
         """The same, for callers outside an event loop (CLI, maintenance, opening)."""
         _refuse_if(self._closing)
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is not None and loop in self._queues:
-            # Its drain task may be waiting for the lock, which the waiter thread then
-            # hands to this loop: blocked here, the loop could never take it.
-            raise RuntimeError("submit_blocking from an event loop that is writing")
         job = _Job(work, INLINE_COST + 1)
-        self._own_blocking()
-        self._finish_owned([job])
+        self._write_owned([job])
         if job.error is not None:
             raise job.error
         return job.result
@@ -172,19 +170,11 @@ class GroupCommitWriter:
         group: list[_Job] = []
         try:
             while queue.jobs:
-                await self._own(loop)
                 group = _next_group(queue.jobs)
-                try:
-                    inline = _cost(group) <= INLINE_COST and self._apply(group, wait=False)
-                except BaseException:
-                    self._disown()
-                    raise
-                if inline:
-                    self._disown()
-                else:
-                    rest = _submit_to(self._worker, self._finish_owned, group, disown=self._disown)
+                if not (_cost(group) <= INLINE_COST and await self._write_on_loop(loop, group)):
+                    written = _submit_to(self._worker, self._write_owned, group)
                     # Shielded: cancelled, the thread still finishes and hands back the lock.
-                    await asyncio.shield(asyncio.wrap_future(rest, loop=loop))
+                    await asyncio.shield(asyncio.wrap_future(written, loop=loop))
                 for job in group:
                     _resolve(job)
                 group = []
@@ -215,52 +205,52 @@ class GroupCommitWriter:
             if job.future is not None:
                 job.future.cancel()
 
-    def _finish_owned(self, group: list[_Job]) -> None:
-        """Holding ownership (on the writer's thread, or a blocking caller's): write the
-        group and hand ownership back."""
+    async def _write_on_loop(self, loop: asyncio.AbstractEventLoop, group: list[_Job]) -> bool:
+        """Write the group here if the lock can be had without waiting, now or, after the
+        waiter thread saw it free, a moment later; False (nothing done) otherwise. The loop
+        never holds the lock while it waits: a lock taken for a busy loop (validating a
+        large Bundle) would stop every other process's writes for as long."""
+        for attempt in range(_LOOP_ATTEMPTS):
+            if attempt:
+                await asyncio.wrap_future(_submit_to(self._waiter, self._wait_until_free))
+            if self._try_own():
+                try:
+                    written = self._apply(group, wait=False)
+                finally:
+                    self._disown()
+                return written
+        return False
+
+    def _write_owned(self, group: list[_Job]) -> None:
+        """On the writer's thread: wait for the lock, write the group, hand the lock back."""
+        self._own_blocking()
         try:
             self._apply(group, wait=True)
         finally:
             self._disown()
 
-    async def _own(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Take the connection and the database's write lock, waiting off the loop."""
-        if self._owner.acquire(blocking=False):
-            try:
-                _refuse_if(self._closed)
-                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:  # another process writes: wait below
-                self._owner.release()
-            except BaseException:
-                self._owner.release()
-                raise
-        taken: asyncio.Future[None] = loop.create_future()
-        _submit_to(self._waiter, self._own_for, loop, taken)
+    def _try_own(self) -> bool:
+        if not self._owner.acquire(blocking=False):
+            return False
         try:
-            await taken
-        except asyncio.CancelledError:
-            if taken.done() and not taken.cancelled():  # handed over, then cancelled
-                self._disown()
-            raise  # else the waiter, or `_accept`, hands back what it takes
+            _refuse_if(self._closed)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:  # another process writes
+            self._owner.release()
+            return False
+        except BaseException:
+            self._owner.release()
+            raise
 
-    def _own_for(self, loop: asyncio.AbstractEventLoop, taken: asyncio.Future[None]) -> None:
-        """On the waiter thread: take ownership and pass it to the loop's drain task."""
-        try:
-            self._own_blocking()
-        except BaseException as exc:
-            _call_soon(loop, _fail, taken, exc)
-            return
-        # Not handed to a drain task that stopped waiting (cancelled, its loop closing), nor
-        # to a closed loop: nobody would ever give it back.
-        if taken.cancelled() or not _call_soon(loop, self._accept, taken):
-            self._disown()
-
-    def _accept(self, taken: asyncio.Future[None]) -> None:
-        if taken.cancelled():
-            self._disown()
-        else:
-            taken.set_result(None)
+    def _wait_until_free(self) -> None:
+        """On the waiter thread: return once the lock was free (taken and given back at
+        once). `_owner` is held throughout: a flock on the same descriptor by another thread
+        of this process would succeed at once, and giving it back would free theirs."""
+        with self._owner:
+            _refuse_if(self._closed)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _own_blocking(self) -> None:
         self._owner.acquire()
@@ -396,19 +386,6 @@ def _submit_to(
         if disown is not None:
             disown()
         raise WriterClosed("the store is closed") from exc
-
-
-def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> bool:
-    try:
-        loop.call_soon_threadsafe(callback, *args)
-        return True
-    except RuntimeError:  # the loop is closed
-        return False
-
-
-def _fail(future: asyncio.Future[None], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
 
 
 def _resolve(job: _Job) -> None:
