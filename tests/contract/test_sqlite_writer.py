@@ -350,3 +350,26 @@ async def test_the_lock_is_not_kept_for_a_busy_loop(writer: GroupCommitWriter, d
     finally:
         os.close(other)
         os.close(third)
+
+
+def test_an_interrupt_just_after_the_lock_was_taken_gives_it_back(
+    writer: GroupCommitWriter, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C's KeyboardInterrupt runs once a blocking flock returns: the lock is taken.
+    real_flock = fcntl.flock
+
+    def interrupted_flock(fd: int, operation: int) -> None:
+        real_flock(fd, operation)
+        if operation == fcntl.LOCK_EX:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("fhir_server.storage.sqlite.writer.fcntl.flock", interrupted_flock)
+    with pytest.raises(KeyboardInterrupt):
+        writer.submit_blocking(_increment("a"))  # type: ignore[arg-type]
+    monkeypatch.undo()
+    other = os.open(f"{db}.lock", os.O_RDWR)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another process can write
+    finally:
+        os.close(other)
+    assert writer.submit_blocking(_increment("a")) == 0  # type: ignore[arg-type]

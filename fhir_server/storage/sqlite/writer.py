@@ -240,7 +240,7 @@ class GroupCommitWriter:
             self._owner.release()
             return False
         except BaseException:
-            self._owner.release()
+            self._abandon()
             raise
 
     def _wait_until_free(self) -> None:
@@ -258,8 +258,19 @@ class GroupCommitWriter:
             _refuse_if(self._closed)  # its descriptor is closed, and its number reusable
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         except BaseException:
-            self._owner.release()
+            self._abandon()
             raise
+
+    def _abandon(self) -> None:
+        """Give back after an exception while taking the lock. A signal handler's exception
+        (Ctrl-C) can arrive just after `flock` succeeded, so it is unlocked anyway: `_owner`
+        is held, so no other thread of this process holds it, and unlocking what was not
+        taken does nothing."""
+        try:
+            if not self._closed:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        finally:
+            self._owner.release()
 
     def _disown(self) -> None:
         try:
