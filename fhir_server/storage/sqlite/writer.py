@@ -383,19 +383,12 @@ def _roll_back(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
-def _submit_to(
-    executor: ThreadPoolExecutor,
-    fn: Callable[..., None],
-    *args: Any,
-    disown: Callable[[], None] | None = None,
-) -> Future[None]:
+def _submit_to(executor: ThreadPoolExecutor, fn: Callable[..., None], *args: Any) -> Future[None]:
     """`executor.submit`, with a shut-down executor (the writer closed meanwhile) reported
-    as WriterClosed; `disown` first gives back what the caller owns."""
+    as WriterClosed."""
     try:
         return executor.submit(fn, *args)
     except RuntimeError as exc:
-        if disown is not None:
-            disown()
         raise WriterClosed("the store is closed") from exc
 
 
