@@ -4,7 +4,8 @@
 
 Starts, on loopback, (1) the bare baseline app and (2) `fhir-server serve`, each under
 uvicorn with the same worker count, and drives each with wrk (Debian package `wrk`):
-read-by-id of a ~2 KB Patient, and create of that Patient. Prints requests/s, p50/p99 and
+read-by-id of a ~2 KB Patient, create of that Patient, and its conditional create on a new
+identifier each time (`If-None-Exist`, as partners deduplicate). Prints requests/s, p50/p99 and
 the ratios against the baseline, and the CPU the server's processes spent per request
 (wrk shares the cores: the steadiest figure to compare two versions by). Targets
 (issue 2): read >= 50 %, create >= 15 % with p99 < 50 ms.
@@ -123,6 +124,34 @@ def _post_script(tmp: Path) -> Path:
     return script
 
 
+def _conditional_post_script(tmp: Path) -> Path:
+    """Conditional creates as partners send them (`If-None-Exist: identifier=system|value`),
+    each with an identifier of its own, so that every one creates."""
+    script = tmp / "conditional_post.lua"
+    script.write_text(
+        f'local f = io.open("{PATIENT}", "rb")\n'
+        'local template = f:read("*all")\n'
+        "f:close()\n"
+        "local counter = 0\n"
+        'local prefix = ""\n'
+        "init = function(args)\n"
+        # each wrk thread has a Lua state of its own: a table's address tells them apart
+        '  prefix = string.gsub(tostring({}), "table: ", "")\n'
+        "end\n"
+        "request = function()\n"
+        "  counter = counter + 1\n"
+        '  local value = "bench-" .. prefix .. "-" .. counter\n'
+        "  local body = string.gsub(template, '\"12345\"', '\"' .. value .. '\"', 1)\n"
+        "  local headers = {}\n"
+        '  headers["Content-Type"] = "application/fhir+json"\n'
+        '  headers["Prefer"] = "return=minimal"\n'
+        '  headers["If-None-Exist"] = "identifier=urn:oid:1.2.36.146.595.217.0.1|" .. value\n'
+        '  return wrk.format("POST", nil, headers, body)\n'
+        "end\n"
+    )
+    return script
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=15)
@@ -185,6 +214,7 @@ def main() -> None:
             f"{args.connections} connections; {args.seconds} s per run"
         )
         post = _post_script(tmp)
+        conditional = _conditional_post_script(tmp)
         results = {
             "bare read": _wrk(
                 f"http://127.0.0.1:{bare_port}/fhir/demo/Patient/bench",
@@ -204,7 +234,17 @@ def main() -> None:
                 fhir.pid,
                 lambda: _wrk(f"{base}/Patient", args.seconds, args.connections, post),
             ),
+            "fhir cond.": _measured(
+                fhir.pid,
+                lambda: _wrk(f"{base}/Patient", args.seconds, args.connections, conditional),
+            ),
         }
+        # every conditional create made a Patient: none was taken for a duplicate (wrk
+        # counts answers; up to a request per connection was still in flight at each end)
+        counted = httpx.get(f"{base}/Patient", params={"_summary": "count"}).json()["total"]
+        answered = 1 + results["fhir create"].requests + results["fhir cond."].requests
+        if not answered <= counted <= answered + 2 * args.connections:
+            sys.exit(f"{answered} creates were answered, but the server counts {counted}")
     finally:
         _stop(bare)
         _stop(fhir)
@@ -221,6 +261,8 @@ def main() -> None:
         f"create / bare read: {create_ratio:6.1%}  (target >= 15%, p99 < 50 ms: "
         f"{results['fhir create'].p99_ms:.1f} ms)"
     )
+    conditional_ratio = results["fhir cond."].rps / results["fhir create"].rps
+    print(f"conditional create (If-None-Exist on identifier) / create: {conditional_ratio:6.1%}")
 
 
 if __name__ == "__main__":

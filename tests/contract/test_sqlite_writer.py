@@ -12,10 +12,17 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from urllib.parse import parse_qsl
 
+import orjson
 import pytest
 
+from fhir_server.search.indexer import Indexer
+from fhir_server.search.plan import SearchPlan
+from fhir_server.search.query import QueryOptions, parse_search
+from fhir_server.search.registry import default_registry
 from fhir_server.storage.contracts import WriteOp
 from fhir_server.storage.sqlite.connection import open_connection
 from fhir_server.storage.sqlite.index_rows import prepare_index
@@ -152,6 +159,10 @@ async def test_a_caller_that_goes_away_leaves_the_others_unharmed(
 _OTHER_PROCESS = """
 import asyncio, sqlite3, sys
 from pathlib import Path
+from fhir_server.search.indexer import Indexer
+from fhir_server.search.plan import SearchPlan
+from fhir_server.search.query import QueryOptions, parse_search
+from fhir_server.search.registry import default_registry
 from fhir_server.storage.contracts import WriteOp
 from fhir_server.storage.sqlite.connection import open_connection
 from fhir_server.storage.sqlite.index_rows import prepare_index
@@ -331,6 +342,65 @@ async def test_many_small_deletes_are_written_off_the_loop(tmp_path: Path) -> No
         patient = (Path(__file__).parents[2] / "bench" / "patient_2kb.json").read_bytes()
         create = [WriteOp("Patient", "p", 0, 1, 1_000, "POST", patient)]
         assert commit_cost(conn, create, [prepare_index("Patient", ())]) < INLINE_COST // 10
+    finally:
+        store.close()
+
+
+def _plan(query: str) -> SearchPlan:
+    options = QueryOptions(2, 2, strict=True, base_url="http://testserver/fhir/acme")
+    return parse_search("Patient", parse_qsl(query), default_registry(), options)
+
+
+async def test_conditional_creates_the_counts_answer_are_written_on_the_loop(
+    tmp_path: Path,
+) -> None:
+    # `identifier=system|value` is refused or not by one row of the kept token counts:
+    # as cheap as a create. Any other criteria search under the lock, which may scan.
+    store = SqliteResourceStore(tmp_path / "conditional.sqlite")
+    try:
+        conn = store._conn()
+        no_rows = [prepare_index("Patient", ())]
+
+        def cost(query: str, *also: WriteOp) -> int:
+            plan = _plan(query)
+            create = WriteOp("Patient", "p", 0, 1, 1_000, "POST", b"{}", unless_matched=plan)
+            return commit_cost(conn, [create, *also], no_rows * (1 + len(also)))
+
+        assert cost("identifier=urn:oid:1.2.3|42") < INLINE_COST // 10
+        assert cost("identifier=42") > INLINE_COST  # any system: not what the counts keep
+        assert cost("name=Chalmers") > INLINE_COST
+        assert cost("identifier=urn:oid:1.2.3|42&gender=male") > INLINE_COST
+        # a batch that deletes: its matches may be its own deletions, which a count can't tell
+        store.commit_blocking([WriteOp("Patient", "old", 0, 1, 1_000, "PUT", b"{}")])
+        delete = WriteOp("Patient", "old", 1, 2, 2_000, "DELETE", None)
+        assert cost("identifier=urn:oid:1.2.3|42", delete) > INLINE_COST
+    finally:
+        store.close()
+
+
+async def test_a_search_the_counts_say_is_empty_is_answered_without_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SqliteResourceStore(tmp_path / "counted.sqlite")
+    try:
+        body = b'{"resourceType":"Patient","identifier":[{"system":"urn:oid:1.2.3","value":"42"}]}'
+        plan = _plan("identifier=urn:oid:1.2.3|42")
+        entries = Indexer(default_registry()).index(orjson.loads(body))
+        store.commit_blocking([WriteOp("Patient", "p1", 0, 1, 1_000, "PUT", body, entries)])
+        other = _plan("identifier=urn:oid:1.2.3|43")
+
+        def no_threads(*_: object, **__: object) -> object:
+            raise AssertionError("searched on a thread")
+
+        monkeypatch.setattr(asyncio, "to_thread", no_threads)
+        empty = await store.search(other)
+        assert (empty.matches, empty.total, empty.has_next) == ([], 0, False)
+        assert (await store.search(replace(other, total="none"))).total is None
+        with pytest.raises(AssertionError, match="on a thread"):
+            await store.search(plan)  # it has a match: read as any search
+        monkeypatch.undo()
+        found = await store.search(plan)
+        assert [m.id for m in found.matches] == ["p1"] and found.total == 1
     finally:
         store.close()
 

@@ -27,7 +27,12 @@ from fhir_server.storage.sqlite.rows import version_of
 from fhir_server.storage.sqlite.schema import ADDED_COLUMNS, TENANT_SCHEMA
 from fhir_server.storage.sqlite.search_includes import canonicals_held, include_step
 from fhir_server.storage.sqlite.search_page import explain, search_page
-from fhir_server.storage.sqlite.token_counts import create_token_counts, token_counts_exist
+from fhir_server.storage.sqlite.token_counts import (
+    countable,
+    create_token_counts,
+    kept_count,
+    token_counts_exist,
+)
 from fhir_server.storage.sqlite.write_costs import commit_cost, reindex_cost
 from fhir_server.storage.sqlite.writer import GroupCommitWriter
 
@@ -121,7 +126,15 @@ class SqliteResourceStore:
         return await asyncio.to_thread(lambda: history_page(self._conn(), query))
 
     async def search(self, plan: SearchPlan, past_index: PastIndex | None = None) -> SearchPage:
+        if past_index is None and plan.cursor is None and self._counted_none(plan):
+            # One row read here answers it: no thread hop. The usual conditional create
+            # (`If-None-Exist: identifier=system|value`) asks exactly this, and finds none.
+            return SearchPage([], None if plan.total == "none" else 0, False, False)
         return await asyncio.to_thread(self._search_in_snapshot, plan, past_index)
+
+    def _counted_none(self, plan: SearchPlan) -> bool:
+        """Whether the kept token counts say that nothing matches `plan`."""
+        return countable(plan) and kept_count(self._conn(), plan) == 0
 
     def _search_in_snapshot(self, plan: SearchPlan, past_index: PastIndex | None) -> SearchPage:
         """A page takes several statements (a chain resolved to its set, the rows, the

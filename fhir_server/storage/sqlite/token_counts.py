@@ -15,7 +15,13 @@ import sqlite3
 
 from fhir_server.search.plan import SearchPlan, TokenCondition
 
-__all__ = ["counted_matches", "create_token_counts", "kept_count", "token_counts_exist"]
+__all__ = [
+    "countable",
+    "counted_matches",
+    "create_token_counts",
+    "kept_count",
+    "token_counts_exist",
+]
 
 _SCHEMA = (
     """CREATE TABLE token_counts (
@@ -75,6 +81,19 @@ def counted_matches(
 def kept_count(conn: sqlite3.Connection, plan: SearchPlan) -> int | None:
     """The number of matches of a type search on one token `system|code` alone, read from
     the counts; None for any other search."""
+    counted = _counted_token(plan)
+    if counted is None:
+        return None
+    return counted_matches(conn, *counted)
+
+
+def countable(plan: SearchPlan) -> bool:
+    """Whether `kept_count` answers `plan` (one row read, whatever the database's size)."""
+    return _counted_token(plan) is not None
+
+
+def _counted_token(plan: SearchPlan) -> tuple[str, str, str | None, str] | None:
+    """(type, param, system, code) of a type search on one token `system|code` alone."""
     rtype = plan.resource_type
     if rtype is None or len(plan.conditions) != 1:
         return None
@@ -82,5 +101,5 @@ def kept_count(conn: sqlite3.Connection, plan: SearchPlan) -> int | None:
         case TokenCondition(param, (value,), False) if (
             value.system_given and value.code is not None
         ):
-            return counted_matches(conn, rtype, param, value.system, value.code)
+            return rtype, param, value.system, value.code
     return None

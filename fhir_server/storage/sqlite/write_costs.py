@@ -7,9 +7,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from fhir_server.storage.conditional_creates import deleted_by
 from fhir_server.storage.contracts import WriteOp
 from fhir_server.storage.sqlite.index_rows import PreparedIndex
 from fhir_server.storage.sqlite.schema import INDEX_TABLES
+from fhir_server.storage.sqlite.token_counts import countable
 from fhir_server.storage.sqlite.writer import INLINE_COST
 
 __all__ = ["commit_cost", "reindex_cost"]
@@ -21,7 +23,8 @@ _ROWS_PER_KIB = 20
 _BODY_KIB = 3
 # Replacing a version, whatever its size: a DELETE per index table, the history's update.
 _REPLACE_BASE = 3 + len(INDEX_TABLES)
-# A conditional create searches under the lock, and a search may scan: never on the loop.
+# A conditional create searches under the lock, and a search may scan: never on the loop,
+# unless the kept token counts answer it (one row read).
 _UNBOUNDED = INLINE_COST + 1
 
 
@@ -30,9 +33,7 @@ def commit_cost(
 ) -> int:
     """The cost of `apply_ops(ops, indexes)`, counted until it passes INLINE_COST (the
     writer needs no more); `conn` reads the sizes of the bodies the ops replace."""
-    if any(op.unless_matched is not None for op in ops):
-        return _UNBOUNDED
-    cost = 0
+    cost = _checks_cost(ops)
     for op, index in zip(ops, indexes, strict=True):
         cost += 1 + _rows([index]) + _BODY_KIB * _kib(len(op.body or b""))
         if op.expected_version or op.in_place:  # an update, a delete: it replaces a body
@@ -40,6 +41,17 @@ def commit_cost(
         if cost > INLINE_COST:
             break
     return cost
+
+
+def _checks_cost(ops: Sequence[WriteOp]) -> int:
+    """What refusing the batch's conditional creates costs (write_jobs._refuse_matched):
+    a row read each when the counts answer them, else a search each."""
+    plans = [op.unless_matched for op in ops if op.unless_matched is not None]
+    if not plans:
+        return 0
+    if deleted_by(ops) or not all(countable(plan) for plan in plans):
+        return _UNBOUNDED
+    return len(plans)
 
 
 def reindex_cost(prepared: PreparedIndex) -> int:
