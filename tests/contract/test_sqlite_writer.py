@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from fhir_server.search.indexer import Indexer
-from fhir_server.search.plan import SearchPlan
+from fhir_server.search.plan import Cursor, SearchPlan
 from fhir_server.search.query import QueryOptions, parse_search
 from fhir_server.search.registry import default_registry
 from fhir_server.storage.contracts import WriteOp
@@ -160,7 +160,7 @@ _OTHER_PROCESS = """
 import asyncio, sqlite3, sys
 from pathlib import Path
 from fhir_server.search.indexer import Indexer
-from fhir_server.search.plan import SearchPlan
+from fhir_server.search.plan import Cursor, SearchPlan
 from fhir_server.search.query import QueryOptions, parse_search
 from fhir_server.search.registry import default_registry
 from fhir_server.storage.contracts import WriteOp
@@ -398,6 +398,9 @@ async def test_a_search_the_counts_say_is_empty_is_answered_without_a_thread(
         assert (await store.search(replace(other, total="none"))).total is None
         with pytest.raises(AssertionError, match="on a thread"):
             await store.search(plan)  # it has a match: read as any search
+        with pytest.raises(AssertionError, match="on a thread"):
+            # a later page has a page before it, even with nothing after: read as any search
+            await store.search(replace(other, cursor=Cursor(1, "after")))
         monkeypatch.undo()
         found = await store.search(plan)
         assert [m.id for m in found.matches] == ["p1"] and found.total == 1
