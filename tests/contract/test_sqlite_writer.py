@@ -208,6 +208,31 @@ async def test_writers_of_two_processes_never_interleave(
     assert {who for who, _ in rows} == {"parent", "child"}
 
 
+async def test_writes_queued_a_few_loop_turns_apart_share_one_commit(
+    writer: GroupCommitWriter, db: Path
+) -> None:
+    # Requests reach the writer a turn or two of the loop apart (read, then validated):
+    # waiting those turns makes one commit of what would have been three.
+    outside = sqlite3.connect(db, check_same_thread=False)
+
+    def note_committed(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO writes VALUES ('w', 0)")
+        # what another connection sees: the writes committed before this job's group
+        return int(outside.execute("SELECT count(*) FROM writes").fetchone()[0])
+
+    async def arrive(turns: int) -> int:
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        return int(await writer.submit(note_committed))
+
+    try:
+        committed_before = await asyncio.gather(*(arrive(n % 3) for n in range(9)))
+    finally:
+        outside.close()
+    assert committed_before == [0] * 9
+    assert len(_rows(db)) == 9
+
+
 async def test_groups_on_the_loop_stay_within_their_cost(writer: GroupCommitWriter) -> None:
     # Ten jobs each just under the limit on their own: written two at a time, the loop is
     # never stopped for much more than two of them (all ten in one group would be 200 ms).

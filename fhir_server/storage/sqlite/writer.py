@@ -62,6 +62,14 @@ _LOOP_ATTEMPTS = 3
 # Most jobs a group on the writer's thread takes: bounds the latency a large group adds to
 # the first of its jobs.
 MAX_GROUP = 256
+# Turns of the event loop before each group: requests whose bytes arrived while the last
+# group was written are read, validated and queued meanwhile, and join this group instead
+# of waiting for the next (a commit costs about as much CPU for one create as for ten).
+# With one turn, groups of 4-8 Patient creates under `bench/rest_core.py`; with three,
+# 8-20, and 17 % more creates per second for 12 % less CPU each. A lone write waits a few
+# microseconds more. (Between groups the turns also let another process's writer, woken
+# by the lock given back, take it before this loop tries again.)
+_GATHERING_TURNS = 3
 
 Work = Callable[[sqlite3.Connection], Any]
 
@@ -170,6 +178,8 @@ class GroupCommitWriter:
         group: list[_Job] = []
         try:
             while queue.jobs:
+                for _ in range(_GATHERING_TURNS):
+                    await asyncio.sleep(0)
                 group = _next_group(queue.jobs)
                 if not (_cost(group) <= INLINE_COST and await self._write_on_loop(loop, group)):
                     written = _submit_to(self._worker, self._write_owned, group)
@@ -178,9 +188,6 @@ class GroupCommitWriter:
                 for job in group:
                     _resolve(job)
                 group = []
-                # Requests that arrived meanwhile are read, and a writer of another process
-                # waiting for the lock is woken, before the next group.
-                await asyncio.sleep(0)
         except asyncio.CancelledError:  # the loop is closing: nobody waits for these
             for job in group + queue.jobs:
                 if job.future is not None:
