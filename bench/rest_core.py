@@ -3,7 +3,8 @@
     python bench/rest_core.py [--seconds 15] [--connections 24] [--workers 2]
 
 Starts, on loopback, (1) the bare baseline app and (2) `fhir-server serve`, each under
-uvicorn with the same worker count, and drives each with wrk (Debian package `wrk`):
+uvicorn with the same worker count and process model (on Linux a listening socket per
+worker), and drives each with wrk (Debian package `wrk`):
 read-by-id of a ~2 KB Patient, create of that Patient, and its conditional create on a new
 identifier each time (`If-None-Exist`, as partners deduplicate). Prints requests/s, p50/p99 and
 the ratios against the baseline, and the CPU the server's processes spent per request
@@ -28,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from fhir_server.web.workers import can_balance
 
 HERE = Path(__file__).resolve().parent
 PATIENT = HERE / "patient_2kb.json"
@@ -152,6 +155,22 @@ def _conditional_post_script(tmp: Path) -> Path:
     return script
 
 
+def _bare_command(port: int, workers: int) -> list[str]:
+    """The baseline under the same process model as `fhir-server serve`: uvicorn, and on
+    Linux a listening socket per worker (fhir_server.web.workers), else uvicorn's own."""
+    if workers > 1 and can_balance():
+        config = {"app": "bare_app:app", "log_level": "warning", "access_log": False}
+        code = (
+            "from fhir_server.web.workers import serve_balanced; "
+            f"serve_balanced({config!r}, '127.0.0.1', {port}, {workers})"
+        )
+        return [sys.executable, "-c", code]
+    return [
+        *(sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port)),
+        *("--workers", str(workers), "--log-level", "warning", "--no-access-log"),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=15)
@@ -166,22 +185,7 @@ def main() -> None:
     env["PYTHONPATH"] = str(HERE)
 
     bare_port, fhir_port = 18081, 18082
-    bare = _start(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bare_app:app",
-            "--port",
-            str(bare_port),
-            "--workers",
-            str(args.workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env,
-    )
+    bare = _start(_bare_command(bare_port, args.workers), env)
     fhir = _start(
         [
             sys.executable,

@@ -3,23 +3,12 @@ updates with the same If-Match let exactly one win."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.api.resources import FHIR_JSON, patient
-from tests.api.server_process import ServerProcess, free_port
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path / "data", free_port(), workers=2)
-    process.start()
-    yield process
-    process.kill()
+from tests.api.server_process import ServerProcess
 
 
 def test_acknowledged_writes_survive_kill_9(server: ServerProcess) -> None:

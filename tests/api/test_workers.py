@@ -1,0 +1,148 @@
+"""`fhir-server serve --workers N` on Linux: a listening socket per worker, so that the
+kernel spreads connections across them; workers replaced when they die, gone with the
+parent, and a second server on a taken port refused."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fhir_server.web.workers import can_balance
+from tests.api.server_process import ServerProcess
+
+pytestmark = pytest.mark.skipif(not can_balance(), reason="SO_REUSEPORT balancing is Linux's")
+
+_LISTEN, _ESTABLISHED = "0A", "01"
+
+
+def _parent(server: ServerProcess) -> int:
+    assert server.process is not None
+    return server.process.pid
+
+
+def _workers(parent: int) -> list[int]:
+    """The worker processes of `parent` (not multiprocessing's resource tracker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == parent and b"spawn_main" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):  # not a process, or gone meanwhile
+            continue
+    return sorted(found)
+
+
+def _sockets(port: int, state: str) -> set[str]:
+    """Inodes of the TCP sockets on local `port` in `state` (/proc/net/tcp's hex codes)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+                inodes.add(fields[9])
+    return inodes
+
+
+def _held_by(pid: int, inodes: set[str]) -> int:
+    held = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            held += 1
+    return held
+
+
+def _wait_for(condition: object, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def test_each_worker_listens_and_connections_are_spread(server: ServerProcess) -> None:
+    workers = _workers(_parent(server))
+    assert len(workers) == 2
+    listening = _sockets(server.port, _LISTEN)
+    assert len(listening) == 2  # two sockets, not one shared
+    assert [_held_by(pid, listening) for pid in workers] == [1, 1]
+    clients = [httpx.Client(base_url=server.base + "/", timeout=10) for _ in range(40)]
+    try:
+        for client in clients:  # kept alive: each holds its connection
+            assert client.get("metadata").status_code == 200
+        established = _sockets(server.port, _ESTABLISHED)
+        held = [_held_by(pid, established) for pid in workers]
+        assert sum(held) == 40
+        assert min(held) >= 8, held  # hashed evenly: fewer than 8 of 40 is ~1 in 10^5
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_a_worker_that_dies_is_replaced(server: ServerProcess) -> None:
+    parent = _parent(server)
+    first, second = _workers(parent)
+    os.kill(first, signal.SIGKILL)
+    _wait_for(lambda: len(_workers(parent)) == 2 and first not in _workers(parent))
+    _wait_for(lambda: len(_sockets(server.port, _LISTEN)) == 2)  # the new one has started
+    for _ in range(20):  # fresh connections, spread over both workers
+        assert httpx.get(server.base + "/metadata", timeout=10).status_code == 200
+    assert second in _workers(parent)
+
+
+def test_workers_go_with_a_parent_killed_outright(server: ServerProcess) -> None:
+    parent = _parent(server)
+    workers = _workers(parent)
+    os.kill(parent, signal.SIGKILL)
+    assert server.process is not None
+    server.process.wait(timeout=10)
+    _wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers))
+    assert not _sockets(server.port, _LISTEN)  # nobody is left serving the port
+
+
+def test_a_second_server_on_a_taken_port_is_refused(server: ServerProcess, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FHIR_")}
+    serve = ["serve", "--data-dir", str(tmp_path / "other"), "--port", str(server.port)]
+    second = subprocess.run(
+        [sys.executable, "-m", "fhir_server", *serve, "--workers", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 3
+    assert "Address already in use" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert httpx.get(server.base + "/metadata", timeout=10).status_code == 200
+
+
+def test_an_interrupt_stops_the_workers_gracefully(server: ServerProcess) -> None:
+    parent = _parent(server)
+    workers = _workers(parent)
+    with httpx.Client(base_url=server.base + "/", timeout=10) as http:
+        created = http.post(
+            "Patient",
+            json={"resourceType": "Patient", "gender": "other"},
+            headers={"Content-Type": "application/fhir+json"},
+        )
+        assert created.status_code == 201
+    os.killpg(parent, signal.SIGINT)  # Ctrl-C: the whole foreground group
+    assert server.process is not None
+    assert server.process.wait(timeout=40) == 0
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    server.process = None
+    server.start()  # the port is free again, and the write is there
+    location = created.headers["Location"].split("/fhir/demo/", 1)[1]
+    assert httpx.get(f"{server.base}/{location}", timeout=10).status_code == 200
