@@ -14,13 +14,16 @@ is not ready, and one that died takes none. The parent holds the port with a soc
 never listens: a second server started on the same port fails as it would with uvicorn's
 own workers, instead of silently sharing the connections.
 
-The parent restarts a worker that dies, stops them all when one cannot start (uvicorn's
-exit status 3), and on SIGINT or SIGTERM stops them (SIGTERM) and waits. A worker dies with
-the parent (`PR_SET_PDEATHSIG`), so none is left serving the port behind it.
+As uvicorn's own supervisor does, the parent restarts a worker that dies, stops them all
+when one cannot start (exit status 3), replaces them one by one on SIGHUP (each once its
+replacement serves), and on SIGINT or SIGTERM stops them (SIGTERM: each finishes its
+requests and commits the writes it queued) and waits. A worker also dies with the parent
+(`PR_SET_PDEATHSIG`), so none is left serving the port behind it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import multiprocessing
@@ -30,7 +33,8 @@ import socket
 import sys
 import threading
 import time
-from multiprocessing.connection import wait
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -44,10 +48,11 @@ _log = logging.getLogger("uvicorn.error")
 # A worker that dies is started again, but not more often than this per slot: one that
 # dies on every start must not spin the parent.
 _RESTART_INTERVAL_S = 1.0
-# How long the parent waits for its workers to finish their shutdown (writes queued at the
-# signal are committed) before it kills them.
-_SHUTDOWN_GRACE_S = 30.0
+# How long a replacement may take to start serving on SIGHUP before the old worker is kept.
+_READY_TIMEOUT_S = 60.0
 _PR_SET_PDEATHSIG = 1
+
+Address = tuple[str, int]
 
 
 def can_balance() -> bool:
@@ -67,43 +72,101 @@ def serve_balanced(config: dict[str, Any], host: str, port: int, workers: int) -
         sys.exit(STARTUP_FAILURE)
     address = held.getsockname()[:2]  # the port the kernel chose, for port 0
     _log.info("Serving on %s:%d with %d workers, one socket each", address[0], address[1], workers)
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
-    spawn = multiprocessing.get_context("spawn")
-    parent = os.getpid()
-
-    def start() -> BaseProcess:
-        process = spawn.Process(target=_worker, args=(config, family, address, parent))
-        process.start()
-        return process
-
-    processes = [start() for _ in range(workers)]
-    started = [time.monotonic()] * workers
+    supervisor = _Supervisor(config, family, address)
     try:
-        while not stopping.is_set():
-            wait([p.sentinel for p in processes], timeout=0.5)
-            for slot, process in enumerate(processes):
-                if process.exitcode is None or stopping.is_set():
-                    continue
-                if process.exitcode == STARTUP_FAILURE:
-                    _log.error("A worker could not start (see above); stopping")
-                    stopping.set()
-                    break
-                _log.warning("Worker %s exited (%s); another starts", process.pid, process.exitcode)
-                time.sleep(max(0.0, started[slot] + _RESTART_INTERVAL_S - time.monotonic()))
-                processes[slot], started[slot] = start(), time.monotonic()
+        supervisor.run(workers)
     finally:
-        _stop(processes)
         held.close()
-    if any(p.exitcode == STARTUP_FAILURE for p in processes):
+    if supervisor.failed:
         sys.exit(STARTUP_FAILURE)
 
 
+@dataclass
+class _Worker:
+    process: BaseProcess
+    ready: Connection  # the worker writes to it once it serves
+    started: float = field(default_factory=time.monotonic)
+
+    def serving(self, timeout: float) -> bool:
+        """Whether it says it serves within `timeout` (a worker that died says nothing)."""
+        try:
+            return self.ready.poll(timeout) and self.ready.recv_bytes() == b"serving"
+        except (OSError, EOFError):
+            return False
+
+    def stop(self) -> None:
+        _stop([self.process])
+        self.ready.close()
+
+
+class _Supervisor:
+    def __init__(self, config: dict[str, Any], family: socket.AddressFamily, address: Address):
+        self._args = (config, family, address, os.getpid())
+        self._spawn = multiprocessing.get_context("spawn")
+        self._stopping = threading.Event()
+        self._reloading = threading.Event()
+        self.failed = False
+
+    def run(self, count: int) -> None:
+        signal.signal(signal.SIGINT, lambda *_: self._stopping.set())
+        signal.signal(signal.SIGTERM, lambda *_: self._stopping.set())
+        signal.signal(signal.SIGHUP, lambda *_: self._reloading.set())
+        workers: list[_Worker] = []
+        try:
+            while len(workers) < count and not self._stopping.is_set():
+                workers.append(self._start())
+            while not self._stopping.is_set():
+                wait([w.process.sentinel for w in workers], timeout=0.5)
+                self._replace_exited(workers)
+                if self._reloading.is_set():
+                    self._reloading.clear()
+                    self._replace_all(workers)
+        finally:
+            _stop([w.process for w in workers])
+            for worker in workers:
+                worker.ready.close()
+
+    def _start(self) -> _Worker:
+        ours, theirs = self._spawn.Pipe(duplex=False)
+        process = self._spawn.Process(target=_worker, args=(*self._args, theirs))
+        process.start()
+        theirs.close()
+        return _Worker(process, ours)
+
+    def _replace_exited(self, workers: list[_Worker]) -> None:
+        for slot, worker in enumerate(workers):
+            code = worker.process.exitcode
+            if code is None or self._stopping.is_set():
+                continue
+            if code == STARTUP_FAILURE:
+                _log.error("A worker could not start (see above); stopping")
+                self.failed = True
+                self._stopping.set()
+                return
+            _log.warning("Worker %s exited (%s); another starts", worker.process.pid, code)
+            worker.ready.close()
+            time.sleep(max(0.0, worker.started + _RESTART_INTERVAL_S - time.monotonic()))
+            workers[slot] = self._start()
+
+    def _replace_all(self, workers: list[_Worker]) -> None:
+        """SIGHUP: each worker in turn gives way to a new one once that one serves, so the
+        port never goes without a listener."""
+        for slot, old in enumerate(workers):
+            new = self._start()
+            if not new.serving(_READY_TIMEOUT_S) or self._stopping.is_set():
+                _log.error("Worker %s did not start serving; the old one stays", new.process.pid)
+                new.stop()
+                return
+            old.stop()
+            workers[slot] = new
+
+
 def _hold_port(family: socket.AddressFamily, host: str, port: int) -> socket.socket:
-    """A socket bound to the port, which never listens. A plain bind first: it fails if
-    anything holds the port, a group of `SO_REUSEPORT` listeners included (a server
-    already running there), which the sharing bind below would join."""
+    """A socket bound to the port, which never listens. A plain bind first fails if
+    anything holds the port, a group of `SO_REUSEPORT` sockets included (a server running
+    or starting there), which the sharing bind below would join. (`SO_REUSEADDR` lets the
+    probe bind over connections in TIME_WAIT, as uvicorn does; the sharing sockets go
+    without it, or a second server's probe could bind beside them until they listen.)"""
     with socket.socket(family) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind((host, port))
@@ -111,10 +174,9 @@ def _hold_port(family: socket.AddressFamily, host: str, port: int) -> socket.soc
     return _sharing_socket(family, (host, port))
 
 
-def _sharing_socket(family: socket.AddressFamily, address: tuple[str, int]) -> socket.socket:
+def _sharing_socket(family: socket.AddressFamily, address: Address) -> socket.socket:
     sock = socket.socket(family)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
     except BaseException:
@@ -124,12 +186,30 @@ def _sharing_socket(family: socket.AddressFamily, address: tuple[str, int]) -> s
 
 
 def _worker(
-    config: dict[str, Any], family: socket.AddressFamily, address: tuple[str, int], parent: int
+    config: dict[str, Any],
+    family: socket.AddressFamily,
+    address: Address,
+    parent: int,
+    ready: Connection,
 ) -> None:
     """A worker process: its own socket, and uvicorn serving the app on it."""
     _die_with(parent)
-    sock = _sharing_socket(family, address)
-    uvicorn.Server(uvicorn.Config(**config)).run(sockets=[sock])
+    try:
+        sock = _sharing_socket(family, address)
+    except OSError as exc:
+        _log.error("%s", exc)
+        sys.exit(STARTUP_FAILURE)
+    server = uvicorn.Server(uvicorn.Config(**config))
+    threading.Thread(target=_tell_when_serving, args=(server, ready), daemon=True).start()
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn raises a Ctrl-C again, once done
+        server.run(sockets=[sock])
+
+
+def _tell_when_serving(server: uvicorn.Server, ready: Connection) -> None:
+    while not server.started and not server.should_exit:
+        time.sleep(0.05)
+    if server.started:
+        ready.send_bytes(b"serving")
 
 
 def _die_with(parent: int) -> None:
@@ -141,13 +221,10 @@ def _die_with(parent: int) -> None:
 
 
 def _stop(processes: list[BaseProcess]) -> None:
+    """SIGTERM, and wait for as long as they take (as uvicorn does): each finishes the
+    requests it has and commits what it queued."""
     for process in processes:
         if process.exitcode is None and process.pid is not None:
             os.kill(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + _SHUTDOWN_GRACE_S
     for process in processes:
-        process.join(max(0.0, deadline - time.monotonic()))
-        if process.exitcode is None:
-            _log.error("Worker %s did not stop in time; killed", process.pid)
-            process.kill()
-            process.join()
+        process.join()

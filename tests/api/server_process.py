@@ -20,16 +20,19 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, port: int, workers: int = 1) -> None:
-        self.data_dir, self.port, self.workers = data_dir, port, workers
+    def __init__(self, data_dir: Path, port: int, workers: int = 1, log: Path | None = None):
+        """`log`: where the server's output goes (appended), else nowhere."""
+        self.data_dir, self.port, self.workers, self.log = data_dir, port, workers, log
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}/fhir/demo"
 
-    def start(self) -> None:
+    def start(self, *, wait: bool = True) -> None:
+        """Start it and, with `wait`, return once it answers."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("FHIR_")}
+        output = self.log.open("ab") if self.log is not None else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -45,10 +48,14 @@ class ServerProcess:
                 str(self.workers),
             ],
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
             start_new_session=True,
         )
+        if not isinstance(output, int):
+            output.close()  # the child has its own copy
+        if not wait:
+            return
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,8 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fhir_server.web import workers as workers_module
 from fhir_server.web.workers import can_balance
-from tests.api.server_process import ServerProcess
+from tests.api.server_process import ServerProcess, free_port
 
 pytestmark = pytest.mark.skipif(not can_balance(), reason="SO_REUSEPORT balancing is Linux's")
 
@@ -72,9 +74,15 @@ def _wait_for(condition: object, seconds: float = 20) -> None:
     raise AssertionError("timed out")
 
 
+def _both_listen(server: ServerProcess) -> None:
+    """The first answer came from one worker; the other may still be starting."""
+    _wait_for(lambda: len(_sockets(server.port, _LISTEN)) == 2)
+
+
 def test_each_worker_listens_and_connections_are_spread(server: ServerProcess) -> None:
     workers = _workers(_parent(server))
     assert len(workers) == 2
+    _both_listen(server)
     listening = _sockets(server.port, _LISTEN)
     assert len(listening) == 2  # two sockets, not one shared
     assert [_held_by(pid, listening) for pid in workers] == [1, 1]
@@ -128,21 +136,84 @@ def test_a_second_server_on_a_taken_port_is_refused(server: ServerProcess, tmp_p
     assert httpx.get(server.base + "/metadata", timeout=10).status_code == 200
 
 
-def test_an_interrupt_stops_the_workers_gracefully(server: ServerProcess) -> None:
-    parent = _parent(server)
-    workers = _workers(parent)
+def _logged_server(tmp_path: Path) -> ServerProcess:
+    return ServerProcess(tmp_path / "data", free_port(), workers=2, log=tmp_path / "server.log")
+
+
+def _create(server: ServerProcess) -> str:
     with httpx.Client(base_url=server.base + "/", timeout=10) as http:
         created = http.post(
             "Patient",
             json={"resourceType": "Patient", "gender": "other"},
             headers={"Content-Type": "application/fhir+json"},
         )
-        assert created.status_code == 201
-    os.killpg(parent, signal.SIGINT)  # Ctrl-C: the whole foreground group
-    assert server.process is not None
-    assert server.process.wait(timeout=40) == 0
-    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
-    server.process = None
-    server.start()  # the port is free again, and the write is there
-    location = created.headers["Location"].split("/fhir/demo/", 1)[1]
-    assert httpx.get(f"{server.base}/{location}", timeout=10).status_code == 200
+    assert created.status_code == 201
+    return created.headers["Location"].split("/fhir/demo/", 1)[1]
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_a_stop_lets_each_worker_shut_down(tmp_path: Path, how: str) -> None:
+    # Ctrl-C reaches the whole foreground group; a service manager signals the parent.
+    server = _logged_server(tmp_path)
+    server.start()
+    try:
+        _both_listen(server)
+        parent = _parent(server)
+        workers = _workers(parent)
+        location = _create(server)
+        if how == "ctrl-c":
+            os.killpg(parent, signal.SIGINT)
+        else:
+            os.kill(parent, signal.SIGTERM)
+        assert server.process is not None
+        assert server.process.wait(timeout=60) == 0
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+        log = (tmp_path / "server.log").read_text()
+        assert log.count("Application shutdown complete") == 2  # each ran its shutdown
+        assert "Traceback" not in log
+        server.process = None
+        server.start()  # the port is free again, and the write is there
+        assert httpx.get(f"{server.base}/{location}", timeout=10).status_code == 200
+    finally:
+        server.kill()
+
+
+def test_a_hangup_replaces_each_worker_without_a_gap(tmp_path: Path) -> None:
+    server = _logged_server(tmp_path)
+    server.start()
+    try:
+        _both_listen(server)
+        parent = _parent(server)
+        before = set(_workers(parent))
+        os.kill(parent, signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        answered = 0
+        while time.monotonic() < deadline:
+            # fresh connections all along: never refused, whichever workers are there
+            assert httpx.get(server.base + "/metadata", timeout=10).status_code == 200
+            answered += 1
+            now = set(_workers(parent))
+            if len(now) == 2 and not now & before and len(_sockets(server.port, _LISTEN)) == 2:
+                break
+        else:
+            raise AssertionError("the workers were not replaced")
+        assert answered > 1
+        assert server.process is not None and server.process.poll() is None
+    finally:
+        server.kill()
+
+
+def test_a_port_held_before_any_worker_listens_is_refused_to_others() -> None:
+    # A server is starting: its parent holds the port, its workers do not listen yet.
+    held = workers_module._hold_port(socket.AF_INET, "127.0.0.1", 0)
+    address = held.getsockname()
+    try:
+        with socket.socket() as uvicorns:  # how uvicorn binds (one worker, or its own)
+            uvicorns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            with pytest.raises(OSError, match="in use"):
+                uvicorns.bind(address)
+        with pytest.raises(OSError, match="in use"):  # a second `fhir-server serve --workers 2`
+            workers_module._hold_port(socket.AF_INET, "127.0.0.1", address[1])
+        workers_module._sharing_socket(socket.AF_INET, address).close()  # its own workers can
+    finally:
+        held.close()
