@@ -10,15 +10,19 @@ pays for many small commits: balanced, two workers made 1,457-1,520 creates/s ag
 
 A worker binds its socket at once but listens only once its app has started (uvicorn
 starts listening after the lifespan startup), so no connection is queued on a worker that
-is not ready, and one that died takes none. The parent holds the port with a socket that
-never listens: a second server started on the same port fails as it would with uvicorn's
-own workers, instead of silently sharing the connections.
+is not ready, and one that died takes none. Sockets that share a port must not let a second
+server share it silently: the parent holds the port with a socket that never listens (a
+program listening there without `SO_REUSEPORT` makes that bind fail), and claims it among
+servers of this kind under an abstract Unix socket name (`\0fhir-server-port:N`, gone
+with the process), which a second one cannot bind, running or still starting.
 
 As uvicorn's own supervisor does, the parent restarts a worker that dies, stops them all
 when one cannot start (exit status 3), replaces them one by one on SIGHUP (each once its
 replacement serves), and on SIGINT or SIGTERM stops them (SIGTERM: each finishes its
 requests and commits the writes it queued) and waits. A worker also dies with the parent
-(`PR_SET_PDEATHSIG`), so none is left serving the port behind it.
+(`PR_SET_PDEATHSIG`), so none is left serving the port behind it. One difference remains:
+a worker leaving on SIGHUP closes its own socket, and the kernel resets connections still
+queued on it (not yet accepted), unless `net.ipv4.tcp_migrate_req` is 1 (Linux 5.14+).
 """
 
 from __future__ import annotations
@@ -71,12 +75,19 @@ def serve_balanced(config: dict[str, Any], host: str, port: int, workers: int) -
         _log.error("%s", exc)
         sys.exit(STARTUP_FAILURE)
     address = held.getsockname()[:2]  # the port the kernel chose, for port 0
+    try:
+        claim = _claim(address[1])
+    except OSError:
+        held.close()
+        _log.error("Another fhir-server serves on port %d, or is starting there", address[1])
+        sys.exit(STARTUP_FAILURE)
     _log.info("Serving on %s:%d with %d workers, one socket each", address[0], address[1], workers)
     supervisor = _Supervisor(config, family, address)
     try:
         supervisor.run(workers)
     finally:
         held.close()
+        claim.close()
     if supervisor.failed:
         sys.exit(STARTUP_FAILURE)
 
@@ -88,7 +99,8 @@ class _Worker:
     started: float = field(default_factory=time.monotonic)
 
     def serving(self, timeout: float) -> bool:
-        """Whether it says it serves within `timeout` (a worker that died says nothing)."""
+        """Whether it says it serves within `timeout` (a worker that died says nothing;
+        the parent asks once)."""
         try:
             return self.ready.poll(timeout) and self.ready.recv_bytes() == b"serving"
         except (OSError, EOFError):
@@ -96,6 +108,12 @@ class _Worker:
 
     def stop(self) -> None:
         _stop([self.process])
+        self.ready.close()
+
+    def kill(self) -> None:
+        """For a worker that never served: nothing of it to finish."""
+        self.process.kill()
+        self.process.join()
         self.ready.close()
 
 
@@ -128,9 +146,14 @@ class _Supervisor:
 
     def _start(self) -> _Worker:
         ours, theirs = self._spawn.Pipe(duplex=False)
-        process = self._spawn.Process(target=_worker, args=(*self._args, theirs))
-        process.start()
-        theirs.close()
+        try:
+            process = self._spawn.Process(target=_worker, args=(*self._args, theirs))
+            process.start()
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()  # the worker has its own copy
         return _Worker(process, ours)
 
     def _replace_exited(self, workers: list[_Worker]) -> None:
@@ -150,39 +173,54 @@ class _Supervisor:
 
     def _replace_all(self, workers: list[_Worker]) -> None:
         """SIGHUP: each worker in turn gives way to a new one once that one serves, so the
-        port never goes without a listener."""
+        port never goes without a listener (connections still queued on the old one's
+        socket are reset, though: see above)."""
         for slot, old in enumerate(workers):
             new = self._start()
-            if not new.serving(_READY_TIMEOUT_S) or self._stopping.is_set():
-                _log.error("Worker %s did not start serving; the old one stays", new.process.pid)
-                new.stop()
-                return
+            deadline = time.monotonic() + _READY_TIMEOUT_S
+            while not new.serving(0.5):
+                if self._stopping.is_set() or new.process.exitcode is not None:
+                    new.kill()
+                    return
+                if time.monotonic() > deadline:
+                    _log.error(
+                        "Worker %s did not start serving; the old one stays", new.process.pid
+                    )
+                    new.kill()
+                    return
             old.stop()
             workers[slot] = new
 
 
 def _hold_port(family: socket.AddressFamily, host: str, port: int) -> socket.socket:
-    """A socket bound to the port, which never listens. A plain bind first fails if
-    anything holds the port, a group of `SO_REUSEPORT` sockets included (a server running
-    or starting there), which the sharing bind below would join. (`SO_REUSEADDR` lets the
-    probe bind over connections in TIME_WAIT, as uvicorn does; the sharing sockets go
-    without it, or a second server's probe could bind beside them until they listen.)"""
-    with socket.socket(family) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((host, port))
-        port = probe.getsockname()[1]
+    """A socket bound to the port, which never listens. `SO_REUSEADDR` as uvicorn sets it:
+    connections in TIME_WAIT from the last run do not block a restart."""
     return _sharing_socket(family, (host, port))
 
 
 def _sharing_socket(family: socket.AddressFamily, address: Address) -> socket.socket:
     sock = socket.socket(family)
     try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+def _claim(port: int) -> socket.socket:
+    """The port, among servers sharing it this way: a name in Linux's abstract socket
+    namespace, which only one process can bind and which goes with it. Per port, whatever
+    the address: sockets on 0.0.0.0 and 127.0.0.1 could share a port too."""
+    claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        claim.bind(f"\0fhir-server-port:{port}")
+    except BaseException:
+        claim.close()
+        raise
+    return claim
 
 
 def _worker(

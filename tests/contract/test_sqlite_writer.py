@@ -159,10 +159,6 @@ async def test_a_caller_that_goes_away_leaves_the_others_unharmed(
 _OTHER_PROCESS = """
 import asyncio, sqlite3, sys
 from pathlib import Path
-from fhir_server.search.indexer import Indexer
-from fhir_server.search.plan import Cursor, SearchPlan
-from fhir_server.search.query import QueryOptions, parse_search
-from fhir_server.search.registry import default_registry
 from fhir_server.storage.contracts import WriteOp
 from fhir_server.storage.sqlite.connection import open_connection
 from fhir_server.storage.sqlite.index_rows import prepare_index

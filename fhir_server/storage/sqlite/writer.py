@@ -66,7 +66,7 @@ MAX_GROUP = 256
 # group was written are read, validated and queued meanwhile, and join this group instead
 # of waiting for the next (a commit costs about as much CPU for one create as for ten).
 # With one turn, groups of 4-8 Patient creates under `bench/rest_core.py`; with three,
-# 8-20, and 17 % more creates per second for 12 % less CPU each. A lone write waits a few
+# 8-20, and 14-17 % more creates per second for 12 % less CPU each. A lone write waits a few
 # microseconds more. (Between groups the turns also let another process's writer, woken
 # by the lock given back, take it before this loop tries again.)
 _GATHERING_TURNS = 3
