@@ -232,22 +232,40 @@ def _worker(
 ) -> None:
     """A worker process: its own socket, and uvicorn serving the app on it."""
     _die_with(parent)
+    server = uvicorn.Server(uvicorn.Config(**config))  # logging set up, for what follows
     try:
         sock = _sharing_socket(family, address)
     except OSError as exc:
         _log.error("%s", exc)
         sys.exit(STARTUP_FAILURE)
-    server = uvicorn.Server(uvicorn.Config(**config))
-    threading.Thread(target=_tell_when_serving, args=(server, ready), daemon=True).start()
+    deaf = threading.Event()
+    # uvloop takes `sock` over (its descriptor closed here); a copy of it is checked
+    watch = (server, sock.dup(), ready, deaf)
+    threading.Thread(target=_tell_when_serving, args=watch, daemon=True).start()
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn raises a Ctrl-C again, once done
         server.run(sockets=[sock])
+    if deaf.is_set():
+        sys.exit(STARTUP_FAILURE)
 
 
-def _tell_when_serving(server: uvicorn.Server, ready: Connection) -> None:
-    while not server.started and not server.should_exit:
-        time.sleep(0.05)
-    if server.started:
-        ready.send_bytes(b"serving")
+def _tell_when_serving(
+    server: uvicorn.Server, sock: socket.socket, ready: Connection, deaf: threading.Event
+) -> None:
+    """Tell the parent once the worker serves. A program that bound the port without
+    `SO_REUSEPORT` while this server started (uvicorn alone binds so) makes `listen` fail,
+    which uvloop does not report: the worker checks, and stops as one that could not start."""
+    with sock:  # closed at once: a copy left open would keep a leaving worker listening
+        while not server.started and not server.should_exit:
+            time.sleep(0.05)
+        if not server.started:
+            return
+        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            port = sock.getsockname()[1]
+            _log.error("Another server took port %d while this one started", port)
+            deaf.set()
+            server.should_exit = True
+            return
+    ready.send_bytes(b"serving")
 
 
 def _die_with(parent: int) -> None:

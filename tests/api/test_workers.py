@@ -4,14 +4,17 @@ parent, and a second server on a taken port refused."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -261,3 +264,52 @@ def test_a_restart_is_not_held_up_by_the_last_runs_connections(tmp_path: Path) -
         assert httpx.get(server.base + "/metadata", timeout=10).status_code == 200
     finally:
         server.kill()
+
+
+def test_a_server_that_loses_its_port_while_starting_stops(tmp_path: Path) -> None:
+    # A program binding the port without SO_REUSEPORT (uvicorn alone does) between the
+    # parent's hold and the workers' listen: the workers would run deaf, so they stop.
+    server = _logged_server(tmp_path)
+    server.start(wait=False)
+    try:
+        _wait_for(lambda: _claimed(server.port))  # the parent holds the port
+        with socket.socket() as taker:
+            taker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            taker.bind(("127.0.0.1", server.port))
+            taker.listen()
+            assert server.process is not None
+            assert server.process.wait(timeout=60) == 3
+        said = (tmp_path / "server.log").read_text()
+        # the workers' bind fails, or (uvloop saying nothing) they find they do not listen
+        assert "Another server took port" in said or "ERROR:    [Errno 98]" in said
+    finally:
+        server.kill()
+
+
+def _claimed(port: int) -> bool:
+    try:
+        workers_module._claim(port).close()
+    except OSError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("listening", [True, False])
+def test_a_worker_serves_only_if_its_socket_listens(listening: bool) -> None:
+    # uvloop does not report a `listen` that failed (the port taken meanwhile): the worker
+    # checks its socket once its app has started, and stops as one that could not start.
+    sock = workers_module._sharing_socket(socket.AF_INET, ("127.0.0.1", 0))
+    if listening:
+        sock.listen()
+    server = SimpleNamespace(started=True, should_exit=False)
+    ours, theirs = multiprocessing.Pipe(duplex=False)
+    deaf = threading.Event()
+    try:
+        workers_module._tell_when_serving(server, sock.dup(), theirs, deaf)  # type: ignore[arg-type]
+        assert ours.poll(0) is listening
+        assert deaf.is_set() is not listening
+        assert server.should_exit is not listening
+    finally:
+        sock.close()
+        ours.close()
+        theirs.close()
