@@ -66,9 +66,12 @@ MAX_GROUP = 256
 # group was written are read, validated and queued meanwhile, and join this group instead
 # of waiting for the next (a commit costs about as much CPU for one create as for ten).
 # With one turn, groups of 4-8 Patient creates under `bench/rest_core.py`; with three,
-# 8-20, and 14-17 % more creates per second for 12 % less CPU each. A lone write waits a few
-# microseconds more. (Between groups the turns also let another process's writer, woken
-# by the lock given back, take it before this loop tries again.)
+# 8-20, and 14-17 % more creates per second for 12 % less CPU each. That was with workers
+# sharing uvicorn's socket, where one held most connections; with a socket each
+# (web/workers.py) 1, 3 and 6 turns measure alike, so this matters where connections are
+# uneven. A lone write waits a few microseconds more. (Between groups the turns also let
+# another process's writer, woken by the lock given back, take it before this loop tries
+# again.)
 _GATHERING_TURNS = 3
 
 Work = Callable[[sqlite3.Connection], Any]
