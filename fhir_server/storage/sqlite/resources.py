@@ -28,7 +28,6 @@ from fhir_server.storage.sqlite.schema import ADDED_COLUMNS, TENANT_SCHEMA
 from fhir_server.storage.sqlite.search_includes import canonicals_held, include_step
 from fhir_server.storage.sqlite.search_page import explain, search_page
 from fhir_server.storage.sqlite.token_counts import (
-    countable,
     create_token_counts,
     kept_count,
     token_counts_exist,
@@ -134,7 +133,7 @@ class SqliteResourceStore:
 
     def _counted_none(self, plan: SearchPlan) -> bool:
         """Whether the kept token counts say that nothing matches `plan`."""
-        return countable(plan) and kept_count(self._conn(), plan) == 0
+        return kept_count(self._conn(), plan) == 0  # None: the counts do not answer it
 
     def _search_in_snapshot(self, plan: SearchPlan, past_index: PastIndex | None) -> SearchPage:
         """A page takes several statements (a chain resolved to its set, the rows, the
