@@ -58,15 +58,17 @@ def _sockets(port: int, state: str) -> set[str]:
 
 
 def _held_by(pid: int, inodes: set[str]) -> int:
-    held = 0
+    """How many of `inodes` the process holds (sockets, not descriptors: a worker briefly
+    holds a second descriptor of its listening socket while it checks it listens)."""
+    held = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
             target = os.readlink(fd)
         except OSError:
             continue
         if target.startswith("socket:[") and target[8:-1] in inodes:
-            held += 1
-    return held
+            held.add(target)
+    return len(held)
 
 
 def _wait_for(condition: Callable[[], bool], seconds: float = 20) -> None:
