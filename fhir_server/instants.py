@@ -10,7 +10,14 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["format_instant", "http_date", "is_instant", "now_us", "parse_fhir_datetime_range"]
+__all__ = [
+    "format_instant",
+    "http_date",
+    "is_instant",
+    "last_modified",
+    "now_us",
+    "parse_fhir_datetime_range",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DATETIME = re.compile(
@@ -48,6 +55,14 @@ def http_date(us: int) -> str:
         f"{_DAYS[moment.weekday()]}, {moment.day:02d} {_MONTHS[moment.month]} {moment.year:04d} "
         f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d} GMT"
     )
+
+
+def last_modified(us: int) -> str:
+    """The Last-Modified of a version stamped at `us`: its time, but never later than now.
+    RFC 9110 (8.8.2.1) forbids a Last-Modified later than the response's Date, and a
+    version's time can be ahead of the clock (it is kept past the one before it when the
+    clock steps back: writes.next_timestamp)."""
+    return http_date(min(us, now_us()))
 
 
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")

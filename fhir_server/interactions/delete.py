@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fhir_server.errors import Issue, PreconditionFailed
 from fhir_server.exchange import FhirResponse
-from fhir_server.instants import http_date
+from fhir_server.instants import last_modified
 from fhir_server.interactions.conditional import find_matches
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.preconditions import parse_if_match
@@ -54,7 +54,7 @@ async def _delete_one(ctx: Context, rtype: str, resource_id: str) -> FhirRespons
         ) from exc
     response = _outcome(200, f"Deleted {rtype}/{resource_id} (version {op.version})")
     response.headers.update(
-        {"ETag": etag(op.version), "Last-Modified": http_date(op.last_updated_us)}
+        {"ETag": etag(op.version), "Last-Modified": last_modified(op.last_updated_us)}
     )
     response.resource_type, response.resource_id = rtype, resource_id
     return response

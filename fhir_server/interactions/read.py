@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fhir_server.errors import Gone, NotFound
 from fhir_server.exchange import FhirResponse
-from fhir_server.instants import http_date
+from fhir_server.instants import last_modified
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.responses import etag, resource_response
 from fhir_server.text import version_number
@@ -28,7 +28,7 @@ async def read(ctx: Context) -> FhirResponse:
             f"{rtype}/{rid} was deleted",
             headers={
                 "ETag": etag(stored.version),
-                "Last-Modified": http_date(stored.last_updated_us),
+                "Last-Modified": last_modified(stored.last_updated_us),
             },
         )
     if _client_copy_is_current(request.header("if-none-match"), stored.version):

@@ -9,7 +9,7 @@ from typing import Any
 
 from fhir_server.errors import BadRequest, Issue
 from fhir_server.exchange import FhirRequest, FhirResponse
-from fhir_server.instants import http_date
+from fhir_server.instants import last_modified
 from fhir_server.outcome import operation_outcome
 from fhir_server.resource_json import dump, load_json
 from fhir_server.storage.contracts import StoredVersion
@@ -64,7 +64,7 @@ def resource_response(
     request's `Prefer: return=` asks for (representation unless said otherwise)."""
     headers = {
         "ETag": etag(stored.version),
-        "Last-Modified": http_date(stored.last_updated_us),
+        "Last-Modified": last_modified(stored.last_updated_us),
     }
     if location:
         headers["Location"] = (

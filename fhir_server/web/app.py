@@ -23,6 +23,7 @@ from fhir_server.search.registry import default_registry
 from fhir_server.settings import Settings
 from fhir_server.storage.backends import Stores, open_stores
 from fhir_server.validation import validate_resource
+from fhir_server.web.date_header import with_date
 from fhir_server.web.fhir_endpoint import FhirEndpoint
 from tenancy import TenantId
 
@@ -93,7 +94,7 @@ class FhirApp:
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         else:
-            await self._other(scope, receive, send)
+            await self._other(scope, receive, with_date(send))
 
 
 # Objects a request allocates between two young-generation collections. Python's default

@@ -27,6 +27,7 @@ from fhir_server.pipeline import Pipeline
 from fhir_server.routing import bundle_interaction, route
 from fhir_server.settings import Settings
 from fhir_server.text import is_ascii_digits
+from fhir_server.web.date_header import date_header
 from fhir_server.web.negotiation import FHIR_JSON, read_body, response_media_type
 from fhir_server.web.render import RenderedResponse, render_error, render_response
 from tenancy import InvalidTenantName, TenantId, parse_tenant_id
@@ -221,5 +222,6 @@ def _header_fields(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
 async def _send(send: Any, rendered: RenderedResponse, with_body: bool = True) -> None:
     status, headers, body = rendered
     headers.append((b"content-length", str(len(body)).encode()))
+    headers.append(date_header())
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body if with_body else b""})

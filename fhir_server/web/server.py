@@ -31,6 +31,7 @@ def run(settings: Settings) -> None:
         "port": settings.port,
         "log_level": settings.log_level,
         "access_log": False,  # URLs carry search values, which can be PHI
+        "date_header": False,  # the app writes its own, from the clock that stamps versions
     }
     if settings.workers > 1 and can_balance():
         serve_balanced(config, settings.host, settings.port, settings.workers)
