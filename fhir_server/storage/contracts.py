@@ -142,6 +142,9 @@ class HistoryPage:
     versions: list[StoredVersion]
     total: int
     has_more: bool
+    # Positions of the page's versions that brought a deleted resource back (a PUT of a
+    # deleted id, whose answer was 201 Created): the version before each is a deletion.
+    revivals: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

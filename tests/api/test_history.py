@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
 from tests.api.resources import FHIR_JSON, patient
+
+SUBSETTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "SUBSETTED",
+}
 
 
 async def _create(client: httpx.AsyncClient, family: str) -> str:
@@ -82,3 +89,73 @@ async def test_the_history_of_a_resource_that_never_existed_is_404(
     # one that exists, seen through an empty window, is an empty history
     empty = await client.get(url, params={"_at": "1990-01-01"})
     assert empty.status_code == 200 and empty.json()["total"] == 0
+
+
+def _links(bundle: dict[str, Any]) -> dict[str, str]:
+    return {link["relation"]: link["url"] for link in bundle["link"]}
+
+
+async def test_history_links_keep_what_shapes_the_answer(client: httpx.AsyncClient) -> None:
+    """An XML client following `next` gets XML; what the history did not apply is not in
+    its self link (search.html#self)."""
+    pid = await _create(client, "V1")
+    await client.put(f"Patient/{pid}", json=patient("V2", id=pid), headers=FHIR_JSON)
+    params = {"_count": "1", "_format": "xml", "_pretty": "true", "_sort": "x", "foo": "1"}
+    first = await client.get("Patient/_history", params=params)
+    assert first.headers["content-type"].startswith("application/fhir+xml")
+    as_json = await client.get("Patient/_history", params={**params, "_format": "json"})
+    links = _links(as_json.json())
+    for url in links.values():
+        assert "_pretty=true" in url and "_count=1" in url
+        assert "_sort" not in url and "foo" not in url
+    second = await client.get(links["next"].replace("_format=json", "_format=xml"))
+    assert second.status_code == 200
+    assert second.headers["content-type"].startswith("application/fhir+xml")
+    # the links of the XML answer keep xml, so the next page is XML too
+    assert "_format=xml" in second.text
+
+
+async def test_history_applies_summary_and_elements(client: httpx.AsyncClient) -> None:
+    pid = await _create(client, "Summed")
+    await client.put(f"Patient/{pid}", json=patient("Summed2", id=pid), headers=FHIR_JSON)
+    await client.delete(f"Patient/{pid}")
+    url = f"Patient/{pid}/_history"
+    elements = (await client.get(url, params={"_elements": "gender"})).json()
+    resources = [e["resource"] for e in elements["entry"] if "resource" in e]
+    assert len(resources) == 2
+    for resource in resources:
+        assert "name" not in resource and resource["gender"] == "male"
+        assert SUBSETTED in resource["meta"]["tag"]
+    assert "_elements=gender" in _links(elements)["self"]
+    summary = (await client.get(url, params={"_summary": "true"})).json()
+    assert all("identifier" in e["resource"] for e in summary["entry"] if "resource" in e)
+    assert all(
+        SUBSETTED in e["resource"]["meta"]["tag"] for e in summary["entry"] if "resource" in e
+    )
+    counted = (await client.get(url, params={"_summary": "count"})).json()
+    assert counted["total"] == 3 and "entry" not in counted
+    assert (await client.get(url, params={"_summary": "nope"})).status_code == 400
+
+
+async def test_history_says_a_put_that_brought_a_deleted_resource_back_created_it(
+    client: httpx.AsyncClient,
+) -> None:
+    """http.html#update: a PUT to a deleted resource creates it (201), and its history entry
+    says so, whether or not the deletion is on the same page."""
+    pid = await _create(client, "Back")
+    await client.delete(f"Patient/{pid}")
+    revived = await client.put(f"Patient/{pid}", json=patient("Back", id=pid), headers=FHIR_JSON)
+    assert revived.status_code == 201
+    await client.put(f"Patient/{pid}", json=patient("Back2", id=pid), headers=FHIR_JSON)
+    statuses = [
+        (e["response"]["etag"], e["response"]["status"])
+        for e in (await client.get(f"Patient/{pid}/_history")).json()["entry"]
+    ]
+    assert statuses == [
+        ('W/"4"', "200 OK"),
+        ('W/"3"', "201 Created"),
+        ('W/"2"', "200 OK"),
+        ('W/"1"', "201 Created"),
+    ]
+    alone = (await client.get(f"Patient/{pid}/_history", params={"_count": "2"})).json()
+    assert [e["response"]["status"] for e in alone["entry"]] == ["200 OK", "201 Created"]

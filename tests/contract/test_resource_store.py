@@ -115,6 +115,27 @@ async def test_history_newest_first_with_filters(store: ResourceStore) -> None:
     assert [v.version for v in rest.versions] == [1] and not rest.has_more
 
 
+async def test_history_marks_the_versions_that_followed_a_deletion(store: ResourceStore) -> None:
+    """A version written over a deletion brought the resource back: the history page names
+    it, also when the deletion lies outside the page or the query's window."""
+    await store.commit([op("r", 1, at=100)])
+    await store.commit([op("r", 2, at=200, body=None)])
+    await store.commit([op("r", 3, at=300)])
+    await store.commit([op("r", 4, at=400)])
+    await store.commit([op("other", 1, at=500)])
+    await store.commit([op("other", 2, at=600)])
+    page = await store.history(HistoryQuery("Patient"))
+    revived = [(v.id, v.version) for v in page.versions if v.position in page.revivals]
+    assert revived == [("r", 3)]
+    window = await store.history(HistoryQuery("Patient", "r", since_us=300, count=1))
+    assert [v.version for v in window.versions] == [4] and not window.revivals
+    rest = await store.history(
+        HistoryQuery("Patient", "r", since_us=300, before_position=window.versions[0].position)
+    )
+    assert [v.version for v in rest.versions] == [3]
+    assert rest.revivals == {rest.versions[0].position}
+
+
 async def test_search_by_token_id_and_last_updated(store: ResourceStore) -> None:
     mrn = TokenEntry("identifier", "urn:mrn", "42", None)
     await store.commit([op("p1", 1, at=100, index=(mrn,))])

@@ -120,7 +120,28 @@ class MongoResourceStore:
             found, sort=[("seq", -1)], limit=query.count + 1
         ).to_list(None)
         versions = [stored_version(d, "seq") for d in docs[: query.count]]
-        return HistoryPage(versions=versions, total=total, has_more=len(docs) > query.count)
+        return HistoryPage(
+            versions=versions,
+            total=total,
+            has_more=len(docs) > query.count,
+            revivals=await self._revivals(versions),
+        )
+
+    async def _revivals(self, versions: list[StoredVersion]) -> frozenset[int]:
+        """The positions of `versions` whose previous version is a deletion (one query for
+        the page; the previous version may lie outside the query's window)."""
+        later = [v for v in versions if v.version > 1 and not v.deleted]
+        if not later:
+            return frozenset()
+        before = [{"type": v.resource_type, "id": v.id, "version": v.version - 1} for v in later]
+        deletions = await self._cols.history.find(
+            {"tenant": self._tenant, "body": None, "$or": before},
+            projection={"type": 1, "id": 1, "version": 1},
+        ).to_list(None)
+        deleted = {(d["type"], d["id"], d["version"]) for d in deletions}
+        return frozenset(
+            v.position for v in later if (v.resource_type, v.id, v.version - 1) in deleted
+        )
 
     async def search(self, plan: SearchPlan, past_index: PastIndex | None = None) -> SearchPage:
         await self._backend.ready()

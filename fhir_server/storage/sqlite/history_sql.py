@@ -33,7 +33,26 @@ def history_page(conn: sqlite3.Connection, query: HistoryQuery) -> HistoryPage:
         )
         for r in rows[: query.count]
     ]
-    return HistoryPage(versions=versions, total=total, has_more=len(rows) > query.count)
+    return HistoryPage(
+        versions=versions,
+        total=total,
+        has_more=len(rows) > query.count,
+        revivals=_revivals(conn, versions),
+    )
+
+
+def _revivals(conn: sqlite3.Connection, versions: list[StoredVersion]) -> frozenset[int]:
+    """The positions of `versions` whose previous version is a deletion (one statement for
+    the page; the previous version may lie outside the query's window)."""
+    seqs = [v.position for v in versions if v.version > 1 and not v.deleted]
+    if not seqs:
+        return frozenset()
+    rows = conn.execute(
+        "SELECT h.seq FROM history h JOIN history p ON p.pk = h.pk AND p.version = h.version - 1 "
+        f"WHERE h.seq IN ({', '.join('?' * len(seqs))}) AND p.body IS NULL",
+        seqs,
+    ).fetchall()
+    return frozenset(int(row[0]) for row in rows)
 
 
 def _filters(query: HistoryQuery) -> tuple[str, list[object]]:
