@@ -15,7 +15,15 @@ import orjson
 
 from fhir_server.errors import BadRequest
 
-__all__ = ["JsonDecimal", "dump", "dump_pretty", "load_json", "load_object", "with_server_meta"]
+__all__ = [
+    "JsonDecimal",
+    "describe",
+    "dump",
+    "dump_pretty",
+    "load_json",
+    "load_object",
+    "with_server_meta",
+]
 
 _INT64 = 2**63
 
@@ -90,8 +98,25 @@ def load_object(raw: bytes, *, what: str = "The body") -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"{what} is not valid JSON: {exc.msg} at character {exc.pos}") from exc
     if not isinstance(value, dict):
-        raise BadRequest(f"{what} must be a JSON object, not a {type(value).__name__}")
+        raise BadRequest(f"{what} must be a JSON object, not {describe(value)}")
     return value
+
+
+def describe(value: object) -> str:
+    """The JSON type of `value`, with its article, for diagnostics."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
 
 
 def with_server_meta(

@@ -7,7 +7,7 @@ checked against a required value set are quoted, shortened.
 
 from __future__ import annotations
 
-from fhir_server.validation.primitives import describe
+from fhir_server.resource_json import describe
 from fhir_server.validation.structure import ElementDef
 
 __all__ = [

@@ -17,10 +17,11 @@ import math
 import re
 from collections.abc import Callable, Mapping
 
+from fhir_server.resource_json import describe
 from fhir_server.validation.narrative import check_xhtml
 from fhir_server.validation.structure import Primitive
 
-__all__ = ["Checker", "build_checkers", "describe"]
+__all__ = ["Checker", "build_checkers"]
 
 Checker = Callable[[object], str | None]
 
@@ -47,23 +48,6 @@ _FORMS = {
 _DATE_TYPES = frozenset({"date", "dateTime", "instant"})
 _DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _BASE64_ALPHABET = re.compile(r"[0-9a-zA-Z+/=]*", re.ASCII)
-
-
-def describe(value: object) -> str:
-    """The JSON type of `value`, with its article, for diagnostics."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return f"a {type(value).__name__}"
 
 
 def _real_date(value: str) -> bool:

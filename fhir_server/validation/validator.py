@@ -27,8 +27,9 @@ from functools import cache
 from typing import Any
 
 from fhir_server.errors import Issue
+from fhir_server.resource_json import describe
 from fhir_server.validation import messages as msg
-from fhir_server.validation.primitives import Checker, build_checkers, describe
+from fhir_server.validation.primitives import Checker, build_checkers
 from fhir_server.validation.structure import PRIMITIVE, RESOURCE, ElementDef, TypeDef
 from fhir_server.validation.structure import load_structure as _load
 

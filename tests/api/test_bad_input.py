@@ -25,9 +25,16 @@ async def test_malformed_json(client: httpx.AsyncClient) -> None:
     assert "not valid JSON" in _outcome(response, 400)["issue"][0]["diagnostics"]
 
 
-async def test_json_that_is_not_an_object(client: httpx.AsyncClient) -> None:
-    response = await client.post("Patient", content=b"[1, 2]", headers=FHIR_JSON)
-    assert "JSON object" in _outcome(response, 400)["issue"][0]["diagnostics"]
+@pytest.mark.parametrize(
+    ("body", "named"), [(b"[1, 2]", "an array"), (b"null", "null"), (b'"x"', "a string")]
+)
+async def test_json_that_is_not_an_object(
+    client: httpx.AsyncClient, body: bytes, named: str
+) -> None:
+    """The diagnostics name the JSON type the client sent, not one of Python's."""
+    response = await client.post("Patient", content=body, headers=FHIR_JSON)
+    diagnostics = _outcome(response, 400)["issue"][0]["diagnostics"]
+    assert diagnostics.endswith(f"must be a JSON object, not {named}")
 
 
 async def test_wrong_resource_type(client: httpx.AsyncClient) -> None:
