@@ -47,6 +47,8 @@ class JsonDecimal(float):
 
 
 def _integer(text: str) -> int | JsonDecimal:
+    if len(text.removeprefix("-")) > 19:  # past int64; and Python reads no more than 4,300 digits
+        return JsonDecimal(text)
     value = int(text)
     return value if -_INT64 <= value < _INT64 else JsonDecimal(text)
 

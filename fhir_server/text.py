@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-__all__ = ["is_ascii_digits", "version_number"]
+__all__ = ["clamped_int", "is_ascii_digits", "version_number"]
 
 
 def is_ascii_digits(text: str) -> bool:
     """Whether `text` is one or more of 0-9. `str.isdigit()` also accepts other scripts'
     digits and superscripts (`²`, `٣`), which `int()` then reads or refuses."""
     return text.isascii() and text.isdigit()
+
+
+def clamped_int(digits: str, ceiling: int) -> int:
+    """The number an ASCII digit string names, or `ceiling` if it names more. No more
+    digits are converted than `ceiling` has: Python refuses to read an integer of over
+    4,300 digits (a ValueError), and reading a long one costs time that grows with the
+    square of its length."""
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > len(str(ceiling)):
+        return ceiling
+    return min(int(significant), ceiling)
 
 
 def version_number(text: str) -> int | None:

@@ -28,7 +28,10 @@ async def create(ctx: Context) -> FhirResponse:
         raise BadRequest("create needs a resource in the body")
     validate_body(ctx, request.body, rtype)
     if_none_exist = request.header("if-none-exist")
-    criteria = criteria_plan(ctx, rtype, parse_criteria(if_none_exist)) if if_none_exist else None
+    # an empty header is criteria that say nothing (400), not a plain create
+    criteria = (
+        None if if_none_exist is None else criteria_plan(ctx, rtype, parse_criteria(if_none_exist))
+    )
     for _ in range(_ATTEMPTS):
         if criteria is not None:
             existing = await _the_match(ctx, criteria)

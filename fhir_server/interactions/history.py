@@ -19,7 +19,7 @@ from fhir_server.interactions.responses import etag, representation_options, sha
 from fhir_server.search.plan import Cursor
 from fhir_server.search.query import CURSOR_PARAM, decode_cursor, encode_cursor
 from fhir_server.storage.contracts import HistoryQuery, StoredVersion
-from fhir_server.text import is_ascii_digits
+from fhir_server.text import clamped_int, is_ascii_digits
 
 __all__ = ["history"]
 
@@ -88,7 +88,9 @@ def _query(ctx: Context) -> HistoryQuery:
             f"_count must be a non-negative integer, not '{count_text[:40]}'", ("_count",)
         )
     count = (
-        min(int(count_text), settings.max_page_size) if count_text else settings.default_page_size
+        clamped_int(count_text, settings.max_page_size)
+        if count_text
+        else settings.default_page_size
     )
     since = _instant(request.param("_since"), "_since")
     at = _range(request.param("_at"), "_at")

@@ -16,7 +16,7 @@ import orjson
 
 from fhir_server.errors import BadRequest, UnprocessableEntity
 from fhir_server.resource_json import load_json
-from fhir_server.text import is_ascii_digits
+from fhir_server.text import clamped_int, is_ascii_digits
 
 __all__ = ["JSON_PATCH_MEDIA", "apply_json_patch", "is_json_patch_media", "parse_json_patch"]
 
@@ -118,10 +118,10 @@ def _index(container: list[Any], step: str, where: str, *, allow_end: bool) -> i
         return len(container)  # RFC 6901: "-" is the (nonexistent) element after the last
     if not is_ascii_digits(step) or (len(step) > 1 and step.startswith("0")):
         raise UnprocessableEntity(f"{where}: '{step[:40]}' is not an array index")
-    position = int(step)
     limit = len(container) if allow_end else len(container) - 1
+    position = clamped_int(step, limit + 1)
     if position > limit:
-        raise UnprocessableEntity(f"{where}: index {position} is past the end of the array")
+        raise UnprocessableEntity(f"{where}: index {step[:40]} is past the end of the array")
     return position
 
 

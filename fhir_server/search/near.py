@@ -13,6 +13,7 @@ from typing import Any
 
 from fhir_server.errors import BadRequest
 from fhir_server.search.entries import IndexEntry, NumberEntry
+from fhir_server.search.normalize import decimal_number
 from fhir_server.search.plan import AllOf, Bound, NumberCondition, RangeMatch
 from fhir_server.search.values import split_escaped
 
@@ -43,17 +44,23 @@ def _number(value: object) -> float | None:
 
 def near_condition(text: str, name: str) -> AllOf:
     parts = split_escaped(text, "|")
-    try:
-        latitude, longitude = float(parts[0]), float(parts[1])
-        distance = float(parts[2]) if len(parts) > 2 and parts[2] else DEFAULT_KM
-        unit = parts[3] if len(parts) > 3 and parts[3] else "km"
-        km = distance * _KM[unit]
-    except (IndexError, ValueError, KeyError) as exc:
+    latitude = decimal_number(parts[0])
+    longitude = decimal_number(parts[1]) if len(parts) > 1 else None
+    distance = decimal_number(parts[2]) if len(parts) > 2 and parts[2] else DEFAULT_KM
+    unit = parts[3] if len(parts) > 3 and parts[3] else "km"
+    if (
+        latitude is None
+        or longitude is None
+        or distance is None
+        or len(parts) > 4
+        or unit not in _KM
+    ):
         raise BadRequest(
             f"'{text[:80]}' is not valid for {name}: latitude|longitude[|distance[|units]], "
             "units km, m or [mi_i]",
             (name,),
-        ) from exc
+        )
+    km = distance * _KM[unit]
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180 and 0 <= km < 20_000):
         raise BadRequest(f"'{text[:80]}' is out of range for {name}", (name,))
     d_lat = km / KM_PER_DEGREE

@@ -27,6 +27,7 @@ from fhir_server.search.fhirtypes import RESOURCE_TYPES
 __all__ = [
     "ParsedReference",
     "date_range",
+    "decimal_number",
     "decimal_range",
     "fold",
     "instant_point",
@@ -56,6 +57,17 @@ def instant_point(text: str) -> tuple[int, int] | None:
     """An ``instant`` is a point in time: low == high (search.html#date)."""
     found = parse_fhir_datetime_range(text)
     return None if found is None else (found[0], found[0])
+
+
+def decimal_number(text: str) -> float | None:
+    """The number a search value's decimal text names (datatypes.html#decimal: ASCII
+    digits, an optional fraction and exponent), else None. `float()` alone would also read
+    "1_000", " 1", "nan" and other scripts' digits."""
+    text = text.strip()
+    if not _DECIMAL.fullmatch(text):
+        return None
+    number = float(text)
+    return number if math.isfinite(number) else None
 
 
 def decimal_range(value: object) -> tuple[float, float] | None:

@@ -35,7 +35,7 @@ from fhir_server.search.query_conditions import (
     searchable,
 )
 from fhir_server.search.registry import SearchRegistry
-from fhir_server.text import is_ascii_digits
+from fhir_server.text import clamped_int, is_ascii_digits
 
 __all__ = [
     "CONTROL_PARAMS",
@@ -193,7 +193,7 @@ def _count(params: Sequence[tuple[str, str]], options: QueryOptions) -> int:
         return options.default_count
     if not is_ascii_digits(text):
         raise BadRequest(f"_count must be a non-negative integer, not '{text[:40]}'", ("_count",))
-    return min(int(text), options.max_count)
+    return clamped_int(text, options.max_count)
 
 
 def _total(params: Sequence[tuple[str, str]], options: QueryOptions, count: int) -> TotalMode:

@@ -26,7 +26,7 @@ from fhir_server.interactions.json_patch import is_json_patch_media, parse_json_
 from fhir_server.pipeline import Pipeline
 from fhir_server.routing import bundle_interaction, route
 from fhir_server.settings import Settings
-from fhir_server.text import is_ascii_digits
+from fhir_server.text import clamped_int, is_ascii_digits
 from fhir_server.web.date_header import date_header
 from fhir_server.web.negotiation import FHIR_JSON, read_body, response_media_type
 from fhir_server.web.render import RenderedResponse, render_error, render_response
@@ -95,6 +95,7 @@ class FhirEndpoint:
         method = "GET" if scope["method"] == "HEAD" else scope["method"]
         target = route(method, segments[1:])
         raw = await _read_body(receive, headers, self._settings.max_body_bytes)
+        _refuse_content_coding(headers.get("content-encoding"), raw)
         body = None
         json_patch = None
         content_type = headers.get("content-type")
@@ -170,12 +171,22 @@ def _last(params: list[tuple[str, str]], name: str) -> str | None:
     return found
 
 
+def _refuse_content_coding(coding: str | None, raw: bytes) -> None:
+    """A body sent compressed is not decoded here: read as it stands it would be taken for
+    garbage, or worse, for something else (RFC 9110 15.5.16: 415 for a content coding the
+    server does not accept)."""
+    if raw and coding is not None and coding.strip().lower() not in ("", "identity"):
+        raise UnsupportedMediaType(
+            f"Content-Encoding '{coding[:40]}' is not accepted: send the body uncompressed"
+        )
+
+
 async def _read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes:
     declared = headers.get("content-length")
     if declared is not None:
         if not is_ascii_digits(declared):
             raise BadRequest("Content-Length must be a number")
-        if int(declared) > limit:
+        if clamped_int(declared, limit + 1) > limit:
             raise PayloadTooLarge(f"The body is larger than the limit of {limit} bytes")
     chunks: list[bytes] = []
     size = 0

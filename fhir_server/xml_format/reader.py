@@ -240,6 +240,15 @@ def _primitive(data: dict[str, Any], element: Any, el: ElementDef, index: int, p
             data[f"_{el.name}"] = extra
 
 
+def _int64(raw: str) -> int | None:
+    """The integer `raw` writes, if it is one that fits 64 bits. Longer digit strings are
+    not read at all (Python refuses more than 4,300 digits, and is slow long before)."""
+    if _INTEGER.fullmatch(raw) is None or len(raw.removeprefix("-")) > 19:
+        return None
+    number = int(raw)
+    return number if abs(number) < _INT64 else None
+
+
 def _typed(raw: str, primitive: str, path: str) -> Any:
     """The JSON value of an XML `value` attribute (json.html#primitive)."""
     kind = structure().primitives[primitive].json
@@ -248,14 +257,16 @@ def _typed(raw: str, primitive: str, path: str) -> Any:
             return raw == "true"
         raise BadRequest(f"{path}: '{raw[:40]}' is not a boolean (true or false)", (path,))
     if kind == "integer":
-        if _INTEGER.fullmatch(raw) and abs(int(raw)) < _INT64:
-            return int(raw)
+        number = _int64(raw)
+        if number is not None:
+            return number
         raise BadRequest(f"{path}: '{raw[:40]}' is not a valid {primitive}", (path,))
     if kind == "number":
         if not _DECIMAL.fullmatch(raw):
             raise BadRequest(f"{path}: '{raw[:40]}' is not a valid decimal", (path,))
-        if _INTEGER.fullmatch(raw) and abs(int(raw)) < _INT64:
-            return int(raw)
+        number = _int64(raw)
+        if number is not None:
+            return number
         if not math.isfinite(float(raw)):
             raise BadRequest(f"{path}: '{raw[:40]}' is out of range", (path,))
         return JsonDecimal(raw)  # its text kept: 1.50 stays 1.50

@@ -208,3 +208,82 @@ async def test_deep_nesting_with_a_decimal_is_400(client: httpx.AsyncClient) -> 
     body = b'{"resourceType":"Patient","x":' + b"[" * 990 + b"1.5" + b"]" * 990 + b"}"
     response = await client.post("Patient", content=body, headers=FHIR_JSON)
     assert "not valid JSON" in _outcome(response, 400)["issue"][0]["diagnostics"]
+
+
+# Python refuses to read an integer of more than 4,300 digits (a ValueError): each place
+# that reads a number from a request must not get that far.
+LONG_DIGITS = "1" * 4301
+
+
+async def test_an_endless_count_is_served_at_the_ceiling(client: httpx.AsyncClient) -> None:
+    await client.post("Patient", json=patient(), headers=FHIR_JSON)
+    for url in ("Patient", "Patient/_history", "_history"):
+        response = await client.get(url, params={"_count": LONG_DIGITS})
+        assert response.status_code == 200, response.text
+        links = {link["relation"]: link["url"] for link in response.json()["link"]}
+        assert "_count=1000" in links["self"]
+    padded = await client.get("Patient", params={"_count": "0" * 5000 + "1"})
+    assert len(padded.json()["entry"]) == 1
+
+
+async def test_endless_numbers_in_bodies_are_refused_or_kept_as_sent(
+    client: httpx.AsyncClient,
+) -> None:
+    xml = (
+        '<Patient xmlns="http://hl7.org/fhir">'
+        f'<multipleBirthInteger value="{LONG_DIGITS}"/></Patient>'
+    )
+    refused = await client.post(
+        "Patient", content=xml, headers={"Content-Type": "application/fhir+xml"}
+    )
+    assert refused.status_code == 400
+    assert "multipleBirthInteger" in refused.text
+    as_json = await client.post(
+        "Patient",
+        content=b'{"resourceType":"Patient","multipleBirthInteger":' + LONG_DIGITS.encode() + b"}",
+        headers=FHIR_JSON,
+    )
+    _outcome(as_json, 400)
+    # a decimal is kept as written, however long
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "x"},
+        "valueQuantity": {
+            "value": 1,
+            "system": "http://unitsofmeasure.org",
+            "code": "10*" + LONG_DIGITS,
+        },
+    }
+    created = await client.post("Observation", json=observation, headers=FHIR_JSON)
+    assert created.status_code == 201, created.text
+    pid = (await client.post("Patient", json=patient(), headers=FHIR_JSON)).json()["id"]
+    patch = [{"op": "add", "path": f"/name/{LONG_DIGITS}", "value": {"family": "X"}}]
+    patched = await client.patch(
+        f"Patient/{pid}", json=patch, headers={"Content-Type": "application/json-patch+json"}
+    )
+    _outcome(patched, 422)
+
+
+@pytest.mark.parametrize(
+    "near", ["\u0661|\u0661", "1_0|10", "nan|0", "0|0|10|km|x", "0", "0|0|ten", "0|0|1|furlong"]
+)
+async def test_near_takes_fhir_decimals_only(client: httpx.AsyncClient, near: str) -> None:
+    _outcome(await client.get("Location", params={"near": near}), 400)
+
+
+async def test_an_empty_if_none_exist_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "Patient", json=patient(), headers={**FHIR_JSON, "If-None-Exist": ""}
+    )
+    _outcome(response, 400)
+    assert (await client.get("Patient", params={"_summary": "count"})).json()["total"] == 0
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br"])
+async def test_a_compressed_body_is_415(client: httpx.AsyncClient, coding: str) -> None:
+    response = await client.post(
+        "Patient", json=patient(), headers={**FHIR_JSON, "Content-Encoding": coding}
+    )
+    _outcome(response, 415)
+    assert (await client.get("Patient", params={"_summary": "count"})).json()["total"] == 0
