@@ -6,7 +6,8 @@ human-readable diagnostic. Only the web layer renders them, through one renderer
 
     FhirError (status, issue code)
     ├── BadRequest            400 invalid / structure / value / processing
-    │   └── InvalidResource   400 invalid, with FHIRPath locations of the problems
+    │   ├── InvalidResource   400 invalid, with FHIRPath locations of the problems
+    │   └── TooCostly         400 too-costly (a query past the time a request may take)
     ├── Unauthorized          401 login
     ├── Forbidden             403 forbidden
     ├── NotFound              404 not-found
@@ -41,6 +42,7 @@ __all__ = [
     "PayloadTooLarge",
     "PreconditionFailed",
     "ServerFault",
+    "TooCostly",
     "Unauthorized",
     "UnprocessableEntity",
     "UnsupportedMediaType",
@@ -85,6 +87,13 @@ class BadRequest(FhirError):
 
 class InvalidResource(BadRequest):
     code = "invalid"
+
+
+class TooCostly(BadRequest):
+    """A query that ran past the time one request may take (FHIR_QUERY_SECONDS). A 4xx:
+    the same request would only run as long again, so a client should not repeat it."""
+
+    code = "too-costly"
 
 
 class Unauthorized(FhirError):

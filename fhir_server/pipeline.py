@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from fhir_server.errors import FhirError, MethodNotAllowed, NotFound, ServerFault
+from fhir_server.errors import FhirError, MethodNotAllowed, NotFound, ServerFault, TooCostly
 from fhir_server.exchange import FhirRequest, FhirResponse, Interaction
 from fhir_server.interactions.batch import batch
 from fhir_server.interactions.capabilities import capabilities
@@ -30,7 +30,7 @@ from fhir_server.interactions.search import search
 from fhir_server.interactions.search_setup import SearchSetup, tenant_setup
 from fhir_server.interactions.transaction import transaction
 from fhir_server.interactions.update import update
-from fhir_server.storage.contracts import ResourceStore, StoreProvider
+from fhir_server.storage.contracts import QueryTooCostly, ResourceStore, StoreProvider
 from tenancy import TenantId, TenantStore
 
 __all__ = ["AfterHook", "BeforeHook", "Outcome", "Pipeline"]
@@ -145,6 +145,13 @@ class Pipeline:
         except FhirError as error:
             await self._after(ctx, Outcome(None, error))
             raise
+        except QueryTooCostly as exc:
+            costly = TooCostly(
+                f"The query ran longer than the {exc.seconds:g} s a request may take, and was "
+                "stopped: narrow the criteria"
+            )
+            await self._after(ctx, Outcome(None, costly))
+            raise costly from exc
         except Exception as exc:
             # Logged with its type only: messages of driver errors can quote stored values.
             _log.error("%s failed: %s", request.interaction, type(exc).__name__)

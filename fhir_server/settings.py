@@ -40,5 +40,8 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=32, ge=4, description="Deepest JSON nesting accepted")
     default_page_size: int = Field(default=20, ge=1, description="_count when none is given")
     max_page_size: int = Field(default=1000, ge=1, description="Largest _count honoured")
+    query_seconds: float = Field(
+        default=30.0, gt=0, description="Longest a search or history query may run (SQLite)"
+    )
     demo: bool = Field(default=False, description="Create the tenant 'demo' at start-up")
     log_level: str = Field(default="info", description="uvicorn log level")

@@ -62,7 +62,7 @@ def open_stores(settings: Settings) -> Stores:
         return connect(mongodb_uri(settings), settings.mongodb_database)
     from fhir_server.storage.sqlite import SqliteStoreProvider
 
-    return SqliteStoreProvider(settings.data_dir)
+    return SqliteStoreProvider(settings.data_dir, query_seconds=settings.query_seconds)
 
 
 def open_tenant_registry(settings: Settings) -> ClosableTenantStore:

@@ -27,6 +27,7 @@ __all__ = [
     "InvalidCursor",
     "PagingExpired",
     "PastIndex",
+    "QueryTooCostly",
     "ResourceStore",
     "SearchPage",
     "StoreProvider",
@@ -83,6 +84,14 @@ class WriteOp:
 
 class InvalidCursor(ValueError):
     """A search cursor that does not fit the plan's result order (forged or stale)."""
+
+
+class QueryTooCostly(Exception):
+    """A read query stopped after running longer than one request may take."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"stopped after {seconds:g} s")
+        self.seconds = seconds
 
 
 class PagingExpired(Exception):

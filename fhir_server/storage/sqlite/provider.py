@@ -16,8 +16,10 @@ class SqliteStoreProvider:
     """A database file per tenant: isolation by construction, and a tenant's data can be
     backed up, moved or shredded as one file."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, query_seconds: float | None = None) -> None:
+        """`query_seconds`: how long a read query may run (None: as long as it takes)."""
         self._dir = data_dir
+        self._query_seconds = query_seconds
         (data_dir / "tenants").mkdir(parents=True, exist_ok=True)
         self.tenants = open_tenant_store(data_dir)
         self._stores: dict[TenantId, SqliteResourceStore] = {}
@@ -29,7 +31,9 @@ class SqliteStoreProvider:
             with self._lock:
                 store = self._stores.get(tenant)
                 if store is None:
-                    store = SqliteResourceStore(tenant_database(self._dir, tenant))
+                    store = SqliteResourceStore(
+                        tenant_database(self._dir, tenant), query_seconds=self._query_seconds
+                    )
                     self._stores[tenant] = store
         return store
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from fhir_server.search.entries import DATE_MAX, IndexEntry
 from fhir_server.search.plan import Condition, IncludeSpec, SearchPlan
@@ -15,6 +17,7 @@ from fhir_server.storage.contracts import (
     HistoryPage,
     HistoryQuery,
     PastIndex,
+    QueryTooCostly,
     SearchPage,
     StoredVersion,
     WriteOp,
@@ -37,6 +40,8 @@ from fhir_server.storage.sqlite.writer import GroupCommitWriter
 
 __all__ = ["SqliteResourceStore"]
 
+_T = TypeVar("_T")
+
 _CURRENT = "SELECT type, id, version, last_updated_us, method, body, pk FROM resources"
 
 
@@ -45,8 +50,11 @@ class SqliteResourceStore:
     costs ~0.1 ms, cheaper than a thread hop); writes go through the group-commit writer;
     searches and history run in worker threads so a long scan never stalls the loop."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, query_seconds: float | None = None) -> None:
+        """`query_seconds`: how long a search, history or include query may run before it
+        is stopped (QueryTooCostly); None lets it run."""
         self._path = path
+        self._query_seconds = query_seconds
         self._local = threading.local()
         writer_conn = open_connection(path, schema=TENANT_SCHEMA, writer=True)
         try:
@@ -75,6 +83,8 @@ class SqliteResourceStore:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = open_connection(self._path)
+            if self._query_seconds is not None:
+                conn.set_progress_handler(partial(_past_deadline, self._local), _STEPS_PER_CHECK)
             self._local.conn = conn
             with self._conns_lock:
                 self._all_conns.append(conn)
@@ -122,14 +132,33 @@ class SqliteResourceStore:
         return partial(write_jobs.apply_ops, path=self._db, ops=ops, indexes=indexes)
 
     async def history(self, query: HistoryQuery) -> HistoryPage:
-        return await asyncio.to_thread(lambda: history_page(self._conn(), query))
+        return await asyncio.to_thread(self._timed, lambda: history_page(self._conn(), query))
 
     async def search(self, plan: SearchPlan, past_index: PastIndex | None = None) -> SearchPage:
         if past_index is None and plan.cursor is None and self._counted_none(plan):
             # One row read here answers it: no thread hop. The usual conditional create
             # (`If-None-Exist: identifier=system|value`) asks exactly this, and finds none.
             return SearchPage([], None if plan.total == "none" else 0, False, False)
-        return await asyncio.to_thread(self._search_in_snapshot, plan, past_index)
+        return await asyncio.to_thread(
+            self._timed, lambda: self._search_in_snapshot(plan, past_index)
+        )
+
+    def _timed(self, query: Callable[[], _T]) -> _T:
+        """Run `query` on this thread's connection, stopped once it has run longer than
+        `query_seconds`: a search's cost can grow with the square of one resource's values
+        (a Patient with thousands of names, searched by a prefix of them all), and a client
+        that gives up does not stop the thread that runs it."""
+        if self._query_seconds is None:
+            return query()
+        self._local.deadline = time.monotonic() + self._query_seconds
+        try:
+            return query()
+        except sqlite3.OperationalError as exc:
+            if str(exc) == "interrupted":
+                raise QueryTooCostly(self._query_seconds) from exc
+            raise
+        finally:
+            self._local.deadline = None
 
     def _counted_none(self, plan: SearchPlan) -> bool:
         """Whether the kept token counts say that nothing matches `plan`."""
@@ -170,13 +199,16 @@ class SqliteResourceStore:
     async def include(
         self, spec: IncludeSpec, sources: Sequence[StoredVersion]
     ) -> list[StoredVersion]:
-        return await asyncio.to_thread(lambda: include_step(self._conn(), spec, list(sources)))
+        return await asyncio.to_thread(
+            self._timed, lambda: include_step(self._conn(), spec, list(sources))
+        )
 
     async def canonicals(
         self, resource_type: str, param: str, condition: Condition, limit: int
     ) -> list[tuple[str, str | None]]:
         return await asyncio.to_thread(
-            lambda: canonicals_held(self._conn(), resource_type, param, condition, limit)
+            self._timed,
+            lambda: canonicals_held(self._conn(), resource_type, param, condition, limit),
         )
 
     def explain_search(self, plan: SearchPlan) -> list[str]:
@@ -197,6 +229,17 @@ class SqliteResourceStore:
             for conn in self._all_conns:
                 conn.close()
             self._all_conns.clear()
+
+
+# SQLite virtual machine steps between two looks at the clock: ~1 ms of work or less, for
+# a look that costs a microsecond.
+_STEPS_PER_CHECK = 10_000
+
+
+def _past_deadline(local: threading.local) -> bool:
+    """SQLite's progress handler: True stops the running statement ("interrupted")."""
+    deadline: float | None = getattr(local, "deadline", None)
+    return deadline is not None and time.monotonic() > deadline
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:
