@@ -88,6 +88,11 @@ def _entry_walk(
     # at its first.
     if order != ["d.pk"] or table not in ("idx_token", "idx_uri"):
         keys = ", ".join([*order[:-1], "d.rowid"])
+        # In value order, `d2.value <= d.value` (redundant beside the row values) bounds
+        # the pk index's range, so the look for an earlier entry starts at the resource's
+        # least matching value, not at every entry it has (schema.PK_INDEXES).
+        first = order[0]
+        bound = "" if first == "d.pk" else f" AND {first.replace('d.', 'd2.')} <= {first}"
         walk.extra.append(
             Fragment(
                 f"NOT EXISTS (SELECT 1 FROM {table} d2 INDEXED BY {table}_pk "
@@ -95,7 +100,7 @@ def _entry_walk(
                 f"AND d2.type = d.type AND ",
             )
             + Fragment(test.text.replace("d.", "d2."), list(test.args))
-            + Fragment(f" AND ({keys.replace('d.', 'd2.')}) < ({keys}))")
+            + Fragment(f"{bound} AND ({keys.replace('d.', 'd2.')}) < ({keys}))")
         )
     return walk
 

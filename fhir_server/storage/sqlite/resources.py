@@ -27,7 +27,12 @@ from fhir_server.storage.sqlite.connection import open_connection
 from fhir_server.storage.sqlite.history_sql import history_page
 from fhir_server.storage.sqlite.index_rows import PreparedIndex, prepare_index
 from fhir_server.storage.sqlite.rows import version_of
-from fhir_server.storage.sqlite.schema import ADDED_COLUMNS, TENANT_SCHEMA
+from fhir_server.storage.sqlite.schema import (
+    ADDED_COLUMNS,
+    PK_INDEXES,
+    TENANT_SCHEMA,
+    pk_index_sql,
+)
 from fhir_server.storage.sqlite.search_includes import canonicals_held, include_step
 from fhir_server.storage.sqlite.search_page import explain, search_page
 from fhir_server.storage.sqlite.token_counts import (
@@ -61,20 +66,25 @@ class SqliteResourceStore:
             _add_missing_columns(writer_conn)
             _backfill_date_widths(writer_conn)
             counted = token_counts_exist(writer_conn)
+            pk_indexes_current = not _stale_pk_indexes(writer_conn)
         except BaseException:
             writer_conn.close()
             raise
         self._writer = GroupCommitWriter(
             writer_conn, path, on_rollback=partial(write_jobs.forget_widths, str(path))
         )
-        if not counted:
-            # A database from before the counts: created and counted as a write job, under
-            # the write lock every process takes, so no write falls between the two.
-            try:
+        # A database from before the counts, or from before the pk indexes held parameter
+        # and value: brought up to date as write jobs, under the write lock every process
+        # takes (no write falls between the counts and their triggers; no two processes
+        # rebuild one index).
+        try:
+            if not counted:
                 self._writer.submit_blocking(create_token_counts)
-            except BaseException:
-                self._writer.close()
-                raise
+            if not pk_indexes_current:
+                self._writer.submit_blocking(_rebuild_pk_indexes)
+        except BaseException:
+            self._writer.close()
+            raise
         self._all_conns: list[sqlite3.Connection] = []
         self._db = str(path)
         self._conns_lock = threading.Lock()
@@ -240,6 +250,26 @@ def _past_deadline(local: threading.local) -> bool:
     """SQLite's progress handler: True stops the running statement ("interrupted")."""
     deadline: float | None = getattr(local, "deadline", None)
     return deadline is not None and time.monotonic() > deadline
+
+
+def _stale_pk_indexes(conn: sqlite3.Connection) -> list[str]:
+    """The index tables whose `{table}_pk` index is not as PK_INDEXES says (a database made
+    when it held the pk alone)."""
+    stale = []
+    for table, columns in PK_INDEXES.items():
+        found = conn.execute(f"PRAGMA index_info({table}_pk)").fetchall()
+        if tuple(str(row[2]) for row in sorted(found)) != columns:
+            stale.append(table)
+    return stale
+
+
+def _rebuild_pk_indexes(conn: sqlite3.Connection) -> None:
+    """Remake the stale pk indexes (a write job: another process may have remade them
+    while this one waited for the lock). Once per database; on a large one it takes a
+    while, as any index build does."""
+    for table in _stale_pk_indexes(conn):
+        conn.execute(f"DROP INDEX IF EXISTS {table}_pk")
+        conn.execute(pk_index_sql(table))
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:

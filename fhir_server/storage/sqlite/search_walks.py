@@ -218,10 +218,13 @@ def index_sort_walk(
         ),
         [(value, desc), *_key_order(plan.sort[1:]), ("s.pk", False)],
     )
+    # the pk index holds a column's values in order (schema.PK_INDEXES): bounded by the
+    # entry's own value, the look for a better entry of the resource starts next to it
+    bound = "" if key.field == MIDDLE else f"AND {other} {better}= {value} "
     walk.extra.append(
         Fragment(
             f"NOT EXISTS (SELECT 1 FROM {table} s2 INDEXED BY {table}_pk WHERE s2.pk = s.pk "
-            f"AND s2.param = s.param AND s2.type = s.type "
+            f"AND s2.param = s.param AND s2.type = s.type {bound}"
             f"AND ({other}, s2.rowid) {better} ({value}, s.rowid))"
         )
     )

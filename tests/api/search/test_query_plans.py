@@ -159,8 +159,13 @@ async def test_several_sort_keys_walk_the_first_ones_index(
             "idx_token_code (type=? AND param=? AND code=? AND system=? AND pk=?)",
             "idx_token_pk",
         ),
-        # A code without its system is no whole key: the pk index stays the probe.
-        ([("_has:Observation:patient:code", "8302-2")], "idx_token_pk (pk=?)", None),
+        # A code without its system is no whole key of the code index: the pk index, by
+        # parameter and code, is the probe.
+        (
+            [("_has:Observation:patient:code", "8302-2")],
+            "idx_token_pk (pk=? AND param=? AND code=?)",
+            None,
+        ),
     ],
 )
 async def test_a_probe_with_a_whole_key_looks_it_up(
@@ -185,3 +190,21 @@ async def test_a_quantity_sort_walks_the_index_of_stated_values(
     steps = sqlite_store.explain_search(_plan("Observation", [("_sort", sort)]))
     assert "idx_quantity_middle" in steps[0], steps
     assert "USE TEMP B-TREE FOR ORDER BY" not in steps, steps
+
+
+@pytest.mark.parametrize(
+    ("query", "probe"),
+    [
+        # A Patient of 10,000 names: the look for an earlier matching name read all of the
+        # Patient's string entries, per name (`name=a` ran for 9 s); now one range lookup.
+        ([("name", "a")], "idx_string_pk (pk=? AND param=? AND value>? AND value<?)"),
+        ([("_sort", "name")], "idx_string_pk (pk=? AND param=? AND value<?)"),
+        ([("_sort", "-name")], "idx_string_pk (pk=? AND param=? AND value>?)"),
+        ([("birthdate", "ge1970")], "idx_date_pk (pk=? AND param=? AND low>? AND low<?)"),
+    ],
+)
+async def test_a_resource_is_shown_at_its_first_entry_by_one_lookup(
+    sqlite_store: SqliteResourceStore, query: list[tuple[str, str]], probe: str
+) -> None:
+    steps = sqlite_store.explain_search(_plan("Patient", query))
+    assert any(probe in step for step in steps), steps
