@@ -16,6 +16,7 @@ from fhir_server.instants import format_instant, is_instant, parse_fhir_datetime
 from fhir_server.interactions.bundles import bundle_bytes, entry_bytes, link_url
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.responses import etag, representation_options, shape_resource
+from fhir_server.interactions.search import strict_handling
 from fhir_server.search.plan import Cursor
 from fhir_server.search.query import CURSOR_PARAM, decode_cursor, encode_cursor
 from fhir_server.storage.contracts import HistoryQuery, StoredVersion
@@ -31,10 +32,15 @@ _STATUS = {"POST": "201 Created", "PUT": "200 OK", "PATCH": "200 OK", "DELETE": 
 # The parameters a history applies, repeated by its links as applied (the last of each),
 # `_format` and `_pretty` with them for clients that follow the links as given.
 _APPLIED = ("_since", "_at", "_count", "_summary", "_elements", "_format", "_pretty")
+_KNOWN = frozenset((*_APPLIED, CURSOR_PARAM))
 
 
 async def history(ctx: Context) -> FhirResponse:
     request = ctx.request
+    if strict_handling(ctx):  # search.html#errors: else ignored, and left off the links
+        unknown = next((k for k, _ in request.params if k not in _KNOWN), None)
+        if unknown is not None:
+            raise BadRequest(f"History takes no parameter '{unknown[:80]}'", (unknown[:80],))
     summary, elements = representation_options(request)
     query = _query(ctx)
     if summary == "count":

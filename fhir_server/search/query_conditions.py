@@ -140,7 +140,9 @@ def _condition(rtype: str, name: str, value: str, ctx: ConditionContext, depth: 
     if name.startswith("_has:"):
         return _has(rtype, name, value, ctx, depth)
     head, dot, rest = name.partition(".")
-    code, _, modifier = head.partition(":")
+    code, colon, modifier = head.partition(":")
+    if colon and not modifier:  # `name:=x`: a modifier left out is no plain `name=x`
+        raise BadRequest(f"'{name[:80]}' names an empty modifier", (name[:80],))
     if dot:
         return _chain(rtype, code, modifier, rest, name, value, ctx, depth)
     special = _special(code, modifier, value, name)

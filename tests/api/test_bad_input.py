@@ -287,3 +287,9 @@ async def test_a_compressed_body_is_415(client: httpx.AsyncClient, coding: str) 
     )
     _outcome(response, 415)
     assert (await client.get("Patient", params={"_summary": "count"})).json()["total"] == 0
+
+
+async def test_an_empty_modifier_is_refused(client: httpx.AsyncClient) -> None:
+    """`name:=x` is not `name=x` with the modifier forgotten: the client meant something."""
+    diagnostics = _outcome(await client.get("Patient", params={"name:": "x"}), 400)
+    assert "empty modifier" in diagnostics["issue"][0]["diagnostics"]

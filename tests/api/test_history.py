@@ -159,3 +159,17 @@ async def test_history_says_a_put_that_brought_a_deleted_resource_back_created_i
     ]
     alone = (await client.get(f"Patient/{pid}/_history", params={"_count": "2"})).json()
     assert [e["response"]["status"] for e in alone["entry"]] == ["200 OK", "201 Created"]
+
+
+async def test_strict_handling_refuses_what_history_does_not_take(
+    client: httpx.AsyncClient,
+) -> None:
+    await _create(client, "Strict")
+    strict = {"Prefer": "handling=strict"}
+    refused = await client.get("Patient/_history", params={"_sort": "x"}, headers=strict)
+    assert refused.status_code == 400
+    assert refused.json()["issue"][0]["expression"] == ["_sort"]
+    taken = {"_count": "1", "_summary": "true", "_since": "2020-01-01T00:00:00Z"}
+    assert (await client.get("_history", params=taken, headers=strict)).status_code == 200
+    # lenient (the default): ignored, and left off the links
+    assert (await client.get("Patient/_history", params={"_sort": "x"})).status_code == 200
