@@ -59,9 +59,11 @@ class FhirEndpoint:
         pretty = any(k == "_pretty" and v == "true" for k, v in params)
         media = FHIR_JSON
         try:
+            # an unknown tenant is 404 whatever else the request gets wrong
+            tenant, segments = self._tenant_and_path(scope)
             headers = _header_fields(scope["headers"])
             media = response_media_type(_last(params, "_format"), headers.get("accept"))
-            request = await self._fhir_request(scope, receive, headers, params)
+            request = await self._fhir_request(scope, receive, headers, params, tenant, segments)
             response = await self._pipeline.handle(request)
             rendered = render_response(response, media, pretty)
         except FhirError as error:
@@ -75,9 +77,8 @@ class FhirEndpoint:
             rendered = _fault(media)
         await _send(send, rendered, with_body=scope["method"] != "HEAD")
 
-    async def _fhir_request(
-        self, scope: Scope, receive: Any, headers: dict[str, str], params: list[tuple[str, str]]
-    ) -> FhirRequest:
+    def _tenant_and_path(self, scope: Scope) -> tuple[TenantId, list[str]]:
+        """The tenant the path names (known, else NotFound), and the segments after it."""
         # Split the raw path, then decode each segment once (`scope["path"]` is already
         # decoded: splitting it would cut an id at an encoded '/', decoding it again would
         # turn '%2525' into '%').
@@ -91,9 +92,22 @@ class FhirEndpoint:
             tenant = parse_tenant_id(segments[0])
         except InvalidTenantName as exc:
             raise NotFound(f"Unknown tenant '{segments[0][:64]}'") from exc
+        if not self._pipeline.tenant_exists(tenant):
+            raise NotFound(f"Unknown tenant '{tenant}'")
+        return tenant, segments[1:]
+
+    async def _fhir_request(
+        self,
+        scope: Scope,
+        receive: Any,
+        headers: dict[str, str],
+        params: list[tuple[str, str]],
+        tenant: TenantId,
+        segments: list[str],
+    ) -> FhirRequest:
         # HEAD is GET without the body (RFC 9110 9.3.2), which _send leaves out
         method = "GET" if scope["method"] == "HEAD" else scope["method"]
-        target = route(method, segments[1:])
+        target = route(method, segments)
         raw = await _read_body(receive, headers, self._settings.max_body_bytes)
         _refuse_content_coding(headers.get("content-encoding"), raw)
         body = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from fhir_server.web.app import FhirApp
 from tenancy import TenantId
@@ -49,3 +50,25 @@ async def test_a_tenant_created_while_running_is_served_within_a_second(
     app.stores.tenants.create(TenantId("latecomer"), "2026-01-01T00:00:00Z")
     await asyncio.sleep(1.1)  # unknown names are trusted for a second
     assert (await client.get("http://testserver/fhir/latecomer/metadata")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "body"),
+    [
+        ("POST", "Patient/x", {"Content-Type": "application/fhir+json"}, b"{}"),  # else 405
+        ("POST", "Patient", {"Content-Type": "application/fhir+json"}, b"{bad"),  # else 400
+        ("GET", "metadata?_format=foo", {}, b""),  # else 406
+        ("POST", "Patient", {"Content-Type": "text/plain"}, b"x"),  # else 415
+        ("DELETE", "", {}, b""),  # else 405
+    ],
+)
+async def test_an_unknown_tenant_is_404_whatever_else_is_wrong(
+    client: httpx.AsyncClient, method: str, path: str, headers: dict[str, str], body: bytes
+) -> None:
+    response = await client.request(
+        method, f"http://testserver/fhir/no-such-tenant/{path}", headers=headers, content=body
+    )
+    assert response.status_code == 404
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "Unknown tenant" in outcome["issue"][0]["diagnostics"]
