@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from conformance.asserts import AssertContext, evaluate_assert
 from conformance.content import FHIR_JSON, Content, serialize
@@ -61,7 +61,28 @@ def run_script(
     return _Runner(script, transport, variables or {}).run()
 
 
-def _skip(action: dict[str, Any], why: str) -> Outcome:
+def _listed(value: Any) -> list[Any]:
+    """A repeating element's items: a single item as one, nothing as none."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _actions(section: Any) -> list[Any]:
+    """The actions of a setup, test or teardown (the items whatever their shape: a
+    malformed one errors when it runs)."""
+    if not isinstance(section, dict):
+        return [] if section is None else [section]  # reported as a malformed action
+    return _listed(section.get("action"))
+
+
+def _shown(value: Any) -> str:
+    return repr(value)[:80]
+
+
+def _skip(action: Any, why: str) -> Outcome:
+    if not isinstance(action, dict):
+        return Outcome("operation", "skip", f"skipped, {why}")
     if "assert" in action:
         return Outcome("assert", "skip", said(action["assert"], "assert", f"skipped, {why}"))
     operation = action.get("operation") or {}
@@ -94,33 +115,43 @@ class _Runner:
     def run(self) -> Execution:
         resource = self.script.resource
         execution = self.execution
-        setup_actions = list((resource.get("setup") or {}).get("action") or [])
+        setup_actions = _actions(resource.get("setup"))
         ready = self._autocreate(execution.setup)
         if ready:
             ready = self._run_actions(setup_actions, execution.setup)
         else:
             execution.setup.extend(_skip(a, "autocreate failed") for a in setup_actions)
-        for test in resource.get("test") or []:
-            run = TestRun(test.get("name"), test.get("description"))
-            actions = list(test.get("action") or [])
+        for test in _listed(resource.get("test")):
+            shaped = test if isinstance(test, dict) else {}
+            run = TestRun(shaped.get("name"), shaped.get("description"))
+            actions = _actions(test)
             if ready:
                 self._run_actions(actions, run.outcomes)
             else:
                 run.outcomes.extend(_skip(a, "the setup failed") for a in actions)
             execution.tests.append(run)
-        for action in (resource.get("teardown") or {}).get("action") or []:
+        for action in _actions(resource.get("teardown")):
             execution.teardown.append(self._run_action(action))
         self._autodelete(execution.teardown)
         execution.finished = datetime.now(UTC)
         return execution
 
-    def _run_action(self, action: dict[str, Any]) -> Outcome:
-        if "operation" in action:
-            outcome, _ = execute(action["operation"], self.transport, self.store, self.scope)
-            return outcome
-        if "assert" in action:
+    def _run_action(self, action: Any) -> Outcome:
+        """One action's outcome. A malformed one (an operation or assert of the wrong
+        shape) errors alone: the rest of the script, its teardown and autodelete run."""
+        kind: Literal["operation", "assert"] = (
+            "assert" if isinstance(action, dict) and "assert" in action else "operation"
+        )
+        if not isinstance(action, dict) or not isinstance(action.get(kind), dict):
+            return Outcome(kind, "error", f"the action is not an {kind} object: {_shown(action)}")
+        try:
+            if kind == "operation":
+                outcome, _ = execute(action["operation"], self.transport, self.store, self.scope)
+                return outcome
             return evaluate_assert(action["assert"], self.ctx)
-        return Outcome("operation", "error", "the action has neither an operation nor an assert")
+        except Exception as exc:  # a shape this engine did not foresee
+            why = f"{type(exc).__name__}: {exc}"
+            return Outcome(kind, "error", f"the engine could not run this {kind}: {why}"[:500])
 
     def _run_actions(self, actions: list[dict[str, Any]], out: list[Outcome]) -> bool:
         """Run actions until one fails; the rest are skipped. True if none failed."""
@@ -157,28 +188,31 @@ class _Runner:
         if exchange.status is not None and 200 <= exchange.status < 300:
             identity = ServerId.from_exchange(exchange)
             if identity is not None:
-                self.store.server_ids[fixture.id] = identity
+                self.store.place(fixture.id, identity)
             return Outcome("operation", "pass", f"{name}: {exchange.summary()}")
         if exchange.status is None:
             return Outcome("operation", "error", f"{name}: {exchange.summary()}")
         return Outcome("operation", "fail", f"{name}: {exchange.summary()}")
 
     def _autodelete(self, out: list[Outcome]) -> None:
+        """Delete what this run put on the server from each `autodelete` fixture: every
+        copy (autocreate and an explicit create both make one), and never a resource that
+        was there before, at the id the fixture's file names (testscript.html: autodelete
+        stands for the delete of the fixture the run created)."""
         for fixture in self.store.fixtures.values():
             if not fixture.autodelete:
                 continue
             name = f"autodelete fixture '{fixture.id}'"
-            try:
-                identity = self.store.target(fixture.id)
-            except FixtureError as exc:
-                out.append(Outcome("operation", "error", f"{name}: {exc}"))
-                continue
-            url = f"{identity.resource_type}/{identity.id}"
-            exchange = self.transport.send("DELETE", url, {"accept": FHIR_JSON})
-            if exchange.status is None:
-                out.append(Outcome("operation", "error", f"{name}: {exchange.summary()}"))
-            elif 200 <= exchange.status < 300:
-                out.append(Outcome("operation", "pass", f"{name}: {exchange.summary()}"))
-            else:
-                # Already gone (a test may have deleted it) is worth a note, not a failure.
-                out.append(Outcome("operation", "warning", f"{name}: {exchange.summary()}"))
+            placed = self.store.placed.get(fixture.id, [])
+            if not placed:
+                out.append(Outcome("operation", "skip", f"{name}: this run created nothing"))
+            for identity in placed:
+                url = f"{identity.resource_type}/{identity.id}"
+                exchange = self.transport.send("DELETE", url, {"accept": FHIR_JSON})
+                if exchange.status is None:
+                    out.append(Outcome("operation", "error", f"{name}: {exchange.summary()}"))
+                elif 200 <= exchange.status < 300:
+                    out.append(Outcome("operation", "pass", f"{name}: {exchange.summary()}"))
+                else:
+                    # Already gone (a test may have deleted it): worth a note, not a failure.
+                    out.append(Outcome("operation", "warning", f"{name}: {exchange.summary()}"))

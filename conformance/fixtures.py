@@ -104,7 +104,20 @@ class FixtureStore:
     responses: dict[str, Exchange] = field(default_factory=dict)
     requests: dict[str, Exchange] = field(default_factory=dict)
     server_ids: dict[str, ServerId] = field(default_factory=dict)
+    # Per fixture, every resource this run put on the server from it (autocreate, and
+    # creates or updates with it as sourceId): what autodelete removes, and nothing else.
+    placed: dict[str, list[ServerId]] = field(default_factory=dict)
     last: Exchange | None = None
+
+    def place(self, fixture_id: str, identity: ServerId) -> None:
+        """Note that `identity` holds what this run sent from `fixture_id`."""
+        self.server_ids[fixture_id] = identity
+        if fixture_id in self.fixtures:
+            placed = self.placed.setdefault(fixture_id, [])
+            if all(
+                (p.resource_type, p.id) != (identity.resource_type, identity.id) for p in placed
+            ):
+                placed.append(identity)
 
     def knows(self, fixture_id: str) -> bool:
         return any(fixture_id in m for m in (self.fixtures, self.responses, self.requests))
@@ -165,9 +178,12 @@ def load_fixtures(
     """Load TestScript.fixture; `fetch` reads a `Type/id` or absolute URL from a server."""
     contained = {str(r.get("id")): r for r in script.get("contained") or [] if isinstance(r, dict)}
     loaded: dict[str, Fixture] = {}
-    for index, entry in enumerate(script.get("fixture") or []):
+    entries = script.get("fixture") or []
+    for index, raw in enumerate(entries if isinstance(entries, list) else [entries]):
+        entry = raw if isinstance(raw, dict) else {}  # no reference: an error below
         fixture_id = str(entry.get("id") or f"fixture[{index}]")
-        reference = str((entry.get("resource") or {}).get("reference") or "")
+        resource = entry.get("resource")
+        reference = str(resource.get("reference") or "") if isinstance(resource, dict) else ""
         fixture = Fixture(
             fixture_id,
             reference,
@@ -175,6 +191,8 @@ def load_fixtures(
             autodelete=flag(entry.get("autodelete")),
         )
         try:
+            if resource is not None and not isinstance(resource, dict):
+                raise FixtureError(f"fixture.resource must be a Reference, not {resource!r:.60}")
             fixture.content = _resolve(reference, directory, contained, fetch)
         except (BodyError, FixtureError) as exc:
             fixture.error = str(exc)

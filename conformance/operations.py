@@ -49,8 +49,9 @@ _METHODS = {
     "deleteCondMultiple": "DELETE",
     "patch": "PATCH",
 }
-# Characters left alone when encoding: URL delimiters and existing %-escapes.
-_URL_SAFE = ":/?#[]@!$&'()*+,;=%-._~"
+# Characters left alone when encoding: URL delimiters and existing %-escapes. Not `+`: in a
+# query a server reads it as a space, and a script's `+` is a plus (a zone, `+01:00`).
+_URL_SAFE = ":/?#[]@!$&'()*,;=%-._~"
 
 
 class OperationError(ValueError):
@@ -190,9 +191,9 @@ def _attach_body(
     default = FHIR_JSON
     if code == "patch" and isinstance(source.data, list):
         default = "application/json-patch+json"
-    content_type = mime_type(operation.get("contentType"), default) or default
+    content_type = mime_type(operation.get("contentType"), default)
     try:
-        body = serialize(source.data, content_type)
+        body = serialize(source.data, content_type or default)
         if b"${" in body:
             # Touchstone lets fixtures carry variables too (e.g. an id created earlier).
             body = scope.substitute(body.decode()).encode()
@@ -200,7 +201,8 @@ def _attach_body(
         raise OperationError(f"cannot send fixture '{operation.get('sourceId')}': {exc}") from exc
     prepared.body = body
     prepared.content = source
-    prepared.headers.setdefault("content-type", content_type)
+    if content_type is not None:  # `none`: the body goes without one
+        prepared.headers.setdefault("content-type", content_type)
 
 
 def execute(
@@ -242,7 +244,7 @@ def remember(operation: dict[str, Any], exchange: Exchange, store: FixtureStore)
     source_id = operation.get("sourceId")
     if exchange.method in ("POST", "PUT") and identity is not None:
         if source_id:
-            store.server_ids[str(source_id)] = identity
+            store.place(str(source_id), identity)
         if operation.get("responseId"):
             store.server_ids[str(operation["responseId"])] = identity
 

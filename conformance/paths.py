@@ -29,6 +29,7 @@ from fhirpathpy.models import models as fhirpath_models
 from lxml import etree
 
 from conformance.content import BodyError, Content, serialize
+from conformance.fhirpath_syntax import syntax_error
 
 __all__ = ["PathError", "evaluate_expression", "evaluate_path", "to_text"]
 
@@ -58,6 +59,9 @@ def to_text(value: Any) -> str:
 
 def evaluate_expression(expression: str, content: Content) -> list[Any]:
     """Evaluate FHIRPath against a body; every item of the result collection."""
+    wrong = syntax_error(expression)
+    if wrong is not None:
+        raise PathError(f"FHIRPath '{expression}' is not well formed: {wrong}")
     try:
         result = fhirpath_evaluate(content.data, expression, None, fhirpath_models["r4"])
     except Exception as exc:  # fhirpathpy raises bare Exceptions for syntax and type errors
@@ -79,6 +83,8 @@ def evaluate_path(path: str, content: Content) -> list[str]:
 
 
 def _is_xpath(path: str) -> bool:
+    if path.startswith("$"):  # JSONPath's root, whatever follows (`@` in a filter)
+        return False
     return "/" in path or "@" in path or path.startswith("fhir:")
 
 
@@ -140,6 +146,8 @@ def _walk_xpath(steps: list[tuple[str, int | None]], data: Any) -> list[Any]:
 
 def _walk_jsonpath(path: str, data: Any) -> list[Any]:
     text = path[1:] if path.startswith("$") else path
+    if ".." in text:
+        raise PathError(f"JSONPath '{path}': recursive descent (..) is not supported")
     tokens: list[tuple[str, str]] = []
     pos = 0
     while pos < len(text):

@@ -3,8 +3,9 @@
 - `status` is `completed` when the script ran, `stopped` when it could not be loaded;
 - `result` is `fail` when any action failed or errored, else `pass` (`pending` is for
   reports of runs still going, which this engine never writes);
-- `score` is the percentage of asserts that passed (a warning counts as passed; a skipped
-  assert, as not passed); a script without asserts scores 100 when it passed;
+- `score` is the percentage of tests that passed (TestReport.score: "percentage of tests
+  passed"): a test passes when none of its actions failed, errored or was skipped (a
+  warning passes); a script without tests scores 100 when it passed;
 - each action result carries a `message` saying what was expected and what came.
 """
 
@@ -48,12 +49,15 @@ def _outcomes(execution: Execution) -> list[Outcome]:
     ]
 
 
-def _score(outcomes: list[Outcome], passed: bool) -> float:
-    asserts = [o for o in outcomes if o.kind == "assert"]
-    if not asserts:
+def _score(execution: Execution, passed: bool) -> float:
+    if not execution.tests:
         return 100.0 if passed else 0.0
-    good = sum(1 for o in asserts if o.result in ("pass", "warning"))
-    return round(100.0 * good / len(asserts), 2)
+    good = sum(
+        1
+        for test in execution.tests
+        if test.outcomes and all(o.result in ("pass", "warning") for o in test.outcomes)
+    )
+    return round(100.0 * good / len(execution.tests), 2)
 
 
 def _script_reference(resource: dict[str, Any], fallback: str) -> dict[str, Any]:
@@ -88,7 +92,7 @@ def build_report(execution: Execution) -> dict[str, Any]:
     report["status"] = "completed"
     report["testScript"] = _script_reference(script.resource, script.path.name)
     report["result"] = "pass" if passed else "fail"
-    report["score"] = _score(outcomes, passed)
+    report["score"] = _score(execution, passed)
     if execution.setup:
         report["setup"] = {"action": [_action(o) for o in execution.setup]}
     tests = []

@@ -217,7 +217,12 @@ def test_navigation_links(stub: StubFhirServer, write: Write, run: Run) -> None:
         ({"minimumId": "unknown"}, "no fixture, responseId or requestId 'unknown'"),
         ({"validateProfileId": "nope"}, "no TestScript.profile with id 'nope'"),
         ({"validateProfileId": "missing"}, "not found"),
-        ({"expression": "Patient.name.where("}, "cannot be evaluated"),
+        ({"expression": "Patient.name.where("}, "is not well formed"),
+        # fhirpathpy alone reads these as `Patient.gender`, and the assert passed
+        ({"expression": "Patient.gender xyz", "value": "male"}, "unexpected 'xyz'"),
+        ({"expression": "Patient.gender = = 'male'"}, "is not well formed"),
+        ({"path": "$..family", "value": "Chalmers"}, "recursive descent (..) is not supported"),
+        ({"path": "$.name[?(@.use=='usual')].given", "value": "Jim"}, "unsupported JSONPath"),
         (
             {"compareToSourceId": "pat", "expression": "Patient.id"},
             "needs compareToSourceExpression or compareToSourcePath",

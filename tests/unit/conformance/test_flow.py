@@ -90,7 +90,7 @@ def test_a_failed_assert_ends_its_test_and_the_next_test_runs(
     assert results(report, 1) == ["pass", "pass"]
     assert results(report, "teardown") == ["pass"]
     assert report["result"] == "fail"
-    assert report["score"] == round(100 * 1 / 3, 2)  # one assert of three passed
+    assert report["score"] == 50.0  # one test of two passed (testreport.html: of tests)
 
 
 def test_a_warning_only_assert_warns_and_execution_goes_on(write: Write) -> None:
@@ -217,3 +217,85 @@ def test_a_request_header_overrides_the_auth(stub: StubFhirServer, write: Write,
     resource = scripted(tests=[[op("capabilities", requestHeader=header)]])
     run(write(resource), auth="Bearer T0K")
     assert stub.requests[0]["headers"]["authorization"] == "Bearer other"
+
+
+def test_autodelete_never_deletes_what_the_run_did_not_create(
+    stub: StubFhirServer, write: Write, run: Run
+) -> None:
+    """A fixture file names `Patient/example`; someone's Patient is there already. The
+    setup fails before the script's own create, so the run placed nothing to delete."""
+    stub.put(dict(PATIENT, gender="other"))
+    resource = scripted(
+        fixture=[fixture("pat", "patient.json", autodelete=True)],
+        setup=[op("read", resource="Patient", params="/nobody"), check(response="okay")],
+        tests=[[op("create", sourceId="pat")]],
+    )
+    report = run(write(resource, {"patient.json": PATIENT})).report
+    assert results(report, "teardown") == ["skip"]
+    assert "this run created nothing" in messages(report, "teardown")[0]
+    assert not any(r["method"] == "DELETE" for r in stub.requests)
+    assert stub.current("Patient", "example") is not None
+
+
+def test_autodelete_removes_every_copy_the_run_created(
+    stub: StubFhirServer, write: Write, run: Run
+) -> None:
+    """autocreate made one, an explicit create of the same fixture another: both go."""
+    resource = scripted(
+        fixture=[fixture("pat", "patient.json", autocreate=True, autodelete=True)],
+        setup=[op("create", sourceId="pat")],
+    )
+    report = run(write(resource, {"patient.json": PATIENT})).report
+    assert results(report, "teardown") == ["pass", "pass"]
+    deleted = [r["path"] for r in stub.requests if r["method"] == "DELETE"]
+    assert deleted == ["/Patient/s1", "/Patient/s2"]
+    assert stub.current("Patient", "s1") is None and stub.current("Patient", "s2") is None
+
+
+def test_a_malformed_action_errors_alone(stub: StubFhirServer, write: Write, run: Run) -> None:
+    """An operation of the wrong shape (requestHeader as strings) errors; the tests before
+    and after keep their results, the teardown and autodelete run."""
+    resource = scripted(
+        fixture=[fixture("pat", "patient.json", autocreate=True, autodelete=True)],
+        tests=[
+            [op("capabilities"), check(response="okay")],
+            [op("capabilities", requestHeader=["X-A: b"]), check(response="okay")],
+            ["not an action"],
+            [op("capabilities"), check(response="okay")],
+        ],
+        teardown=[op("capabilities")],
+    )
+    report = run(write(resource, {"patient.json": PATIENT})).report
+    assert report["status"] == "completed" and report["result"] == "fail"
+    assert results(report, 0) == ["pass", "pass"]
+    assert results(report, 1) == ["error", "skip"]
+    assert "could not run this operation: AttributeError" in messages(report, 1)[0]
+    assert results(report, 2) == ["error"]
+    assert results(report, 3) == ["pass", "pass"]
+    assert results(report, "teardown") == ["pass", "pass"]  # the capabilities, the delete
+    assert report["score"] == 50.0
+    assert stub.current("Patient", "s1") is None
+
+
+def test_encoded_urls_keep_a_plus_a_plus(stub: StubFhirServer, write: Write, run: Run) -> None:
+    params = "?birthdate=gt1969-12-31T00:00:00+01:00"
+    resource = scripted(tests=[[op("search", resource="Patient", params=params)]])
+    run(write(resource))
+    assert stub.requests[-1]["path"] == "/Patient?birthdate=gt1969-12-31T00:00:00%2B01:00"
+
+
+def test_content_type_none_sends_no_content_type(
+    stub: StubFhirServer, write: Write, run: Run
+) -> None:
+    resource = scripted(
+        fixture=[fixture("pat", "patient.json")],
+        tests=[
+            [
+                op("create", sourceId="pat", contentType="none"),
+                check(direction="request", headerField="Content-Type", operator="empty"),
+            ]
+        ],
+    )
+    report = run(write(resource, {"patient.json": PATIENT})).report
+    assert results(report, 0)[1] == "pass", messages(report, 0)
+    assert "content-type" not in stub.requests[-1]["headers"]

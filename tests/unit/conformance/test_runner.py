@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
-from conformance import ReportPostError, main_run, post_report, run_scripts
+from conformance import ReportPostError, main_run, post_report, run_scripts, runner
 from tests.unit.conformance.conformance_stub import StubFhirServer
 from tests.unit.conformance.helpers import PATIENT, check, op, scripted
 
@@ -50,12 +51,20 @@ def test_a_file_that_is_not_a_testscript_gets_a_stopped_report(
 
 
 def test_an_engine_failure_on_one_script_does_not_stop_the_others(
-    stub: StubFhirServer, tmp_path: Path
+    stub: StubFhirServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     odd = tmp_path / "a-odd.json"
-    odd.write_bytes(orjson.dumps(dict(PASSING, test=["not an object"])))
+    odd.write_bytes(orjson.dumps(dict(PASSING, id="odd")))
     good = tmp_path / "b-good.json"
     good.write_bytes(orjson.dumps(PASSING))
+    real = runner.run_script
+
+    def failing_on_odd(script: Any, *args: Any) -> Any:
+        if script.resource.get("id") == "odd":
+            raise RuntimeError("a bug")
+        return real(script, *args)
+
+    monkeypatch.setattr(runner, "run_script", failing_on_odd)
     odd_result, good_result = run_scripts(stub.base_url, [odd, good], None, None)
     assert odd_result.report["status"] == "stopped"
     assert "the engine stopped on this script" in odd_result.summary
