@@ -11,6 +11,7 @@ from dataclasses import replace
 from fhir_server.errors import BadRequest, PreconditionFailed
 from fhir_server.exchange import FhirResponse
 from fhir_server.interactions.conditional import criteria_plan, parse_criteria, plan_matches
+from fhir_server.interactions.conditional_references import resolve_conditional_references
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.responses import resource_response
 from fhir_server.interactions.writes import new_id, prepare_put, validate_body
@@ -27,6 +28,7 @@ async def create(ctx: Context) -> FhirResponse:
     if request.body is None:
         raise BadRequest("create needs a resource in the body")
     validate_body(ctx, request.body, rtype)
+    await resolve_conditional_references(ctx, request.body)
     if_none_exist = request.header("if-none-exist")
     # an empty header is criteria that say nothing (400), not a plain create
     criteria = (

@@ -15,6 +15,7 @@ from typing import Any
 from fhir_server.errors import BadRequest, Gone, NotFound, PreconditionFailed, UnprocessableEntity
 from fhir_server.exchange import FhirResponse
 from fhir_server.interactions.conditional import find_matches
+from fhir_server.interactions.conditional_references import resolve_conditional_references
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
 from fhir_server.interactions.json_patch import apply_json_patch
@@ -79,6 +80,7 @@ async def patch(ctx: Context) -> FhirResponse:
             raise Gone(f"{rtype}/{resource_id} was deleted")
         expected = if_match.current_version(f"{rtype}/{resource_id}", current) if if_match else None
         result = patched_resource(ctx, current, body)
+        await resolve_conditional_references(ctx, result)
         op, _ = prepare_put(
             ctx,
             result,

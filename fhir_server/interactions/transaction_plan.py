@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections import ChainMap
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fhir_server.errors import BadRequest, FhirError, Gone, NotFound, PreconditionFailed
 from fhir_server.exchange import Interaction
@@ -31,6 +30,7 @@ from fhir_server.interactions.conditional import (
     parse_criteria,
     refuse_replacing,
 )
+from fhir_server.interactions.conditional_references import reference_target
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.patch import patched_resource
 from fhir_server.interactions.preconditions import parse_if_match
@@ -319,17 +319,7 @@ class _Resolver:
         plan.undo += rewrite_slots(placeholder_slots(resource), self._replacements)
 
     async def _resolve(self, reference: str) -> str:
-        rtype, _, query = reference.partition("?")
-        if not is_resource_type(rtype):
-            raise BadRequest(f"The conditional reference '{reference[:120]}' names no type")
-        criteria = parse_qsl(query, keep_blank_values=True)
-        matches = await _matches(self._ctx, rtype, criteria, self._deleting)
-        if len(matches) != 1:
-            raise PreconditionFailed(
-                f"The conditional reference '{reference[:120]}' must match exactly one "
-                f"resource; it matched {'none' if not matches else 'more than one'}"
-            )
-        return f"{rtype}/{matches[0].id}"
+        return await reference_target(self._ctx, reference, self._deleting)
 
 
 async def _build(

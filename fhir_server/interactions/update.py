@@ -12,6 +12,7 @@ from typing import Any
 from fhir_server.errors import BadRequest, PreconditionFailed
 from fhir_server.exchange import FhirResponse
 from fhir_server.interactions.conditional import find_matches, refuse_replacing
+from fhir_server.interactions.conditional_references import resolve_conditional_references
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.preconditions import IfMatch, parse_if_match
 from fhir_server.interactions.responses import resource_response
@@ -34,6 +35,7 @@ async def update(ctx: Context) -> FhirResponse:
     if body is None:
         raise BadRequest("update needs a resource in the body")
     validate_body(ctx, body, rtype)
+    await resolve_conditional_references(ctx, body)
     body_id = body.get("id")
     if body_id is not None and not isinstance(body_id, str):
         raise BadRequest("Resource.id must be a string", ("id",))

@@ -109,3 +109,76 @@ async def test_identical_conditional_updates_at_once_all_land(client: httpx.Asyn
         *(client.put("Patient", params=params, json=body, headers=FHIR_JSON) for _ in range(4))
     )
     assert sorted(r.status_code for r in responses) == [200, 200, 200, 201]
+
+
+def _observation(performer: str) -> dict[str, object]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "weight"},
+        "performer": [{"reference": performer}],
+    }
+
+
+async def test_conditional_references_are_resolved_outside_transactions(
+    client: httpx.AsyncClient,
+) -> None:
+    """A create, update, patch or batch entry whose reference is a search
+    (`Practitioner?identifier=...`) stores the one match's `Type/id` (as HAPI FHIR
+    resolves inline match URLs), never the search string itself."""
+    practitioner = {
+        "resourceType": "Practitioner",
+        "identifier": [{"system": "http://one", "value": "y"}],
+    }
+    made = await client.post("Practitioner", json=practitioner, headers=FHIR_JSON)
+    resolved = f"Practitioner/{made.json()['id']}"
+    wanted = "Practitioner?identifier=http://one|y"
+
+    created = await client.post("Observation", json=_observation(wanted), headers=FHIR_JSON)
+    assert created.status_code == 201
+    assert created.json()["performer"] == [{"reference": resolved}]
+    oid = created.json()["id"]
+    updated = await client.put(
+        f"Observation/{oid}", json={**_observation(wanted), "id": oid}, headers=FHIR_JSON
+    )
+    assert updated.json()["performer"] == [{"reference": resolved}]
+    patch = [{"op": "replace", "path": "/performer/0/reference", "value": wanted}]
+    patched = await client.patch(
+        f"Observation/{oid}", json=patch, headers={"Content-Type": "application/json-patch+json"}
+    )
+    assert patched.json()["performer"] == [{"reference": resolved}]
+    batch = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {"resource": _observation(wanted), "request": {"method": "POST", "url": "Observation"}}
+        ],
+    }
+    answered = (await client.post("", json=batch, headers=FHIR_JSON)).json()
+    assert answered["entry"][0]["response"]["status"].startswith("201")
+    found = await client.get("Observation", params={"performer": resolved, "_total": "accurate"})
+    assert found.json()["total"] == 2
+
+
+async def test_a_conditional_reference_needs_exactly_one_match(client: httpx.AsyncClient) -> None:
+    for _ in range(2):
+        twin = {
+            "resourceType": "Practitioner",
+            "identifier": [{"system": "http://two", "value": "z"}],
+        }
+        await client.post("Practitioner", json=twin, headers=FHIR_JSON)
+    none = await client.post(
+        "Observation", json=_observation("Practitioner?identifier=http://none|x"), headers=FHIR_JSON
+    )
+    assert none.status_code == 412
+    many = await client.post(
+        "Observation", json=_observation("Practitioner?identifier=http://two|z"), headers=FHIR_JSON
+    )
+    assert many.status_code == 412
+    bad = await client.post(
+        "Observation", json=_observation("Practitioner?foo=bar"), headers=FHIR_JSON
+    )
+    assert bad.status_code == 400
+    issue = bad.json()["issue"][0]
+    assert "Practitioner?foo=bar" in issue["diagnostics"] and "expression" not in issue
+    assert (await client.get("Observation", params={"_summary": "count"})).json()["total"] == 0
