@@ -93,10 +93,29 @@ async def everything(ctx: Context) -> FhirResponse:
             next_page = _encode_page(index, page.cursors[-1])
             break
         if len(matches) >= count:
-            next_page = _encode_page(index + 1, None) if index + 1 < len(types) else None
+            following = await _next_holding(ctx, types, index + 1, patient_id, since)
+            next_page = None if following is None else _encode_page(following, None)
             break
     included = await _referenced(ctx, matches, since)
     return _bundle(ctx, matches, included, next_page)
+
+
+async def _next_holding(
+    ctx: Context, types: list[str], start: int, patient_id: str | None, since: int | None
+) -> int | None:
+    """The first of `types[start:]` with a resource to show, None if none has: a page that
+    ends full at the end of a type links on only to a page that holds something (the next
+    page's request would read these same types)."""
+    for index in range(start, len(types)):
+        plan = SearchPlan(
+            resource_type=types[index],
+            conditions=_conditions(types[index], patient_id, since),
+            count=1,
+            total="none",
+        )
+        if (await ctx.store.search(plan)).matches:
+            return index
+    return None
 
 
 async def _require_patient(ctx: Context, patient_id: str) -> None:

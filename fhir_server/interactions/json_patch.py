@@ -10,6 +10,7 @@ operation by its index.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import orjson
@@ -110,7 +111,12 @@ def _pointer(text: str, where: str) -> list[str]:
         return []
     if not text.startswith("/"):
         raise BadRequest(f"{where}: '{text[:80]}' is not a JSON Pointer (it must start with /)")
+    if _BAD_ESCAPE.search(text):  # RFC 6901 section 3: `~` is only ever `~0` or `~1`
+        raise BadRequest(f"{where}: '{text[:80]}' is not a JSON Pointer (~ must be ~0 or ~1)")
     return [part.replace("~1", "/").replace("~0", "~") for part in text[1:].split("/")]
+
+
+_BAD_ESCAPE = re.compile(r"~(?![01])")
 
 
 def _index(container: list[Any], step: str, where: str, *, allow_end: bool) -> int:

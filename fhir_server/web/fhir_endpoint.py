@@ -132,7 +132,15 @@ class FhirEndpoint:
         elif target.interaction in _BODY_INTERACTIONS or (
             target.interaction is Interaction.OPERATION and raw.strip()
         ):
-            body = read_body(raw, content_type)  # JSON, or XML read into its JSON form
+            try:
+                body = read_body(raw, content_type)  # JSON, or XML read into its JSON form
+            except UnsupportedMediaType as exc:
+                if target.interaction is not Interaction.PATCH:
+                    raise
+                raise UnsupportedMediaType(
+                    f"{exc.diagnostics} (a FHIRPath Patch), or application/json-patch+json "
+                    "(a JSON Patch)"
+                ) from exc
         interaction = target.interaction
         if interaction is Interaction.TRANSACTION and body is not None:
             interaction = bundle_interaction(body)  # batch or transaction, by Bundle.type

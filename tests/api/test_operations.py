@@ -264,3 +264,24 @@ async def test_meta_add_racing_an_update_lands_on_the_new_current_version(
     assert current["name"][0]["family"] == "Racer"
     found = (await client.get("Patient", params={"_tag": "http://example.org/tags|raced"})).json()
     assert [e["resource"]["id"] for e in found["entry"]] == [pid]
+
+
+async def test_everything_links_no_empty_last_page(client: httpx.AsyncClient) -> None:
+    """A page that ends full at the end of the last type holding anything has no `next`:
+    following one led to a page of nothing."""
+    pid = (await client.post("Patient", json=patient(), headers=FHIR_JSON)).json()["id"]
+    weight = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "a"},
+        "subject": {"reference": f"Patient/{pid}"},
+    }
+    await client.post("Observation", json=weight, headers=FHIR_JSON)
+    page = (await client.get(f"Patient/{pid}/$everything", params={"_count": "2"})).json()
+    assert len([e for e in page["entry"] if e["search"]["mode"] == "match"]) == 2
+    assert [link["relation"] for link in page["link"]] == ["self"]
+    first = (await client.get(f"Patient/{pid}/$everything", params={"_count": "1"})).json()
+    following = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    second = (await client.get(following)).json()
+    assert [e["resource"]["resourceType"] for e in second["entry"]] == ["Observation"]
+    assert [link["relation"] for link in second["link"]] == ["self"]

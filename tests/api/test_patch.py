@@ -238,3 +238,15 @@ async def test_patch_entries_in_a_transaction(client: httpx.AsyncClient) -> None
         client, bundle("transaction", entry("PATCH", f"Patient/{pid}", invalid))
     )
     assert response.status_code == 422 and "Bundle.entry[0]" in diagnostics(response)
+
+
+async def test_a_patch_of_another_media_type_names_both_patch_formats(
+    client: httpx.AsyncClient,
+) -> None:
+    pid = await _patient(client)
+    refused = await client.patch(
+        f"Patient/{pid}", content=b"[]", headers={"Content-Type": "text/plain"}
+    )
+    assert refused.status_code == 415
+    assert "application/json-patch+json" in diagnostics(refused)
+    assert "application/fhir+json" in diagnostics(refused)

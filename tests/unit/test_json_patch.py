@@ -51,3 +51,10 @@ def test_move_and_copy() -> None:
 def test_malformed_documents_are_400(document: object) -> None:
     with pytest.raises(BadRequest):
         apply_json_patch({}, document)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("path", ["/a~2b", "/a~", "/~x/0"])
+def test_a_tilde_is_only_ever_escaped_zero_or_one(path: str) -> None:
+    """RFC 6901 section 3: the pointer is malformed (400), not an unknown element (422)."""
+    with pytest.raises(BadRequest, match="~ must be ~0 or ~1"):
+        apply_json_patch({"a": 1}, [{"op": "add", "path": path, "value": 1}])
