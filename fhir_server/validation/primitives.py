@@ -80,6 +80,9 @@ def _string_checker(p: Primitive) -> Checker:
             return f"expected a JSON string ({p.name}), got {describe(value)}"
         if not value:
             return "empty strings are not allowed (omit the element instead)"
+        if value[0] <= " " and value.isspace():
+            # formats.html: a value holds at least one character that is not whitespace
+            return "a value of whitespace alone is not allowed (omit the element instead)"
         if max_length is not None and len(value) > max_length:
             return f"longer than the {max_length} characters allowed"
         if is_base64 and _BASE64_ALPHABET.fullmatch(value):

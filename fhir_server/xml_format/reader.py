@@ -22,7 +22,7 @@ from typing import Any
 
 from lxml import etree
 
-from fhir_server.errors import BadRequest
+from fhir_server.errors import BadRequest, UnsupportedMediaType
 from fhir_server.resource_json import JsonDecimal
 from fhir_server.validation.structure import PRIMITIVE, RESOURCE, ElementDef
 from fhir_server.xml_format.schema import (
@@ -44,6 +44,7 @@ _INT64 = 2**63
 
 def parse_xml(xml: bytes) -> dict[str, Any]:
     """Parse a FHIR XML resource into its JSON form; BadRequest when it is not one."""
+    _refuse_other_encodings(xml)
     try:
         root = etree.fromstring(xml, parser=safe_parser())
     except etree.XMLSyntaxError as exc:
@@ -52,6 +53,19 @@ def parse_xml(xml: bytes) -> dict[str, Any]:
         # A DTD is where entity attacks live; FHIR XML never needs one.
         raise BadRequest("XML with a DOCTYPE declaration is not accepted")
     return _resource(root, "")
+
+
+# xml.html: "XML resources SHALL be exchanged using UTF-8". libxml2 would follow a
+# declaration or a byte order mark of another encoding and read the body anyway.
+_DECLARED_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z0-9._-]+)""")
+_OTHER_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00")
+
+
+def _refuse_other_encodings(xml: bytes) -> None:
+    declared = _DECLARED_ENCODING.match(xml.removeprefix(b"\xef\xbb\xbf"))
+    encoding = declared.group(1).decode().lower() if declared else "utf-8"
+    if xml.startswith(_OTHER_BOMS) or encoding not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType("FHIR XML is exchanged in UTF-8 only (xml.html)")
 
 
 def _problem(message: str) -> str:
@@ -240,6 +254,9 @@ def _primitive(data: dict[str, Any], element: Any, el: ElementDef, index: int, p
             data[f"_{el.name}"] = extra
 
 
+_KEPT_AS_WRITTEN = frozenset({"string", "markdown"})
+
+
 def _int64(raw: str) -> int | None:
     """The integer `raw` writes, if it is one that fits 64 bits. Longer digit strings are
     not read at all (Python refuses more than 4,300 digits, and is slow long before)."""
@@ -252,6 +269,9 @@ def _int64(raw: str) -> int | None:
 def _typed(raw: str, primitive: str, path: str) -> Any:
     """The JSON value of an XML `value` attribute (json.html#primitive)."""
     kind = structure().primitives[primitive].json
+    if primitive not in _KEPT_AS_WRITTEN:
+        # xml.html: readers SHOULD trim attribute values; a string's spaces are its text
+        raw = raw.strip(" \t\r\n")
     if kind == "boolean":
         if raw in ("true", "false"):
             return raw == "true"

@@ -351,3 +351,51 @@ async def test_a_stored_value_xml_cannot_carry_is_a_406_naming_it(
     root = _xml(response)
     assert _value(root, "//f:issue/f:expression/@value") == "Patient.name[0].family"
     assert (await client.get("Patient/ctl")).json()["name"][0]["family"] == "a\u0001b"
+
+
+async def test_values_are_trimmed_on_reading_but_strings_keep_their_spaces(
+    client: httpx.AsyncClient,
+) -> None:
+    """xml.html: readers SHOULD trim attribute values; a string's spaces are its text."""
+    body = (
+        b'<Patient xmlns="http://hl7.org/fhir"><active value=" true "/>'
+        b'<name><family value="  Doe  "/></name><gender value="male "/>'
+        b'<birthDate value=" 1970-01-01"/></Patient>'
+    )
+    created = await client.post(
+        "Patient", content=body, headers={**XML, "Accept": "application/fhir+json"}
+    )
+    assert created.status_code == 201, created.text
+    stored = created.json()
+    assert stored["active"] is True and stored["gender"] == "male"
+    assert stored["birthDate"] == "1970-01-01"
+    assert stored["name"] == [{"family": "  Doe  "}]
+
+
+async def test_a_value_of_whitespace_alone_is_refused(client: httpx.AsyncClient) -> None:
+    """formats.html: a value holds at least one character that is not whitespace."""
+    xml = b'<Patient xmlns="http://hl7.org/fhir"><name><family value="   "/></name></Patient>'
+    as_xml = await client.post("Patient", content=xml, headers=XML)
+    assert as_xml.status_code == 400
+    as_json = await client.post(
+        "Basic", json={"resourceType": "Basic", "code": {"text": " \t "}}, headers=FHIR_JSON
+    )
+    assert as_json.status_code == 400
+    assert "whitespace alone" in as_json.json()["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<?xml version="1.0" encoding="UTF-16"?><Basic xmlns="http://hl7.org/fhir">'
+        '<code><text value="x"/></code></Basic>'.encode("utf-16"),
+        b'<?xml version="1.0" encoding="ISO-8859-1"?><Basic xmlns="http://hl7.org/fhir">'
+        b'<code><text value="Gr\xfc\xdfe"/></code></Basic>',
+    ],
+    ids=["utf-16", "iso-8859-1"],
+)
+async def test_xml_in_another_encoding_is_415(client: httpx.AsyncClient, body: bytes) -> None:
+    """xml.html: FHIR XML SHALL be exchanged in UTF-8, whatever the document declares."""
+    response = await client.post("Basic", content=body, headers=XML)
+    assert response.status_code == 415
+    assert (await client.get("Basic", params={"_summary": "count"})).json()["total"] == 0
