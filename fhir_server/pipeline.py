@@ -117,10 +117,18 @@ class Pipeline:
     async def handle(self, request: FhirRequest) -> FhirResponse:
         if not self.tenant_exists(request.tenant):
             raise NotFound(f"Unknown tenant '{request.tenant}'")
-        store = self._stores.for_tenant(request.tenant)
-        if request.tenant not in self._format_checked:  # once per tenant and process
-            await warn_if_outdated(request.tenant, store)
-            self._format_checked.add(request.tenant)
+        try:
+            store = self._stores.for_tenant(request.tenant)
+            if request.tenant not in self._format_checked:  # once per tenant and process
+                await warn_if_outdated(request.tenant, store)
+                self._format_checked.add(request.tenant)
+        except Exception as exc:
+            # which tenant, so an operator can find its file (a damaged one, a full disk);
+            # the type only, as everywhere (a driver's message may quote values)
+            _log.error(
+                "tenant %s: its store could not be opened: %s", request.tenant, type(exc).__name__
+            )
+            raise ServerFault("The tenant's data cannot be read at the moment") from exc
         return await self._run(request, store)
 
     async def _run(

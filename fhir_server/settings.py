@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -44,4 +44,13 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="Longest a search or history query may run (SQLite)"
     )
     demo: bool = Field(default=False, description="Create the tenant 'demo' at start-up")
-    log_level: str = Field(default="info", description="uvicorn log level")
+    # Not uvicorn's `trace`: it logs each request's scope, URLs with their search values
+    # (PHI) included.
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        default="info", description="Log level"
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value

@@ -13,6 +13,7 @@ resources/s and every error with its file and entry (or line). Reruns never dupl
 from __future__ import annotations
 
 import asyncio
+import glob
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,9 @@ def import_command(
         tenant = parse_tenant_id(tenant_name)
     except InvalidTenantName as exc:
         raise click.BadParameter(str(exc), param_hint="--tenant") from exc
+    missing = [p for p in paths if not Path(p).exists() and not glob.glob(p, recursive=True)]
+    if missing:  # a mistyped path among good ones would load the rest and say nothing
+        raise click.ClickException(f"nothing at {', '.join(missing)}")
     files = collect_paths(list(paths))
     if not files:
         raise click.ClickException("no .json or .ndjson file found at the given paths")

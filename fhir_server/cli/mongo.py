@@ -25,7 +25,9 @@ def mongo_init(mongodb_uri: str | None, mongodb_database: str | None, no_roles: 
     """Create the indexes and the database roles (both idempotent)."""
     from fhir_server.storage.mongo.setup import initialize_uri
 
-    settings = settings_from_flags(mongodb_uri=mongodb_uri, mongodb_database=mongodb_database)
+    settings = settings_from_flags(
+        storage="mongodb", mongodb_uri=mongodb_uri, mongodb_database=mongodb_database
+    )
     try:
         uri = backends.mongodb_uri(settings)
     except ValueError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import click
@@ -53,6 +54,8 @@ def reindex(
             report = asyncio.run(run())
         except FhirError as exc:
             raise click.ClickException(exc.diagnostics) from exc
+        except sqlite3.DatabaseError as exc:  # a damaged database file
+            raise click.ClickException(f"tenant {tenant}: {exc}") from exc
     custom = ", ".join(report.custom_parameters) or "none"
     click.echo(
         f"reindexed {report.resources} resources ({report.skipped} changed meanwhile); "

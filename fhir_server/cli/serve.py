@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,37 @@ __all__ = ["serve"]
 def serve(**flags: Any) -> None:
     """Serve the FHIR API."""
     settings = settings_from_flags(**flags)
-    if settings.storage == "sqlite":
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_registry(settings)  # a missing setting fails here, not in every worker
     try:
         if settings.demo:
             store.create(parse_tenant_id("demo"), format_instant(now_us()))
+    except Exception as exc:  # the store unreachable; the driver's message may name hosts
+        raise _CouldNotStart(
+            f"the {settings.storage} store could not be used ({type(exc).__name__}): "
+            "check FHIR_STORAGE and its settings, and that the database is reachable"
+        ) from exc
     finally:
         store.close()
-    click.echo(f"FHIR base: http://{settings.host}:{settings.port}/fhir/{{tenant}}")
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host  # IPv6
+    click.echo(f"FHIR base: http://{host}:{settings.port}/fhir/{{tenant}}")
+    if not _loopback(settings.host):
+        click.echo(
+            f"warning: serving on {settings.host}, beyond this machine, and nothing "
+            "authenticates requests yet: keep the port behind a firewall or an "
+            "authenticating proxy",
+            err=True,
+        )
     run(settings)
+
+
+class _CouldNotStart(click.ClickException):
+    exit_code = 3  # as a server whose store fails at start-up stops (web.app)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: where it points is not known here
+        return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+import sqlite3
 from pathlib import Path
 
 import click
@@ -47,11 +48,13 @@ def tenant_create(name: str, data_dir: Path | None) -> None:
 def tenant_list(data_dir: Path | None) -> None:
     """List the tenants: name, creation time, and whether the search index needs a
     `fhir-server reindex` after an upgrade."""
-    settings = settings_from_flags(data_dir=data_dir)
+    settings = settings_from_flags(data_dir=data_dir, writes=False)  # listing creates nothing
     open_registry(settings).close()  # a usage error for a missing setting, as elsewhere
     where = f" --data-dir {shlex.quote(str(data_dir))}" if data_dir is not None else ""
     for name, created, found in asyncio.run(_tenants_and_formats(settings)):
-        if found is None:
+        if isinstance(found, sqlite3.DatabaseError):
+            state = f"cannot be opened: {found}"
+        elif found is None:
             state = "no data yet"
         elif found.outdated:
             state = (
@@ -65,18 +68,23 @@ def tenant_list(data_dir: Path | None) -> None:
 
 async def _tenants_and_formats(
     settings: Settings,
-) -> list[tuple[TenantId, str, IndexFormat | None]]:
+) -> list[tuple[TenantId, str, IndexFormat | sqlite3.DatabaseError | None]]:
     """Each tenant with its index format; None for an embedded tenant with no database
-    yet, which listing does not create."""
+    yet, which listing does not create; the error for one whose file is damaged."""
     stores = open_stores(settings)
     try:
         await stores.start()
-        found: list[tuple[TenantId, str, IndexFormat | None]] = []
+        found: list[tuple[TenantId, str, IndexFormat | sqlite3.DatabaseError | None]] = []
         for t in stores.tenants.list():
             unused = settings.storage == "sqlite" and not (
                 tenant_database(settings.data_dir, t.id).exists()
             )
-            state = None if unused else await index_format(stores.for_tenant(t.id))
+            state: IndexFormat | sqlite3.DatabaseError | None = None
+            try:
+                if not unused:
+                    state = await index_format(stores.for_tenant(t.id))
+            except sqlite3.DatabaseError as exc:  # a damaged file: the others still listed
+                state = exc
             found.append((t.id, t.created, state))
         return found
     finally:

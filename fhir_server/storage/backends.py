@@ -50,7 +50,11 @@ def mongodb_uri(settings: Settings) -> str:
     """The configured MongoDB URI, or ValueError saying how to set it."""
     if settings.mongodb_uri is None or not settings.mongodb_uri.get_secret_value():
         raise ValueError("FHIR_STORAGE=mongodb needs FHIR_MONGODB_URI (or --mongodb-uri)")
-    return settings.mongodb_uri.get_secret_value()
+    uri = settings.mongodb_uri.get_secret_value()
+    if not uri.startswith(("mongodb://", "mongodb+srv://")):
+        # said here without the URI, which may hold a password
+        raise ValueError("FHIR_MONGODB_URI must start with mongodb:// or mongodb+srv://")
+    return uri
 
 
 def open_stores(settings: Settings) -> Stores:

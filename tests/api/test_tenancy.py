@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 import pytest
 
-from fhir_server.web.app import FhirApp
+from fhir_server.settings import Settings
+from fhir_server.web.app import FhirApp, create_app
 from tenancy import TenantId
 from tests.api.resources import FHIR_JSON, patient
 
@@ -72,3 +74,20 @@ async def test_an_unknown_tenant_is_404_whatever_else_is_wrong(
     outcome = response.json()
     assert outcome["resourceType"] == "OperationOutcome"
     assert "Unknown tenant" in outcome["issue"][0]["diagnostics"]
+
+
+async def test_a_damaged_tenant_is_named_in_the_log_and_the_others_serve(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(Settings(data_dir=tmp_path / "data"))
+    for name in ("good", "broken"):
+        app.stores.tenants.create(TenantId(name), "2026-01-01T00:00:00Z")
+    (tmp_path / "data" / "tenants" / "broken.sqlite").write_bytes(b"GARBAGE" * 1000)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t/fhir/") as http:
+        broken = await http.get("broken/Patient")
+        assert broken.status_code == 500
+        assert broken.json()["resourceType"] == "OperationOutcome"
+        assert "tenant broken: its store could not be opened: DatabaseError" in caplog.text
+        assert (await http.get("good/Patient")).status_code == 200
+    await app.aclose()
