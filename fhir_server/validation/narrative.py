@@ -54,6 +54,7 @@ _HIDDEN = ("<!--", "<?", "<![CDATA[")
 _SPACE = " \t\r\n"  # around the div: kept in JSON, insignificant in XML
 _URL_ATTRIBUTES = frozenset({"href", "src", "cite", "longdesc", "usemap", "action"})
 _XHTML_TAG = f"{{{XHTML}}}"
+_XLINK = "{http://www.w3.org/1999/xlink}"
 
 
 def check_xhtml(text: str) -> str | None:
@@ -92,6 +93,9 @@ def check_xhtml(text: str) -> str | None:
         if name not in _ALLOWED:
             return f"<{name}> is not allowed in a narrative (txt-1)"
         for attribute, value in element.attrib.items():
+            if attribute.startswith(_XLINK):
+                # Narrative.div: "SHALL NOT contain ... base/link/xlink"
+                return "xlink attributes are not allowed in a narrative"
             local = attribute.rsplit("}", 1)[-1].lower()
             if local.startswith("on"):
                 return f"the event attribute '{local}' is not allowed in a narrative (txt-1)"

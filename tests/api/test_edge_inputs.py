@@ -134,6 +134,9 @@ _XHTML_DIV = '<div xmlns="http://www.w3.org/1999/xhtml">'
         _XHTML_DIV + '<svg><animate values="javascript:alert(1)"/></svg></div>',
         '<div xmlns="http://www.w3.org/1999/xhtml"><img src="x" onerror="alert(1)"/></div>',
         '<div xmlns="http://www.w3.org/1999/xhtml"><a href="javascript:alert(1)">x</a></div>',
+        # Narrative.div: "SHALL NOT contain ... base/link/xlink"
+        '<div xmlns="http://www.w3.org/1999/xhtml" xmlns:xlink="http://www.w3.org/1999/xlink">'
+        '<a xlink:href="http://x.example">x</a></div>',
         '<div xmlns="http://www.w3.org/1999/xhtml">' + "<b>" * 300 + "x" + "</b>" * 300 + "</div>",
     ],
 )
