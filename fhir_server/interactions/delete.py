@@ -7,14 +7,14 @@ Conditional delete removes a single match (CapabilityStatement: conditionalDelet
 
 from __future__ import annotations
 
-from fhir_server.errors import Issue, PreconditionFailed
+from fhir_server.errors import Conflict, Issue, PreconditionFailed
 from fhir_server.exchange import FhirResponse
 from fhir_server.instants import last_modified
 from fhir_server.interactions.conditional import find_matches
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.preconditions import parse_if_match
 from fhir_server.interactions.responses import etag
-from fhir_server.interactions.writes import prepare_delete
+from fhir_server.interactions.writes import WRITE_ATTEMPTS, contention_pause, prepare_delete
 from fhir_server.outcome import operation_outcome
 from fhir_server.resource_json import dump
 from fhir_server.search.query import CONTROL_PARAMS
@@ -40,18 +40,24 @@ async def delete(ctx: Context) -> FhirResponse:
 
 async def _delete_one(ctx: Context, rtype: str, resource_id: str) -> FhirResponse:
     if_match = parse_if_match(ctx.request.header("if-match"))
-    current = await ctx.store.read(rtype, resource_id)
-    if if_match is not None:
-        if_match.current_version(f"{rtype}/{resource_id}", current)
-    if current is None or current.deleted:
-        return FhirResponse(204, None, {}, rtype, resource_id)
-    op = prepare_delete(rtype, resource_id, current)
-    try:
-        await ctx.store.commit([op])
-    except VersionConflict as exc:
-        raise PreconditionFailed(
-            f"{rtype}/{resource_id} changed while it was being deleted"
-        ) from exc
+    for attempt in range(WRITE_ATTEMPTS):
+        current = await ctx.store.read(rtype, resource_id)
+        if if_match is not None:
+            if_match.current_version(f"{rtype}/{resource_id}", current)
+        if current is None or current.deleted:
+            return FhirResponse(204, None, {}, rtype, resource_id)
+        op = prepare_delete(rtype, resource_id, current)
+        try:
+            await ctx.store.commit([op])
+            break
+        except VersionConflict as exc:
+            if if_match is not None:  # the version the client named is gone
+                raise PreconditionFailed(
+                    f"{rtype}/{resource_id} changed while it was being deleted"
+                ) from exc
+            await contention_pause(attempt)  # changed meanwhile: delete what is there now
+    else:
+        raise Conflict(f"{rtype}/{resource_id} is being changed by others; try again")
     response = _outcome(200, f"Deleted {rtype}/{resource_id} (version {op.version})")
     response.headers.update(
         {"ETag": etag(op.version), "Last-Modified": last_modified(op.last_updated_us)}

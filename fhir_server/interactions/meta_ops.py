@@ -13,18 +13,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_server.errors import BadRequest, Gone, InvalidResource, NotFound, PreconditionFailed
+from fhir_server.errors import (
+    BadRequest,
+    Conflict,
+    Gone,
+    InvalidResource,
+    NotFound,
+)
 from fhir_server.exchange import FhirResponse
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.operation_params import parameter_parts
-from fhir_server.interactions.writes import index_entries
+from fhir_server.interactions.writes import WRITE_ATTEMPTS, contention_pause, index_entries
 from fhir_server.resource_json import dump, load_json
 from fhir_server.storage.contracts import StoredVersion, VersionConflict, WriteOp
 from fhir_server.text import version_number
 
 __all__ = ["meta", "meta_add", "meta_delete"]
 
-_MAX_RETRIES = 8
 _CODED = ("tag", "security")
 
 
@@ -87,7 +92,7 @@ def _given_meta(ctx: Context) -> dict[str, Any]:
 
 async def _change(ctx: Context, *, add: bool) -> FhirResponse:
     given = _given_meta(ctx)
-    for _ in range(_MAX_RETRIES):
+    for attempt in range(WRITE_ATTEMPTS):
         stored, current = await _target(ctx)
         assert stored.body is not None
         resource: dict[str, Any] = load_json(stored.body)
@@ -114,9 +119,10 @@ async def _change(ctx: Context, *, add: bool) -> FhirResponse:
         try:
             await ctx.store.commit([op])
         except VersionConflict:
+            await contention_pause(attempt)
             continue  # changed meanwhile: merge again into what is now there
         return _answer(ctx, merged)
-    raise PreconditionFailed("The resource is being changed by others; try again")
+    raise Conflict("The resource is being changed by others; try again")
 
 
 def _merged(existing: dict[str, Any], given: dict[str, Any], *, add: bool) -> dict[str, Any]:

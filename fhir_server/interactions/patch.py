@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_server.errors import BadRequest, Gone, NotFound, PreconditionFailed, UnprocessableEntity
+from fhir_server.errors import (
+    BadRequest,
+    Conflict,
+    Gone,
+    NotFound,
+    PreconditionFailed,
+    UnprocessableEntity,
+)
 from fhir_server.exchange import FhirResponse
 from fhir_server.interactions.conditional import find_matches
 from fhir_server.interactions.conditional_references import resolve_conditional_references
@@ -21,14 +28,18 @@ from fhir_server.interactions.fhirpath_patch import apply_fhirpath_patch, is_fhi
 from fhir_server.interactions.json_patch import apply_json_patch
 from fhir_server.interactions.preconditions import parse_if_match
 from fhir_server.interactions.responses import resource_response
-from fhir_server.interactions.writes import prepare_put, try_commit
+from fhir_server.interactions.writes import (
+    WRITE_ATTEMPTS,
+    contention_pause,
+    prepare_put,
+    try_commit,
+)
 from fhir_server.resource_json import load_json
 from fhir_server.search.query import CONTROL_PARAMS
 from fhir_server.storage.contracts import StoredVersion
 
 __all__ = ["PatchBody", "patch", "patched_resource"]
 
-_MAX_RETRIES = 8
 
 PatchBody = tuple[list[Any] | None, dict[str, Any] | None]  # (JSON Patch, Parameters)
 
@@ -72,7 +83,7 @@ async def patch(ctx: Context) -> FhirResponse:
         )
     resource_id = request.resource_id or await _conditional_target(ctx, rtype)
     if_match = parse_if_match(request.header("if-match"))
-    for _ in range(_MAX_RETRIES):
+    for attempt in range(WRITE_ATTEMPTS):
         current = await ctx.store.read(rtype, resource_id)
         if current is None:
             raise NotFound(f"{rtype}/{resource_id} is not known")
@@ -90,10 +101,11 @@ async def patch(ctx: Context) -> FhirResponse:
             method="PATCH",
         )
         if not await try_commit(ctx, op, expected):
+            await contention_pause(attempt)
             continue
         stored = StoredVersion(rtype, resource_id, op.version, op.last_updated_us, "PATCH", op.body)
         return resource_response(request, stored, status=200)
-    raise PreconditionFailed(f"{rtype}/{resource_id} is being changed by others; try again")
+    raise Conflict(f"{rtype}/{resource_id} is being changed by others; try again")
 
 
 async def _conditional_target(ctx: Context, rtype: str) -> str:

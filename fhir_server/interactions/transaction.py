@@ -12,7 +12,7 @@ They cannot undo it: a read that fails reports its error in its own entry.
 
 from __future__ import annotations
 
-from fhir_server.errors import BadRequest, FhirError, PreconditionFailed
+from fhir_server.errors import BadRequest, Conflict, FhirError, PreconditionFailed
 from fhir_server.exchange import FhirResponse, Interaction
 from fhir_server.interactions.bundle_entries import (
     BundleEntry,
@@ -29,14 +29,14 @@ from fhir_server.interactions.bundle_response import (
 )
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.transaction_plan import Plan, plan_transaction
-from fhir_server.interactions.writes import validate_body
+from fhir_server.interactions.writes import contention_pause, validate_body
 from fhir_server.storage.contracts import TransactionsUnsupported, VersionConflict
 
 __all__ = ["TransactionNotSupported", "transaction"]
 
 # Attempts of a transaction that lost a compare-and-swap race to a concurrent writer
 # (only when none of its entries names a version with ifMatch).
-_MAX_ATTEMPTS = 5
+_MAX_ATTEMPTS = 10
 
 
 class TransactionNotSupported(BadRequest):
@@ -75,7 +75,7 @@ async def transaction(ctx: Context) -> FhirResponse:
 
 
 async def _commit(ctx: Context, entries: list[BundleEntry]) -> Plan:
-    for _ in range(_MAX_ATTEMPTS):
+    for attempt in range(_MAX_ATTEMPTS):
         plan = await plan_transaction(ctx, entries)
         try:
             await ctx.store.commit(plan.ops)
@@ -93,9 +93,10 @@ async def _commit(ctx: Context, entries: list[BundleEntry]) -> Plan:
                         "request has just replaced"
                     ),
                 ) from conflict
+            await contention_pause(attempt)
             continue
         return plan
-    raise PreconditionFailed("The resources of this transaction are being changed by others")
+    raise Conflict("The resources of this transaction are being changed by others; try again")
 
 
 async def _read(ctx: Context, entry: BundleEntry) -> bytes:

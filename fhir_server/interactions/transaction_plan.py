@@ -234,9 +234,14 @@ async def _target(ctx: Context, entry: BundleEntry, deleting: set[tuple[str, str
         raise at_entry(entry.index, error, "request.url") from error
     if interaction is Interaction.UPDATE:
         body_id = _check_body_id(entry, found.id if found else None, required=False)
-        if found is None and body_id is not None and (rtype, body_id) not in deleting:
+        if found is not None:
+            return _Target(rtype, found.id)
+        if body_id is not None and (rtype, body_id) not in deleting:
             refuse_replacing(rtype, body_id, await ctx.store.read(rtype, body_id))
-        return _Target(rtype, found.id if found else (body_id or new_id()))
+        # It creates: refused where the write is serialized if a racing write made a match
+        # meanwhile (as ifNoneExist), and the transaction replans to update that one.
+        unless = criteria_plan(ctx, rtype, _criteria(entry))
+        return _Target(rtype, body_id or new_id(), unless_matched=unless)
     if found is None and interaction is Interaction.PATCH:
         raise NotFound(f"No {rtype} matched the conditional PATCH's criteria")
     return _Target(rtype, found.id if found else None)

@@ -6,7 +6,9 @@ always the server's (http://hl7.org/fhir/R4/resource.html#Meta), whatever the cl
 
 from __future__ import annotations
 
+import asyncio
 import os
+import random
 import threading
 import time
 import uuid
@@ -154,6 +156,18 @@ async def try_commit(ctx: Context, op: WriteOp, expected: int | None) -> bool:
             ) from exc
         return False
     return True
+
+
+# Tries of a write whose compare-and-swap keeps losing to concurrent writers of the same
+# resource (no If-Match: the client asked for no particular version), with a pause between.
+WRITE_ATTEMPTS = 16
+
+
+async def contention_pause(attempt: int) -> None:
+    """Before trying again a write lost to a concurrent writer: a random pause, longer each
+    time (up to 50 ms), so that writers racing for one resource stop colliding in step.
+    Twenty writers of one Patient lost almost half their writes after 8 tries without it."""
+    await asyncio.sleep(random.uniform(0, min(0.001 * 2**attempt, 0.05)))
 
 
 def index_entries(ctx: Context, resource: dict[str, Any]) -> list[IndexEntry]:

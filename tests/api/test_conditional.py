@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
+import pytest
 
+from fhir_server.settings import Settings
+from fhir_server.web.app import create_app
 from tests.api.resources import FHIR_JSON, patient
 
 MRN = "http://hospital.example/mrn"
@@ -182,3 +187,84 @@ async def test_a_conditional_reference_needs_exactly_one_match(client: httpx.Asy
     issue = bad.json()["issue"][0]
     assert "Practitioner?foo=bar" in issue["diagnostics"] and "expression" not in issue
     assert (await client.get("Observation", params={"_summary": "count"})).json()["total"] == 0
+
+
+@pytest.fixture
+async def sqlite_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """The embedded store alone: it checks a conditional write's criteria under the write
+    lock. MongoDB checks them just before writing, with no predicate lock, so racing
+    conditional writes there can each create (docs/mongodb.md)."""
+    app = create_app(Settings(data_dir=tmp_path / "data", demo=True))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t/fhir/demo/") as http:
+        yield http
+    await app.aclose()
+
+
+async def test_racing_conditional_updates_make_one_resource(
+    sqlite_client: httpx.AsyncClient,
+) -> None:
+    """Twenty `PUT Patient?identifier=...` at once, none matching yet: one creates, the
+    others update it (they made twenty Patients, or several, and every later conditional
+    update then matched more than one)."""
+    body = patient(mrn="RACE")
+    answers = await asyncio.gather(
+        *(
+            sqlite_client.put(f"Patient?identifier={MRN}|RACE", json=body, headers=FHIR_JSON)
+            for _ in range(20)
+        )
+    )
+    assert sorted(a.status_code for a in answers) == [200] * 19 + [201]
+    found = await sqlite_client.get(
+        "Patient", params={"identifier": f"{MRN}|RACE", "_total": "accurate"}
+    )
+    assert found.json()["total"] == 1
+    assert found.json()["entry"][0]["resource"]["meta"]["versionId"] == "20"
+
+
+async def test_racing_conditional_updates_in_transactions_make_one_resource(
+    sqlite_client: httpx.AsyncClient,
+) -> None:
+    entry = {
+        "resource": patient(mrn="TXRACE"),
+        "request": {"method": "PUT", "url": f"Patient?identifier={MRN}|TXRACE"},
+    }
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [entry]}
+    answers = await asyncio.gather(
+        *(sqlite_client.post("", json=bundle, headers=FHIR_JSON) for _ in range(8))
+    )
+    assert all(a.status_code == 200 for a in answers), [
+        a.text for a in answers if a.status_code != 200
+    ]
+    count = await sqlite_client.get(
+        "Patient", params={"identifier": f"{MRN}|TXRACE", "_summary": "count"}
+    )
+    assert count.json()["total"] == 1
+
+
+async def test_writes_without_a_precondition_all_land_however_many_race(
+    client: httpx.AsyncClient,
+) -> None:
+    """Twenty PUTs of one Patient at once, and deletes among them: none is refused (a 412
+    answers only a failed If-Match or If-None-Exist; they had none), versions follow on."""
+    await client.put("Patient/hot", json=patient(id="hot"), headers=FHIR_JSON)
+    puts = await asyncio.gather(
+        *(
+            client.put("Patient/hot", json=patient(f"N{i}", id="hot"), headers=FHIR_JSON)
+            for i in range(20)
+        )
+    )
+    assert [a.status_code for a in puts] == [200] * 20
+    history = (await client.get("Patient/hot/_history", params={"_count": "50"})).json()
+    assert [e["response"]["etag"] for e in history["entry"]] == [
+        f'W/"{v}"' for v in range(21, 0, -1)
+    ]
+    mixed = await asyncio.gather(
+        *(
+            client.delete("Patient/hot")
+            if i % 2
+            else client.put("Patient/hot", json=patient(id="hot"), headers=FHIR_JSON)
+            for i in range(20)
+        )
+    )
+    assert {a.status_code for a in mixed} <= {200, 201, 204}
