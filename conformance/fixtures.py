@@ -110,7 +110,7 @@ class FixtureStore:
     last: Exchange | None = None
 
     def place(self, fixture_id: str, identity: ServerId) -> None:
-        """Note that `identity` holds what this run sent from `fixture_id`."""
+        """Note that this run created `identity` from `fixture_id` (and addresses it there)."""
         self.server_ids[fixture_id] = identity
         if fixture_id in self.fixtures:
             placed = self.placed.setdefault(fixture_id, [])

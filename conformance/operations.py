@@ -244,7 +244,9 @@ def remember(operation: dict[str, Any], exchange: Exchange, store: FixtureStore)
     source_id = operation.get("sourceId")
     if exchange.method in ("POST", "PUT") and identity is not None:
         if source_id:
-            store.place(str(source_id), identity)
+            store.server_ids[str(source_id)] = identity
+            if exchange.status == 201:  # created by this run: autodelete's to remove
+                store.place(str(source_id), identity)
         if operation.get("responseId"):
             store.server_ids[str(operation["responseId"])] = identity
 

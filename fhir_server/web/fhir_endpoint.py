@@ -59,8 +59,13 @@ class FhirEndpoint:
         pretty = any(k == "_pretty" and v == "true" for k, v in params)
         media = FHIR_JSON
         try:
-            # an unknown tenant is 404 whatever else the request gets wrong
-            tenant, segments = self._tenant_and_path(scope)
+            # an unknown tenant is 404 whatever else the request gets wrong, in the format
+            # the client asked for when that is one this server writes
+            try:
+                tenant, segments = self._tenant_and_path(scope)
+            except NotFound:
+                media = _media_if_any(params, scope)
+                raise
             headers = _header_fields(scope["headers"])
             media = response_media_type(_last(params, "_format"), headers.get("accept"))
             request = await self._fhir_request(scope, receive, headers, params, tenant, segments)
@@ -183,6 +188,15 @@ def _fault(media: str) -> RenderedResponse:
         return render_error(ServerFault("The server could not complete the request"), media)
     except Exception:  # rendering is the last resort: answer with constant JSON
         return 500, [(b"content-type", b"application/fhir+json; charset=utf-8")], _FAULT_BODY
+
+
+def _media_if_any(params: list[tuple[str, str]], scope: Scope) -> str:
+    """The response format the request negotiates, or JSON when it negotiates none."""
+    try:
+        headers = _header_fields(scope["headers"])
+        return response_media_type(_last(params, "_format"), headers.get("accept"))
+    except FhirError:
+        return FHIR_JSON
 
 
 def _last(params: list[tuple[str, str]], name: str) -> str | None:

@@ -91,3 +91,14 @@ async def test_a_damaged_tenant_is_named_in_the_log_and_the_others_serve(
         assert "tenant broken: its store could not be opened: DatabaseError" in caplog.text
         assert (await http.get("good/Patient")).status_code == 200
     await app.aclose()
+
+
+async def test_an_unknown_tenant_answers_in_the_format_asked_for(client: httpx.AsyncClient) -> None:
+    xml = await client.get(
+        "http://testserver/fhir/nosuch/Patient", headers={"Accept": "application/fhir+xml"}
+    )
+    assert xml.status_code == 404
+    assert xml.headers["content-type"].startswith("application/fhir+xml")
+    assert b"<OperationOutcome" in xml.content
+    formatted = await client.get("http://testserver/fhir/nosuch/Patient", params={"_format": "xml"})
+    assert formatted.headers["content-type"].startswith("application/fhir+xml")

@@ -299,3 +299,20 @@ def test_content_type_none_sends_no_content_type(
     report = run(write(resource, {"patient.json": PATIENT})).report
     assert results(report, 0)[1] == "pass", messages(report, 0)
     assert "content-type" not in stub.requests[-1]["headers"]
+
+
+def test_autodelete_leaves_a_resource_the_run_only_updated(
+    stub: StubFhirServer, write: Write, run: Run
+) -> None:
+    """An update (200) of what was already on the server did not create it."""
+    stub.put(dict(PATIENT, gender="other"))
+    resource = scripted(
+        fixture=[fixture("pat", "patient.json", autodelete=True)],
+        tests=[[op("update", sourceId="pat", resource="Patient", params="/example")]],
+    )
+    report = run(write(resource, {"patient.json": PATIENT})).report
+    assert results(report, 0) == ["pass"]
+    assert "PUT" in messages(report, 0)[0] and "200" in messages(report, 0)[0]
+    assert results(report, "teardown") == ["skip"]
+    assert not any(r["method"] == "DELETE" for r in stub.requests)
+    assert stub.current("Patient", "example") is not None
