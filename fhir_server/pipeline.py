@@ -9,6 +9,7 @@ including refused and failed ones. Nothing reaches storage except through here.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -118,8 +119,13 @@ class Pipeline:
         if not self.tenant_exists(request.tenant):
             raise NotFound(f"Unknown tenant '{request.tenant}'")
         try:
-            store = self._stores.for_tenant(request.tenant)
-            if request.tenant not in self._format_checked:  # once per tenant and process
+            if request.tenant in self._format_checked:
+                store = self._stores.for_tenant(request.tenant)
+            else:  # the tenant's first request in this process
+                # Opening the embedded store can bring an older database up to date
+                # (seconds on a large one): done on a thread, while the loop serves the
+                # other tenants. (Concurrent first requests meet at the provider's lock.)
+                store = await asyncio.to_thread(self._stores.for_tenant, request.tenant)
                 await warn_if_outdated(request.tenant, store)
                 self._format_checked.add(request.tenant)
         except Exception as exc:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from fhir_server.settings import Settings
+from fhir_server.storage.sqlite import provider as sqlite_provider
 from fhir_server.web.app import FhirApp, create_app
 from tenancy import TenantId
 from tests.api.resources import FHIR_JSON, patient
@@ -102,3 +105,34 @@ async def test_an_unknown_tenant_answers_in_the_format_asked_for(client: httpx.A
     assert b"<OperationOutcome" in xml.content
     formatted = await client.get("http://testserver/fhir/nosuch/Patient", params={"_format": "xml"})
     assert formatted.headers["content-type"].startswith("application/fhir+xml")
+
+
+async def test_a_tenant_slow_to_open_does_not_hold_up_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a tenant's database can take seconds (bringing an older one up to date): it
+    happens off the event loop, which meanwhile answers the tenants already open."""
+
+    class SlowToOpen(sqlite_provider.SqliteResourceStore):
+        def __init__(self, path: Path, **options: Any) -> None:
+            if path.stem == "slow":
+                time.sleep(1.0)  # as a long migration would, on whichever thread opens it
+            super().__init__(path, **options)
+
+    monkeypatch.setattr(sqlite_provider, "SqliteResourceStore", SlowToOpen)
+    app = create_app(Settings(data_dir=tmp_path / "data"))
+    for name in ("fast", "slow"):
+        app.stores.tenants.create(TenantId(name), "2026-01-01T00:00:00Z")
+    finished: list[str] = []
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t/fhir/") as http:
+        assert (await http.get("fast/Patient")).status_code == 200  # open already
+
+        async def get(name: str, after: float) -> None:
+            await asyncio.sleep(after)
+            assert (await http.get(f"{name}/Patient")).status_code == 200
+            finished.append(name)
+
+        await asyncio.gather(get("slow", 0.0), get("fast", 0.1))
+    await app.aclose()
+    assert finished == ["fast", "slow"]
