@@ -270,13 +270,7 @@ async def test_everything_links_no_empty_last_page(client: httpx.AsyncClient) ->
     """A page that ends full at the end of the last type holding anything has no `next`:
     following one led to a page of nothing."""
     pid = (await client.post("Patient", json=patient(), headers=FHIR_JSON)).json()["id"]
-    weight = {
-        "resourceType": "Observation",
-        "status": "final",
-        "code": {"text": "a"},
-        "subject": {"reference": f"Patient/{pid}"},
-    }
-    await client.post("Observation", json=weight, headers=FHIR_JSON)
+    await client.post("Observation", json=observation(f"Patient/{pid}"), headers=FHIR_JSON)
     page = (await client.get(f"Patient/{pid}/$everything", params={"_count": "2"})).json()
     assert len([e for e in page["entry"] if e["search"]["mode"] == "match"]) == 2
     assert [link["relation"] for link in page["link"]] == ["self"]
